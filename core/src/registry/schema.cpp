@@ -1,0 +1,152 @@
+// Schema builder and parameter type descriptions.
+#include "detkit/schema.h"
+
+#include <cmath>
+#include <sstream>
+
+#include "detkit/core/text.h"
+#include "detkit/error.h"
+
+namespace detkit {
+
+namespace {
+std::string number_text(double value) {
+  if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
+  std::ostringstream out;
+  out << value;
+  return out.str();
+}
+}  // namespace
+
+std::string ParamSpec::type_text() const {
+  std::string text;
+  switch (type) {
+    case ParamType::boolean: text = "bool"; break;
+    case ParamType::integer: text = "int"; break;
+    case ParamType::real: text = "float"; break;
+    case ParamType::string: text = "str"; break;
+    case ParamType::int_list: text = "list[int]"; break;
+    case ParamType::real_list: text = "list[float]"; break;
+    case ParamType::string_list: text = "list[str]"; break;
+    case ParamType::list: text = "list"; break;
+    case ParamType::dict: text = "dict"; break;
+    case ParamType::component:
+      text = std::string(kind ? kind_name(*kind) : "component");
+      break;
+    case ParamType::component_list:
+      text = "list[" + std::string(kind ? kind_name(*kind) : "component") + "]";
+      break;
+    case ParamType::any: text = "any"; break;
+  }
+  if (length >= 0) text += "(len " + std::to_string(length) + ")";
+  if (nullable && type != ParamType::any) text += "|null";
+  return text;
+}
+
+std::string ParamSpec::constraint_text() const {
+  if (!choices.empty()) return "one of " + join(choices, "|");
+  if (min && max) return "in [" + number_text(*min) + ", " + number_text(*max) + "]";
+  if (min) return ">= " + number_text(*min);
+  if (max) return "<= " + number_text(*max);
+  return {};
+}
+
+Schema::Schema(std::string summary) : summary_(std::move(summary)) {}
+
+Schema& Schema::add_spec(ParamSpec spec) {
+  if (spec.name.empty()) throw Error("schema: a parameter needs a name");
+  if (spec.name == "type") throw Error("schema: 'type' is reserved (it names the component)");
+  if (find(spec.name) != nullptr)
+    throw Error("schema: parameter '" + spec.name + "' is declared twice");
+  if (!spec.required && spec.default_value.is_null()) spec.nullable = true;
+  params_.push_back(std::move(spec));
+  return *this;
+}
+
+Schema& Schema::dict(std::string name, ConfigNode default_value, std::string doc) {
+  ParamSpec spec;
+  spec.name = std::move(name);
+  spec.type = ParamType::dict;
+  spec.default_value = std::move(default_value);
+  spec.doc = std::move(doc);
+  return add_spec(std::move(spec));
+}
+
+Schema& Schema::component(std::string name, Kind kind, ConfigNode default_value,
+                          std::string doc) {
+  ParamSpec spec;
+  spec.name = std::move(name);
+  spec.type = ParamType::component;
+  spec.kind = kind;
+  spec.default_value = std::move(default_value);
+  spec.doc = std::move(doc);
+  return add_spec(std::move(spec));
+}
+
+Schema& Schema::component_list(std::string name, Kind kind, ConfigNode default_value,
+                               std::string doc) {
+  ParamSpec spec;
+  spec.name = std::move(name);
+  spec.type = ParamType::component_list;
+  spec.kind = kind;
+  spec.default_value = std::move(default_value);
+  spec.doc = std::move(doc);
+  return add_spec(std::move(spec));
+}
+
+Schema& Schema::any(std::string name, ConfigNode default_value, std::string doc) {
+  ParamSpec spec;
+  spec.name = std::move(name);
+  spec.type = ParamType::any;
+  spec.nullable = true;
+  spec.default_value = std::move(default_value);
+  spec.doc = std::move(doc);
+  return add_spec(std::move(spec));
+}
+
+ParamSpec& Schema::last(const char* modifier) {
+  if (params_.empty())
+    throw Error(std::string("schema: ") + modifier + "() needs a parameter before it");
+  return params_.back();
+}
+
+Schema& Schema::choices(std::vector<std::string> values) {
+  last("choices").choices = std::move(values);
+  return *this;
+}
+
+Schema& Schema::range(double min_value, double max_value) {
+  ParamSpec& spec = last("range");
+  spec.min = min_value;
+  spec.max = max_value;
+  return *this;
+}
+
+Schema& Schema::min(double value) {
+  last("min").min = value;
+  return *this;
+}
+
+Schema& Schema::max(double value) {
+  last("max").max = value;
+  return *this;
+}
+
+Schema& Schema::length(int n) {
+  last("length").length = n;
+  return *this;
+}
+
+Schema& Schema::allow_unknown_keys(bool allow) {
+  allow_unknown_keys_ = allow;
+  return *this;
+}
+
+const ParamSpec* Schema::find(std::string_view name) const {
+  for (const auto& spec : params_) {
+    if (spec.name == name) return &spec;
+  }
+  return nullptr;
+}
+
+}  // namespace detkit

@@ -1,0 +1,50 @@
+// Version numbers of detkit and of the binary contract between the host and its plugins.
+#pragma once
+
+#include <torch/version.h>
+
+#include "detkit/export.h"
+
+/// detkit release version.
+#define DETKIT_VERSION_STRING "0.1.0"
+
+/// Entry-point ABI: the layout of detkit_plugin_descriptor. A new layout gets a new symbol
+/// (detkit_plugin_v2) so that hosts and plugins of different layouts never misread each other.
+#define DETKIT_PLUGIN_ENTRY_ABI 1
+
+/// SDK ABI major: bumped on any incompatible change of an SDK class layout or signature.
+/// Host and plugin majors must be equal.
+#define DETKIT_SDK_ABI_MAJOR 1
+/// SDK ABI minor: bumped on backward-compatible additions. A plugin's minor must be <= the host's.
+#define DETKIT_SDK_ABI_MINOR 0
+
+#if defined(_GLIBCXX_USE_CXX11_ABI)
+#define DETKIT_CXX11_ABI _GLIBCXX_USE_CXX11_ABI
+#else
+#define DETKIT_CXX11_ABI 0
+#endif
+
+/// The link-level tripwire (docs/plugin-systems.md §6.3): a symbol whose *name* encodes the binary
+/// contract, defined only in libdetkit. A plugin built against another SDK major, LibTorch
+/// major.minor or string ABI references a name libdetkit does not define, so dlopen() refuses
+/// it before any of its static initializers run.
+#define DETKIT_ABI_TRIPWIRE                                                               \
+  DETKIT_CAT(                                                                             \
+      DETKIT_CAT(DETKIT_CAT(DETKIT_CAT(detkit_abi_, DETKIT_SDK_ABI_MAJOR), _torch_),      \
+                 DETKIT_CAT(DETKIT_CAT(TORCH_VERSION_MAJOR, _), TORCH_VERSION_MINOR)),     \
+      DETKIT_CAT(_cxx11abi_, DETKIT_CXX11_ABI))
+
+extern "C" DETKIT_API const int DETKIT_ABI_TRIPWIRE;
+
+namespace detkit {
+
+/// Version numbers of this build of libdetkit (the host side of the contract).
+struct DETKIT_API BuildInfo {
+  static const char* version();
+  static const char* tripwire_symbol();
+  static int torch_major();
+  static int torch_minor();
+  static bool cuda();
+};
+
+}  // namespace detkit

@@ -1,0 +1,46 @@
+// Shared pieces of the detkit subcommands: the command table, option parsing and plugin loading.
+#pragma once
+
+#include <boost/program_options.hpp>
+
+#include <string>
+#include <vector>
+
+#include "detkit/config_node.h"
+
+namespace detkit::cli {
+
+namespace po = boost::program_options;
+
+/// One subcommand: `detkit <name> ...`.
+struct Command {
+  const char* name;
+  const char* summary;
+  /// Runs with the arguments after the subcommand name; returns the exit code.
+  int (*run)(const std::vector<std::string>& args);
+};
+
+/// Every subcommand, in help order.
+const std::vector<Command>& commands();
+
+/// Adds the options every subcommand takes (--plugin, --help).
+void add_common_options(po::options_description& options);
+
+/// Parses `args` against `options` and `positional`; prints help and returns false on --help.
+bool parse(const std::vector<std::string>& args, const po::options_description& options,
+           const po::positional_options_description& positional, po::variables_map& vm,
+           const std::string& usage);
+
+/// Loads the plugins named by --plugin and by the config's `plugins:`, then DETKIT_PLUGIN_PATH
+/// and the plugin folders. With `strict`, a requested plugin that failed is an error (unless
+/// the config sets allow_failed_plugins).
+void load_plugins(const po::variables_map& vm, const ConfigNode* config, bool strict);
+
+/// Loads CONFIG with --cfg-options applied.
+ConfigNode load_config_from(const po::variables_map& vm, const std::string& key = "config");
+
+// Subcommands.
+int run_plugins(const std::vector<std::string>& args);
+int run_config(const std::vector<std::string>& args);
+
+}  // namespace detkit::cli
