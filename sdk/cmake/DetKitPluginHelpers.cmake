@@ -3,9 +3,15 @@
 # Builds libdetkit-<NAME>.so, a plugin the detkit host can load: a MODULE library with hidden
 # visibility, every symbol resolved at link time (--no-undefined), only `detkit_plugin_v1`
 # exported (version script), linked against DetKit::detkit (which brings LibTorch).
-# In the detkit build tree the file lands in <build>/plugins; elsewhere in the current binary dir
-# (set DETKIT_PLUGIN_OUTPUT_DIR to change it). The target is named detkit-plugin-<NAME>.
-set(_DETKIT_PLUGIN_HELPERS_DIR ${CMAKE_CURRENT_LIST_DIR})
+# The target is named detkit-plugin-<NAME>. Its file lands in DETKIT_PLUGIN_OUTPUT_DIR when that
+# variable is set (the detkit build tree sets it to <build>/plugins), else in the current binary
+# dir.
+#
+# RPATH: the built plugin finds libdetkit and LibTorch through the absolute build-time paths.
+# When installed, it keeps the absolute directories of libraries outside the project
+# (INSTALL_RPATH_USE_LINK_PATH, e.g. <detkit prefix>/lib); DETKIT_PLUGIN_INSTALL_RPATH, when set
+# (the detkit build tree sets it to $ORIGIN/../.. for <prefix>/lib/detkit/plugins), is added
+# in front.
 
 function(detkit_add_plugin NAME)
   cmake_parse_arguments(ARG "" "" "SOURCES;LIBRARIES" ${ARGN})
@@ -15,6 +21,9 @@ function(detkit_add_plugin NAME)
   if(NOT NAME MATCHES "^[A-Za-z0-9_]+$")
     message(FATAL_ERROR "detkit_add_plugin(${NAME}): a plugin name is letters, digits and _")
   endif()
+  if(NOT TARGET DetKit::detkit)
+    message(FATAL_ERROR "detkit_add_plugin: DetKit::detkit is not defined (find_package(DetKit))")
+  endif()
   set(target detkit-plugin-${NAME})
   add_library(${target} MODULE ${ARG_SOURCES})
   if(DEFINED DETKIT_PLUGIN_OUTPUT_DIR)
@@ -22,6 +31,8 @@ function(detkit_add_plugin NAME)
   else()
     set(out_dir ${CMAKE_CURRENT_BINARY_DIR})
   endif()
+  # The version script sits next to this file (sdk/cmake, or <prefix>/lib/cmake/DetKit).
+  set(version_script ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/detkit_plugin.map)
   set_target_properties(${target} PROPERTIES
     PREFIX "lib"
     OUTPUT_NAME "detkit-${NAME}"
@@ -31,13 +42,12 @@ function(detkit_add_plugin NAME)
     CXX_VISIBILITY_PRESET hidden
     VISIBILITY_INLINES_HIDDEN ON
     POSITION_INDEPENDENT_CODE ON
-    LIBRARY_OUTPUT_DIRECTORY ${out_dir})
-  if(TARGET DetKit::detkit)
-    target_link_libraries(${target} PRIVATE DetKit::detkit ${ARG_LIBRARIES})
-  else()
-    message(FATAL_ERROR "detkit_add_plugin: DetKit::detkit is not defined (find_package(DetKit))")
-  endif()
+    LIBRARY_OUTPUT_DIRECTORY ${out_dir}
+    INSTALL_RPATH "${DETKIT_PLUGIN_INSTALL_RPATH}"
+    INSTALL_RPATH_USE_LINK_PATH ON
+    LINK_DEPENDS ${version_script})
+  target_link_libraries(${target} PRIVATE DetKit::detkit ${ARG_LIBRARIES})
   target_link_options(${target} PRIVATE
     -Wl,--no-undefined
-    -Wl,--version-script=${_DETKIT_PLUGIN_HELPERS_DIR}/detkit_plugin.map)
+    -Wl,--version-script=${version_script})
 endfunction()

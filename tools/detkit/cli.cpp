@@ -15,6 +15,12 @@ const std::vector<Command>& commands() {
        &run_plugins},
       {"config", "print a merged config with sources, or check it against the plugins",
        &run_config},
+      {"data", "write a synthetic COCO-format dataset of shapes (demo, tests)", &run_data},
+      {"convert", "convert a dataset's annotations to COCO format (cityscapes)", &run_convert},
+      {"eval", "evaluate a COCO result file against COCO ground truth (pycocotools' numbers)",
+       &run_eval},
+      {"benchmark", "speed figures side by side with a reference run (coco-eval, loader)",
+       &run_benchmark},
   };
   return table;
 }

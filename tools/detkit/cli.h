@@ -42,5 +42,11 @@ ConfigNode load_config_from(const po::variables_map& vm, const std::string& key 
 // Subcommands.
 int run_plugins(const std::vector<std::string>& args);
 int run_config(const std::vector<std::string>& args);
+int run_data(const std::vector<std::string>& args);
+int run_convert(const std::vector<std::string>& args);
+int run_eval(const std::vector<std::string>& args);
+int run_benchmark(const std::vector<std::string>& args);
+/// `detkit benchmark loader ...` (dispatched by run_benchmark).
+int run_loader_benchmark(const std::vector<std::string>& args);
 
 }  // namespace detkit::cli

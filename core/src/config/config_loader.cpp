@@ -269,8 +269,8 @@ void apply_cfg_option(ConfigNode& root, const std::string& option) {
     if (!node->is_map()) {
       if (!node->is_null()) {
         throw ConfigError("bad --cfg-options item '" + option + "': " +
-                          (path.empty() ? std::string("the config") : path) + " is a " +
-                          node->type_name() + ", it has no key '" + segment + "'");
+                          (path.empty() ? std::string("the config") : path) + " is " +
+                          node->type_name() + ", not a map: it has no key '" + segment + "'");
       }
       *node = ConfigNode::make_map();
       node->set_mark(mark);

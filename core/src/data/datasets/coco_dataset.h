@@ -1,0 +1,42 @@
+// CocoDataset (kind `dataset`): COCO-format annotation files, MMDetection 2.x semantics
+// (private header: CityscapesDataset derives from it).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "detkit/data/dataset.h"
+
+namespace detkit {
+
+/// A dataset read from a COCO annotation file (`images`, `categories`, `annotations`).
+/// Categories become labels 0..K-1 in file order (MMDetection's cat2label); crowd and
+/// `ignore: 1` boxes become gt_ignore; boxes narrower or lower than 1 pixel or with area <= 0
+/// are skipped as MMDetection does; in training, images smaller than min_size are dropped.
+class CocoDataset : public CustomDataset {
+ public:
+  /// What differs between COCO-format datasets.
+  struct Rules {
+    /// The registered type name, for messages.
+    std::string type_name = "CocoDataset";
+    /// In training, images whose shorter side is below this are dropped.
+    double min_size = 32;
+    /// Fixed class names matched to categories by name (CityscapesDataset); empty = every
+    /// category of the file, in file order. Categories that match no name are left out.
+    std::vector<std::string> fixed_classes;
+  };
+
+  CocoDataset(CustomDatasetOptions options, Rules rules);
+
+  /// The COCO category id of each label (after any `classes` subset).
+  const std::vector<int64_t>& category_ids() const { return category_ids_; }
+
+  static Schema schema();
+  static std::shared_ptr<CocoDataset> create(const ComponentConfig& cfg);
+
+ private:
+  std::vector<int64_t> category_ids_;
+};
+
+}  // namespace detkit

@@ -1,0 +1,91 @@
+// Boxes: (N, 4) xyxy float32 boxes.
+#include "detkit/structures/boxes.h"
+
+#include <torch/torch.h>
+
+#include "detkit/error.h"
+
+namespace detkit {
+
+const char* flip_direction_name(FlipDirection direction) {
+  switch (direction) {
+    case FlipDirection::horizontal: return "horizontal";
+    case FlipDirection::vertical: return "vertical";
+    case FlipDirection::diagonal: return "diagonal";
+  }
+  return "?";
+}
+
+FlipDirection flip_direction_from_string(const std::string& text) {
+  if (text == "horizontal") return FlipDirection::horizontal;
+  if (text == "vertical") return FlipDirection::vertical;
+  if (text == "diagonal") return FlipDirection::diagonal;
+  throw Error("unknown flip direction '" + text + "' (expected horizontal, vertical or diagonal)");
+}
+
+Boxes::Boxes() : xyxy_(torch::zeros({0, 4}, torch::kFloat32)) {}
+
+Boxes::Boxes(torch::Tensor xyxy) {
+  if (!xyxy.defined()) {
+    xyxy_ = torch::zeros({0, 4}, torch::kFloat32);
+    return;
+  }
+  if (xyxy.numel() == 0) xyxy = xyxy.reshape({0, 4});
+  if (xyxy.dim() != 2 || xyxy.size(1) != 4) {
+    throw Error("boxes must be an (N, 4) tensor, got shape " + std::to_string(xyxy.dim()) +
+                "-d " + c10::str(xyxy.sizes()));
+  }
+  xyxy_ = xyxy.to(torch::kFloat32);
+}
+
+torch::Tensor Boxes::widths() const { return xyxy_.select(1, 2) - xyxy_.select(1, 0); }
+torch::Tensor Boxes::heights() const { return xyxy_.select(1, 3) - xyxy_.select(1, 1); }
+torch::Tensor Boxes::areas() const { return widths() * heights(); }
+
+void Boxes::clip(int64_t height, int64_t width) {
+  auto x = xyxy_.index({torch::indexing::Slice(), torch::indexing::Slice(0, 4, 2)})
+               .clamp(0, static_cast<double>(width));
+  auto y = xyxy_.index({torch::indexing::Slice(), torch::indexing::Slice(1, 4, 2)})
+               .clamp(0, static_cast<double>(height));
+  xyxy_ = torch::stack({x.select(1, 0), y.select(1, 0), x.select(1, 1), y.select(1, 1)}, 1);
+}
+
+void Boxes::scale(double sx, double sy) {
+  xyxy_ = xyxy_ * torch::tensor({sx, sy, sx, sy}, torch::kFloat32);
+}
+
+void Boxes::translate(double dx, double dy) {
+  xyxy_ = xyxy_ + torch::tensor({dx, dy, dx, dy}, torch::kFloat32);
+}
+
+void Boxes::flip(int64_t height, int64_t width, FlipDirection direction) {
+  const auto x1 = xyxy_.select(1, 0), y1 = xyxy_.select(1, 1);
+  const auto x2 = xyxy_.select(1, 2), y2 = xyxy_.select(1, 3);
+  const double w = static_cast<double>(width), h = static_cast<double>(height);
+  switch (direction) {
+    case FlipDirection::horizontal:
+      xyxy_ = torch::stack({w - x2, y1, w - x1, y2}, 1);
+      break;
+    case FlipDirection::vertical:
+      xyxy_ = torch::stack({x1, h - y2, x2, h - y1}, 1);
+      break;
+    case FlipDirection::diagonal:
+      xyxy_ = torch::stack({w - x2, h - y2, w - x1, h - y1}, 1);
+      break;
+  }
+}
+
+torch::Tensor Boxes::nonempty(double min_size) const {
+  return (widths() > min_size).logical_and(heights() > min_size);
+}
+
+Boxes Boxes::index(const torch::Tensor& selection) const { return Boxes(xyxy_.index({selection})); }
+
+Boxes Boxes::cat(const std::vector<Boxes>& parts) {
+  if (parts.empty()) return Boxes();
+  std::vector<torch::Tensor> tensors;
+  for (const auto& p : parts) tensors.push_back(p.tensor());
+  return Boxes(torch::cat(tensors, 0));
+}
+
+}  // namespace detkit

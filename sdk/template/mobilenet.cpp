@@ -1,0 +1,230 @@
+// MobileNet: a small MobileNet-style backbone, registered as the backbone type `MobileNet`.
+#include "mobilenet.h"
+
+#include <detkit/error.h>
+#include <detkit/registry.h>
+
+#include <algorithm>
+#include <string>
+
+namespace mobilenet_plugin {
+
+namespace {
+
+/// Base channels of the stem and of the four stages at widen_factor 1.
+constexpr int64_t kStemChannels = 32;
+constexpr int64_t kStageChannels[] = {128, 256, 512, 1024};
+constexpr int64_t kNumStages = 4;
+
+/// An invalid option; `param` names it so create() can report it at its config key.
+class OptionError : public detkit::Error {
+ public:
+  OptionError(std::string param_, const std::string& message)
+      : detkit::Error("MobileNet: " + message), param(std::move(param_)) {}
+  std::string param;
+};
+
+/// Throws OptionError(param, message) unless `ok`.
+void check_option(bool ok, const char* param, const std::string& message) {
+  if (!ok) throw OptionError(param, message);
+}
+
+/// MMDetection's make_divisible: `value` rounded to the nearest multiple of `divisor`, at least
+/// `divisor` and never more than 10% below `value`.
+int64_t make_divisible(double value, int64_t divisor = 8) {
+  int64_t rounded =
+      std::max<int64_t>(divisor, static_cast<int64_t>(value + divisor / 2.0) / divisor * divisor);
+  if (static_cast<double>(rounded) < 0.9 * value) rounded += divisor;
+  return rounded;
+}
+
+/// Rejects options a schema cannot express (the constructor's checks, also for C++ callers).
+void check_options(const MobileNetOptions& o) {
+  check_option(o.widen_factor() > 0, "widen_factor",
+               "widen_factor must be > 0, got " + c10::str(o.widen_factor()));
+  check_option(o.in_channels() >= 1, "in_channels",
+               "in_channels must be >= 1, got " + std::to_string(o.in_channels()));
+  check_option(
+      static_cast<int64_t>(o.stage_blocks().size()) == kNumStages, "stage_blocks",
+      "stage_blocks must list 4 block counts, got " + std::to_string(o.stage_blocks().size()));
+  for (int64_t blocks : o.stage_blocks()) {
+    check_option(blocks >= 1, "stage_blocks",
+                 "every stage needs at least 1 block, got " + std::to_string(blocks));
+  }
+  check_option(!o.out_indices().empty(), "out_indices", "out_indices must not be empty");
+  for (size_t i = 0; i < o.out_indices().size(); ++i) {
+    const int64_t index = o.out_indices()[i];
+    check_option(index >= 0 && index < kNumStages, "out_indices",
+                 "out_indices must be stage indices in 0..3, got " + std::to_string(index));
+    check_option(i == 0 || index > o.out_indices()[i - 1], "out_indices",
+                 "out_indices must be strictly increasing (outputs come in stage order)");
+  }
+  check_option(o.frozen_stages() >= -1 && o.frozen_stages() <= kNumStages, "frozen_stages",
+               "frozen_stages must be in -1..4, got " + std::to_string(o.frozen_stages()));
+}
+
+}  // namespace
+
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~ ConvBnRelu ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+
+ConvBnReluImpl::ConvBnReluImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride,
+                               int64_t groups) {
+  conv = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel)
+                                                       .stride(stride)
+                                                       .padding(kernel / 2)
+                                                       .groups(groups)
+                                                       .bias(false)));
+  bn = register_module("bn", torch::nn::BatchNorm2d(out));
+}
+
+torch::Tensor ConvBnReluImpl::forward(const torch::Tensor& x) {
+  return torch::relu(bn(conv(x)));
+}
+
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~ DepthwiseSeparable ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+
+DepthwiseSeparableImpl::DepthwiseSeparableImpl(int64_t in, int64_t out, int64_t stride) {
+  depthwise = register_module("depthwise", ConvBnRelu(in, in, 3, stride, in));
+  pointwise = register_module("pointwise", ConvBnRelu(in, out, 1, 1));
+}
+
+torch::Tensor DepthwiseSeparableImpl::forward(const torch::Tensor& x) {
+  return pointwise(depthwise(x));
+}
+
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~ MobileNet ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+
+MobileNetImpl::MobileNetImpl(const MobileNetOptions& options_) : options(options_) {
+  check_options(options);
+  reset();
+}
+
+detkit::Schema MobileNetImpl::schema() {
+  detkit::Schema s(
+      "MobileNet-style backbone: conv stem, then 4 stages of depthwise-separable blocks "
+      "(strides 4, 8, 16, 32).");
+  s.add<double>("widen_factor", 1.0, "multiplier of every layer's channels (> 0, rounded to x8)");
+  s.add<std::vector<int64_t>>("out_indices", std::vector<int64_t>{1, 2, 3},
+                              "stages whose feature maps are returned, increasing")
+      .range(0, kNumStages - 1);
+  s.add<std::vector<int64_t>>("stage_blocks", std::vector<int64_t>{2, 2, 6, 2},
+                              "depthwise-separable blocks in each of the 4 stages")
+      .length(kNumStages)
+      .min(1);
+  s.add<int64_t>("frozen_stages", -1,
+                 "-1: train all; 0: freeze the stem; k: freeze the stem and stages 0..k-1")
+      .range(-1, kNumStages);
+  s.add<bool>("norm_eval", false, "keep BatchNorm layers in eval mode (frozen statistics)");
+  s.add<int64_t>("in_channels", 3, "channels of the input images").min(1);
+  return s;
+}
+
+std::shared_ptr<MobileNetImpl> MobileNetImpl::create(const detkit::ComponentConfig& cfg) {
+  const auto options = MobileNetOptions()
+                           .widen_factor(cfg.get<double>("widen_factor"))
+                           .out_indices(cfg.get<std::vector<int64_t>>("out_indices"))
+                           .stage_blocks(cfg.get<std::vector<int64_t>>("stage_blocks"))
+                           .frozen_stages(cfg.get<int64_t>("frozen_stages"))
+                           .norm_eval(cfg.get<bool>("norm_eval"))
+                           .in_channels(cfg.get<int64_t>("in_channels"));
+  try {
+    return std::make_shared<MobileNetImpl>(options);
+  } catch (const OptionError& e) {
+    cfg.fail(e.param, e.what());
+  }
+}
+
+void MobileNetImpl::reset() {
+  stem_channels_ = make_divisible(kStemChannels * options.widen_factor());
+  conv1 = register_module("conv1", ConvBnRelu(options.in_channels(), stem_channels_, 3, 2));
+  layers.clear();
+  stage_channels_.clear();
+  int64_t in = stem_channels_;
+  for (int64_t stage = 0; stage < kNumStages; ++stage) {
+    const int64_t out = make_divisible(kStageChannels[stage] * options.widen_factor());
+    torch::nn::Sequential layer;
+    for (int64_t block = 0; block < options.stage_blocks()[stage]; ++block) {
+      layer->push_back(DepthwiseSeparable(block == 0 ? in : out, out, block == 0 ? 2 : 1));
+    }
+    layers.push_back(register_module("layer" + std::to_string(stage + 1), layer));
+    stage_channels_.push_back(out);
+    in = out;
+  }
+  reset_parameters();
+  freeze_stages();
+}
+
+void MobileNetImpl::reset_parameters() {
+  torch::NoGradGuard no_grad;
+  for (auto& module : modules(/*include_self=*/false)) {
+    if (auto* conv = module->as<torch::nn::Conv2d>()) {
+      torch::nn::init::kaiming_normal_(conv->weight, /*a=*/0, torch::kFanOut, torch::kReLU);
+    } else if (auto* bn = module->as<torch::nn::BatchNorm2d>()) {
+      torch::nn::init::ones_(bn->weight);
+      torch::nn::init::zeros_(bn->bias);
+    }
+  }
+}
+
+std::vector<torch::Tensor> MobileNetImpl::forward(const torch::Tensor& images) {
+  if (images.dim() != 4 || images.size(1) != options.in_channels()) {
+    throw detkit::Error("MobileNet: expected images of shape (N, " +
+                        std::to_string(options.in_channels()) + ", H, W), got " +
+                        c10::str(images.sizes()));
+  }
+  std::vector<torch::Tensor> outs;
+  torch::Tensor x = conv1(images);
+  for (int64_t stage = 0; stage < kNumStages; ++stage) {
+    x = layers[stage]->forward(x);
+    const auto& wanted = options.out_indices();
+    if (std::find(wanted.begin(), wanted.end(), stage) != wanted.end()) outs.push_back(x);
+  }
+  return outs;
+}
+
+std::vector<detkit::ShapeSpec> MobileNetImpl::output_shapes() const {
+  std::vector<detkit::ShapeSpec> shapes;
+  for (int64_t stage : options.out_indices()) {
+    detkit::ShapeSpec shape;
+    shape.channels = stage_channels_[stage];
+    shape.stride = int64_t{4} << stage;  // the stem and every stage halve the resolution
+    shapes.push_back(shape);
+  }
+  return shapes;
+}
+
+void MobileNetImpl::train(bool on) {
+  detkit::BackboneBase::train(on);
+  freeze_stages();
+  if (on && options.norm_eval()) {
+    for (auto& module : modules(/*include_self=*/false)) {
+      if (module->as<torch::nn::BatchNorm2d>() != nullptr) module->eval();
+    }
+  }
+}
+
+void MobileNetImpl::freeze_stages() {
+  if (options.frozen_stages() < 0) return;
+  std::vector<std::shared_ptr<torch::nn::Module>> frozen = {conv1.ptr()};
+  for (int64_t stage = 0; stage < options.frozen_stages(); ++stage) {
+    frozen.push_back(layers[stage].ptr());
+  }
+  for (auto& module : frozen) {
+    module->eval();
+    for (auto& parameter : module->parameters())
+      parameter.set_requires_grad(false);
+  }
+}
+
+void MobileNetImpl::pretty_print(std::ostream& stream) const {
+  stream << "mobilenet_plugin::MobileNet(widen_factor=" << options.widen_factor()
+         << ", out_indices=" << c10::IntArrayRef(options.out_indices())
+         << ", stage_blocks=" << c10::IntArrayRef(options.stage_blocks())
+         << ", frozen_stages=" << options.frozen_stages()
+         << ", norm_eval=" << (options.norm_eval() ? "true" : "false")
+         << ", in_channels=" << options.in_channels() << ")";
+}
+
+DETKIT_REGISTER_MODULE(backbone, MobileNet);
+
+}  // namespace mobilenet_plugin

@@ -1,0 +1,343 @@
+// DataLoader and samplers: batching, padding, GroupSampler groups, reproducibility whatever the
+// worker count, bounded prefetch, early stop, worker exceptions, threads.
+#include <ATen/Parallel.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include "data_test_utils.h"
+#include "detkit/core/data_loader.h"
+
+namespace detkit::testing {
+namespace {
+
+/// Images made in memory (no files): sample i is an (h, w, 3) uint8 image whose channel 0 holds
+/// x, channel 1 holds y and channel 2 holds i, with one box; the pipeline runs on it.
+class SyntheticDataset : public DatasetBase {
+ public:
+  /// `sizes` are (h, w); prepare(fail_index) throws a DataError; `delay` slows every prepare.
+  SyntheticDataset(std::vector<std::array<int64_t, 2>> sizes, Pipeline pipeline,
+                   int64_t fail_index = -1, std::chrono::milliseconds delay = {})
+      : pipeline_(std::move(pipeline)), fail_index_(fail_index), delay_(delay) {
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      DataInfo info;
+      info.filename = "img_" + std::to_string(i) + ".png";
+      info.image_id = static_cast<int64_t>(i);
+      info.height = sizes[i][0];
+      info.width = sizes[i][1];
+      infos_.push_back(info);
+    }
+  }
+
+  size_t size() const override { return infos_.size(); }
+  const std::vector<std::string>& classes() const override {
+    static const std::vector<std::string> names = {"thing"};
+    return names;
+  }
+  const DataInfo& data_info(size_t index) const override { return infos_.at(index); }
+  bool test_mode() const override { return false; }
+
+  std::vector<DetSample> prepare(size_t index) const override {
+    ++prepared;
+    worker_threads_seen = std::max(worker_threads_seen.load(), at::get_num_threads());
+    if (delay_.count() > 0) std::this_thread::sleep_for(delay_);
+    if (static_cast<int64_t>(index) == fail_index_) throw DataError("synthetic failure");
+    const DataInfo& info = infos_[index];
+    DetSample sample;
+    sample.meta.filename = info.filename;
+    sample.meta.index = static_cast<int64_t>(index);
+    sample.meta.image_id = info.image_id;
+    sample.img = coordinate_image(info.height, info.width);
+    sample.img.select(2, 2).fill_(static_cast<int64_t>(index));
+    sample.meta.ori_shape = sample.meta.img_shape =
+        sample.meta.pad_shape = {info.height, info.width, 3};
+    sample.ann = Instances(Boxes(box_tensor({{1, 1, static_cast<float>(info.width - 1),
+                                              static_cast<float>(info.height - 1)}})),
+                           torch::tensor({0}, torch::kInt64));
+    return pipeline_(sample);
+  }
+
+  mutable std::atomic<int> prepared{0};
+  mutable std::atomic<int> worker_threads_seen{0};
+
+ private:
+  std::vector<DataInfo> infos_;
+  Pipeline pipeline_;
+  int64_t fail_index_;
+  std::chrono::milliseconds delay_;
+};
+
+const char* kFormatOnly =
+    "[{type: LoadAnnotations}, {type: DefaultFormatBundle}, "
+    "{type: Collect, keys: [img, gt_bboxes, gt_labels]}]";
+const char* kRandomPipeline =
+    "[{type: LoadAnnotations}, {type: RandomFlip, flip_ratio: 0.5}, "
+    "{type: PhotoMetricDistortion}, {type: DefaultFormatBundle}, "
+    "{type: Collect, keys: [img, gt_bboxes, gt_labels]}]";
+
+std::shared_ptr<SyntheticDataset> dataset_of(std::vector<std::array<int64_t, 2>> sizes,
+                                             const char* pipeline = kFormatOnly,
+                                             int64_t fail_index = -1,
+                                             std::chrono::milliseconds delay = {}) {
+  return std::make_shared<SyntheticDataset>(std::move(sizes), make_pipeline(pipeline), fail_index,
+                                            delay);
+}
+
+std::vector<ImageBatch> all_batches(DataLoader& loader) {
+  std::vector<ImageBatch> batches;
+  while (auto batch = loader.next())
+    batches.push_back(std::move(*batch));
+  return batches;
+}
+
+std::vector<int64_t> indices_of(const std::vector<ImageBatch>& batches) {
+  std::vector<int64_t> indices;
+  for (const auto& batch : batches) {
+    for (const auto& sample : batch.samples)
+      indices.push_back(sample.meta.index);
+  }
+  return indices;
+}
+
+int thread_count() {
+  int count = 0;
+  for ([[maybe_unused]] const auto& entry :
+       std::filesystem::directory_iterator("/proc/self/task")) {
+    ++count;
+  }
+  return count;
+}
+
+TEST(DataLoader, BatchesArePaddedToTheLargestImageAndTheDivisor) {
+  auto dataset = dataset_of({{20, 30}, {24, 18}, {10, 10}, {31, 33}, {8, 40}});
+  DataLoader loader(dataset,
+                    DataLoaderOptions().samples_per_gpu(2).workers_per_gpu(2).shuffle(false));
+  EXPECT_EQ(loader.num_batches(), 3u);
+  const std::vector<ImageBatch> batches = all_batches(loader);
+  ASSERT_EQ(batches.size(), 3u);
+  EXPECT_EQ(batches[0].images.sizes(), torch::IntArrayRef({2, 3, 32, 32}));
+  EXPECT_EQ(batches[1].images.sizes(), torch::IntArrayRef({2, 3, 32, 64}));
+  EXPECT_EQ(batches[2].images.sizes(), torch::IntArrayRef({1, 3, 32, 64}));
+  EXPECT_EQ(indices_of(batches), (std::vector<int64_t>{0, 1, 2, 3, 4}));
+  for (const auto& batch : batches) {
+    EXPECT_EQ(batch.images.scalar_type(), torch::kFloat32);
+    for (int64_t i = 0; i < batch.size(); ++i) {
+      const DetSample& sample = batch.samples[static_cast<size_t>(i)];
+      EXPECT_FALSE(sample.img.defined());  // released after collation
+      const int64_t h = sample.meta.img_shape[0], w = sample.meta.img_shape[1];
+      torch::Tensor expected = coordinate_image(h, w);
+      expected.select(2, 2).fill_(sample.meta.index);
+      const torch::Tensor image = batch.images[i];
+      EXPECT_TRUE(torch::equal(image.slice(1, 0, h).slice(2, 0, w),
+                               expected.permute({2, 0, 1}).to(torch::kFloat32)));
+      EXPECT_TRUE(image.slice(1, h).eq(0).all().item<bool>());
+      EXPECT_TRUE(image.slice(2, w).eq(0).all().item<bool>());
+      EXPECT_EQ(sample.gt.size(), 1);
+    }
+  }
+  DataLoader exact(dataset, DataLoaderOptions().samples_per_gpu(2).shuffle(false).size_divisor(0));
+  auto first = exact.next();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->images.sizes(), torch::IntArrayRef({2, 3, 24, 30}));
+}
+
+TEST(GroupSampler, EveryBatchComesFromOneAspectRatioGroup) {
+  // 4 wide (flag 1) and 3 tall (flag 0) images.
+  auto dataset = dataset_of({{10, 20}, {20, 10}, {10, 20}, {20, 10}, {10, 20}, {20, 10}, {10, 20}});
+  const std::vector<uint8_t> flags = dataset->group_flags();
+  GroupSampler sampler(flags, 2);
+  EXPECT_EQ(sampler.group_sizes(), (std::vector<size_t>{3, 4}));
+  EXPECT_EQ(sampler.size(), 8u);  // ceil(3 / 2) * 2 + ceil(4 / 2) * 2
+  std::set<std::vector<int64_t>> orders;
+  for (int64_t epoch = 0; epoch < 6; ++epoch) {
+    const auto order = sampler.indices(5, epoch);
+    ASSERT_EQ(order.size(), 8u);
+    EXPECT_EQ(order, sampler.indices(5, epoch));  // reproducible
+    orders.insert(order);
+    std::multiset<int64_t> tall, wide;
+    for (size_t b = 0; b < order.size(); b += 2) {
+      EXPECT_EQ(flags[order[b]], flags[order[b + 1]]) << "batch " << b / 2;
+      (flags[order[b]] ? wide : tall).insert({order[b], order[b + 1]});
+    }
+    // Each group once, plus one repeated index for the odd group.
+    EXPECT_EQ(std::set<int64_t>(wide.begin(), wide.end()), (std::set<int64_t>{0, 2, 4, 6}));
+    EXPECT_EQ(wide.size(), 4u);
+    EXPECT_EQ(std::set<int64_t>(tall.begin(), tall.end()), (std::set<int64_t>{1, 3, 5}));
+    EXPECT_EQ(tall.size(), 4u);
+  }
+  EXPECT_GT(orders.size(), 3u);  // epochs shuffle differently
+  EXPECT_THROW(GroupSampler(flags, 0), Error);
+
+  DataLoader loader(dataset, DataLoaderOptions().samples_per_gpu(2).workers_per_gpu(2).seed(5));
+  const auto batches = all_batches(loader);
+  ASSERT_EQ(batches.size(), 4u);
+  for (const auto& batch : batches) {
+    EXPECT_EQ(flags[batch.samples[0].meta.index], flags[batch.samples[1].meta.index]);
+  }
+  EXPECT_EQ(indices_of(batches), sampler.indices(5, 0));
+}
+
+TEST(DataLoader, SameSeedSameBatchesWhateverTheWorkerCount) {
+  std::vector<std::array<int64_t, 2>> sizes;
+  for (int i = 0; i < 12; ++i)
+    sizes.push_back({12 + i, 20 - i});
+  auto dataset = dataset_of(sizes, kRandomPipeline);
+  auto run = [&](int64_t workers, uint64_t seed) {
+    DataLoader loader(dataset,
+                      DataLoaderOptions().samples_per_gpu(3).workers_per_gpu(workers).seed(seed));
+    std::vector<ImageBatch> batches = all_batches(loader);  // epoch 0
+    for (auto& batch : all_batches(loader))
+      batches.push_back(std::move(batch));  // epoch 1
+    return batches;
+  };
+  const auto one = run(1, 7), two = run(2, 7), inline_load = run(0, 7), other_seed = run(2, 8);
+  ASSERT_EQ(one.size(), two.size());
+  ASSERT_EQ(one.size(), inline_load.size());
+  bool any_flip = false, any_plain = false;
+  for (size_t b = 0; b < one.size(); ++b) {
+    EXPECT_TRUE(torch::equal(one[b].images, two[b].images)) << "batch " << b;
+    EXPECT_TRUE(torch::equal(one[b].images, inline_load[b].images)) << "batch " << b;
+    for (size_t i = 0; i < one[b].samples.size(); ++i) {
+      EXPECT_EQ(one[b].samples[i].meta.index, two[b].samples[i].meta.index);
+      EXPECT_EQ(one[b].samples[i].meta.flip, two[b].samples[i].meta.flip);
+      EXPECT_TRUE(torch::equal(one[b].samples[i].gt.boxes().tensor(),
+                               two[b].samples[i].gt.boxes().tensor()));
+      (one[b].samples[i].meta.flip ? any_flip : any_plain) = true;
+    }
+  }
+  EXPECT_TRUE(any_flip && any_plain);
+  EXPECT_NE(indices_of(one), indices_of(other_seed));
+  // Epochs differ, and a pass without set_epoch continues with the next epoch.
+  const size_t half = one.size() / 2;
+  EXPECT_NE(indices_of({one.begin(), one.begin() + half}),
+            indices_of({one.begin() + half, one.end()}));
+  DataLoader explicit_epoch(dataset,
+                            DataLoaderOptions().samples_per_gpu(3).workers_per_gpu(2).seed(7));
+  explicit_epoch.set_epoch(1);
+  EXPECT_EQ(explicit_epoch.epoch(), 1);
+  const auto epoch1 = all_batches(explicit_epoch);
+  ASSERT_EQ(epoch1.size(), half);
+  for (size_t b = 0; b < half; ++b)
+    EXPECT_TRUE(torch::equal(epoch1[b].images, one[half + b].images));
+}
+
+TEST(DataLoader, PrefetchIsBounded) {
+  std::vector<std::array<int64_t, 2>> sizes(40, {8, 8});
+  auto dataset = dataset_of(sizes);
+  DataLoader loader(
+      dataset,
+      DataLoaderOptions().samples_per_gpu(2).workers_per_gpu(2).prefetch_factor(1).shuffle(false));
+  ASSERT_TRUE(loader.next());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // One batch consumed, a window of workers * prefetch_factor = 2 batches ahead.
+  EXPECT_LE(dataset->prepared.load(), 6);
+  EXPECT_GE(dataset->prepared.load(), 4);
+}
+
+TEST(DataLoader, StoppingEarlyJoinsTheWorkersQuickly) {
+  std::vector<std::array<int64_t, 2>> sizes(90, {8, 8});
+  auto slow = dataset_of(sizes, kFormatOnly, -1, std::chrono::milliseconds(40));
+  {
+    DataLoader warm_up(slow, DataLoaderOptions().workers_per_gpu(2));
+    warm_up.next();
+  }
+  const int baseline = thread_count();
+  const auto start = std::chrono::steady_clock::now();
+  {
+    DataLoader loader(slow, DataLoaderOptions().samples_per_gpu(2).workers_per_gpu(3));
+    ASSERT_TRUE(loader.next());
+    EXPECT_EQ(thread_count(), baseline + 3);
+    loader.stop();
+    EXPECT_EQ(thread_count(), baseline);
+    ASSERT_TRUE(loader.next());  // a new pass
+    EXPECT_EQ(loader.epoch(), 1);
+  }  // destroyed mid-pass
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(seconds, 1.0);  // one whole pass would take 90 * 40 ms / 3 workers = 1.2 s
+  EXPECT_EQ(thread_count(), baseline);
+}
+
+TEST(DataLoader, AWorkerExceptionReachesTheConsumerWithTheSampleNamed) {
+  std::vector<std::array<int64_t, 2>> sizes(12, {8, 8});
+  for (int64_t workers : {0, 1, 3}) {
+    SCOPED_TRACE(workers);
+    auto dataset = dataset_of(sizes, kFormatOnly, /*fail_index=*/5);
+    const int baseline = thread_count();
+    DataLoader loader(
+        dataset, DataLoaderOptions().samples_per_gpu(2).workers_per_gpu(workers).shuffle(false));
+    // Batches before the failing one arrive.
+    ASSERT_TRUE(loader.next());
+    ASSERT_TRUE(loader.next());
+    expect_error<DataError>([&] { loader.next(); },
+                            {"loading sample 5", "'img_5.png'", "epoch 0", "synthetic failure"});
+    EXPECT_EQ(thread_count(), baseline);  // all workers stopped
+    // The next call starts a new pass (which meets the same sample again).
+    ASSERT_TRUE(loader.next());
+  }
+}
+
+TEST(DataLoader, ConfigErrorsInThePipelineStayConfigErrors) {
+  auto dataset = dataset_of({{8, 8}, {8, 8}}, "[{type: Resize}, {type: DefaultFormatBundle}]");
+  DataLoader loader(dataset, DataLoaderOptions().workers_per_gpu(2).shuffle(false));
+  expect_error<ConfigError>([&] { loader.next(); },
+                            {"loading sample 0", "Resize (pipeline step 1)", "no img_scale"});
+}
+
+TEST(DataLoader, WorkersUseOneIntraOpThreadAndLeaveTheMainThreadAlone) {
+  const int main_threads = at::get_num_threads();
+  std::vector<std::array<int64_t, 2>> sizes(8, {8, 8});
+  auto dataset = dataset_of(sizes);
+  DataLoader loader(dataset, DataLoaderOptions().workers_per_gpu(2));
+  all_batches(loader);
+  EXPECT_EQ(dataset->worker_threads_seen.load(), 1);
+  EXPECT_EQ(at::get_num_threads(), main_threads);
+}
+
+TEST(DataLoader, DroppedSamplesAndFanOut) {
+  // Without ground truth every crop is dropped (and the training dataset would draw another
+  // sample); here nothing is left, so no batch at all.
+  auto dropping = dataset_of(std::vector<std::array<int64_t, 2>>(4, {30, 30}),
+                             "[{type: LoadAnnotations, with_bbox: false}, "
+                             "{type: RandomCrop, crop_size: [2, 2]}]");
+  DataLoader none(dropping, DataLoaderOptions().workers_per_gpu(2).shuffle(false));
+  EXPECT_EQ(none.num_batches(), 2u);
+  EXPECT_FALSE(none.next());
+  EXPECT_EQ(dropping->prepared.load(), 4);
+
+  // Test-time augmentation: each prepare() returns two versions.
+  auto tta = dataset_of({{10, 12}, {14, 8}, {9, 9}},
+                        "[{type: MultiScaleFlipAug, img_scale: [[24, 24], [12, 12]], transforms: "
+                        "[{type: Resize, keep_ratio: true}, {type: ImageToTensor, keys: [img]}, "
+                        "{type: Collect, keys: [img]}]}]");
+  DataLoader loader(tta, DataLoaderOptions().samples_per_gpu(2).workers_per_gpu(1).shuffle(false));
+  const auto batches = all_batches(loader);
+  ASSERT_EQ(batches.size(), 2u);
+  EXPECT_EQ(batches[0].size(), 4);
+  EXPECT_EQ(batches[1].size(), 2);
+  EXPECT_EQ(indices_of(batches), (std::vector<int64_t>{0, 0, 1, 1, 2, 2}));
+  EXPECT_EQ(batches[0].images.scalar_type(), torch::kUInt8);
+}
+
+TEST(DataLoader, InvalidOptionsAndCollateErrors) {
+  auto dataset = dataset_of({{8, 8}});
+  EXPECT_THROW(DataLoader(dataset, DataLoaderOptions().samples_per_gpu(0)), ConfigError);
+  EXPECT_THROW(DataLoader(dataset, DataLoaderOptions().workers_per_gpu(-1)), ConfigError);
+  EXPECT_THROW(DataLoader(nullptr, DataLoaderOptions()), Error);
+
+  std::vector<DetSample> samples(2);
+  samples[0].img = torch::zeros({3, 4, 4});
+  samples[0].img_is_chw = true;
+  samples[1].img = torch::zeros({4, 4, 1});
+  samples[1].meta.filename = "gray.png";
+  expect_error<DataError>([&] { collate(samples, 32); }, {"'gray.png'", "1-channel"});
+  samples[1].img = torch::Tensor();
+  expect_error<DataError>([&] { collate(samples, 32); }, {"no image"});
+  EXPECT_EQ(collate({}, 32).size(), 0);
+}
+
+}  // namespace
+}  // namespace detkit::testing

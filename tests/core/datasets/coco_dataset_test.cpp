@@ -1,0 +1,262 @@
+// CocoDataset: label mapping, crowd/ignore boxes, filtering, classes subset/renaming, bad input.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <random>
+
+#include "dataset_test_utils.h"
+#include "test_support.h"
+
+namespace detkit::testing {
+namespace {
+
+// Categories in file order cat (7), dog (1), bird (3): labels 0, 1, 2.
+// Image 1 (100x80, wide): cat, bird, a crowd dog, an `ignore` dog, a box 0.5 wide and one with
+// area 0 (both skipped as MMDetection does). Image 2 (64x96, tall): a dog. Image 3: no
+// annotations. Image 4: only a crowd cat. Image 5 (20x100): a dog, smaller than min_size 32.
+const char* const kCoco = R"({
+ "images": [
+  {"id": 1, "file_name": "a.jpg", "width": 100, "height": 80},
+  {"id": 2, "file_name": "b.jpg", "width": 64, "height": 96},
+  {"id": 3, "file_name": "empty.jpg", "width": 64, "height": 64},
+  {"id": 4, "file_name": "crowd.jpg", "width": 64, "height": 64},
+  {"id": 5, "file_name": "small.png", "width": 20, "height": 100}],
+ "categories": [{"id": 7, "name": "cat"}, {"id": 1, "name": "dog"}, {"id": 3, "name": "bird"}],
+ "annotations": [
+  {"id": 1, "image_id": 1, "category_id": 7, "bbox": [10, 20, 30, 40], "area": 1200, "iscrowd": 0},
+  {"id": 2, "image_id": 1, "category_id": 3, "bbox": [50, 5, 20, 10], "area": 200, "iscrowd": 0},
+  {"id": 3, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "area": 100, "iscrowd": 1},
+  {"id": 4, "image_id": 1, "category_id": 1, "bbox": [60, 40, 10, 10], "area": 100, "ignore": 1},
+  {"id": 5, "image_id": 1, "category_id": 7, "bbox": [1, 1, 0.5, 10], "area": 5, "iscrowd": 0},
+  {"id": 6, "image_id": 1, "category_id": 7, "bbox": [5, 5, 10, 10], "area": 0, "iscrowd": 0},
+  {"id": 7, "image_id": 2, "category_id": 1, "bbox": [0, 0, 64, 96], "area": 6144, "iscrowd": 0},
+  {"id": 8, "image_id": 4, "category_id": 7, "bbox": [0, 0, 30, 30], "area": 900, "iscrowd": 1},
+  {"id": 9, "image_id": 5, "category_id": 1, "bbox": [1, 1, 5, 5], "area": 25, "iscrowd": 0}]
+})";
+
+class CocoDatasetTest : public ::testing::Test {
+ protected:
+  void SetUp() override { write_file(ann_file(), kCoco); }
+  std::string ann_file() const { return dir.file("ann.json"); }
+  std::shared_ptr<DatasetBase> build(const std::string& extra = "") const {
+    return build_dataset("{type: CocoDataset, ann_file: '" + ann_file() + "', img_prefix: '" +
+                         dir.file("images") + "'" + extra + "}");
+  }
+  TempDir dir;
+};
+
+TEST_F(CocoDatasetTest, LabelsFollowCategoryOrderAndBoxesBecomeXyxy) {
+  auto dataset = build();
+  EXPECT_EQ(dataset->classes(), (std::vector<std::string>{"cat", "dog", "bird"}));
+  // Training: images 3 (no boxes), 4 (crowd only) and 5 (below min_size 32) are dropped.
+  EXPECT_EQ(image_ids(*dataset), (std::vector<int64_t>{1, 2}));
+  const DataInfo& first = dataset->data_info(0);
+  EXPECT_EQ(first.filename, "a.jpg");
+  EXPECT_EQ(first.width, 100);
+  EXPECT_EQ(first.height, 80);
+  EXPECT_EQ(flat(first.gt.boxes()), (std::vector<float>{10, 20, 40, 60, 50, 5, 70, 15}));
+  EXPECT_EQ(labels_of(first.gt), (std::vector<int64_t>{0, 2}));
+  // Crowd and `ignore: 1` boxes are ignored boxes.
+  EXPECT_EQ(flat(first.gt_ignore), (std::vector<float>{0, 0, 10, 10, 60, 40, 70, 50}));
+  EXPECT_EQ(labels_of(dataset->data_info(1).gt), (std::vector<int64_t>{1}));
+  EXPECT_EQ(dataset->group_flags(), (std::vector<uint8_t>{1, 0}));
+  EXPECT_FALSE(dataset->test_mode());
+  EXPECT_EQ(dataset->default_metric(), "CocoMetric");
+}
+
+TEST_F(CocoDatasetTest, TestModeKeepsEveryImage) {
+  auto dataset = build(", test_mode: true");
+  EXPECT_EQ(image_ids(*dataset), (std::vector<int64_t>{1, 2, 3, 4, 5}));
+  EXPECT_TRUE(dataset->data_info(2).gt.empty());
+  EXPECT_EQ(dataset->data_info(3).gt_ignore.size(), 1);
+  EXPECT_TRUE(dataset->test_mode());
+}
+
+TEST_F(CocoDatasetTest, FilterEmptyGtAndMinSize) {
+  EXPECT_EQ(image_ids(*build(", filter_empty_gt: false")), (std::vector<int64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(image_ids(*build(", filter_empty_gt: false, min_size: 0")),
+            (std::vector<int64_t>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(image_ids(*build(", min_size: 0")), (std::vector<int64_t>{1, 2, 5}));
+  EXPECT_EQ(image_ids(*build(", min_size: 70")), (std::vector<int64_t>{1}));
+}
+
+TEST_F(CocoDatasetTest, ClassesSubsetKeepsTheGivenOrder) {
+  auto dataset = build(", classes: [bird, cat]");
+  EXPECT_EQ(dataset->classes(), (std::vector<std::string>{"bird", "cat"}));
+  // Image 2 has only a dog: dropped. Boxes of left-out classes (dogs, crowd or not) are gone.
+  ASSERT_EQ(image_ids(*dataset), (std::vector<int64_t>{1}));
+  const DataInfo& info = dataset->data_info(0);
+  EXPECT_EQ(labels_of(info.gt), (std::vector<int64_t>{1, 0}));
+  EXPECT_EQ(flat(info.gt.boxes()), (std::vector<float>{10, 20, 40, 60, 50, 5, 70, 15}));
+  EXPECT_TRUE(info.gt_ignore.empty());
+}
+
+TEST_F(CocoDatasetTest, ClassesMapRenames) {
+  auto dataset = build(", classes: {dog: canine, cat: feline}");
+  EXPECT_EQ(dataset->classes(), (std::vector<std::string>{"canine", "feline"}));
+  ASSERT_EQ(image_ids(*dataset), (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(labels_of(dataset->data_info(0).gt), (std::vector<int64_t>{1}));
+  EXPECT_EQ(dataset->data_info(0).gt_ignore.size(), 2);  // the crowd dog and the ignored dog
+  EXPECT_EQ(labels_of(dataset->data_info(1).gt), (std::vector<int64_t>{0}));
+}
+
+TEST_F(CocoDatasetTest, ClassesFromAFile) {
+  write_file(dir.file("classes.txt"), "bird\n\ncat\n");
+  auto dataset = build(", classes: '" + dir.file("classes.txt") + "'");
+  EXPECT_EQ(dataset->classes(), (std::vector<std::string>{"bird", "cat"}));
+}
+
+TEST_F(CocoDatasetTest, UnknownClassNameListsTheKnownOnes) {
+  const std::string message = error_message([&] { build(", classes: [cat, dgo]"); });
+  EXPECT_NE(message.find(ann_file()), std::string::npos) << message;
+  EXPECT_NE(message.find("'dgo' is not a class"), std::string::npos) << message;
+  EXPECT_NE(message.find("did you mean 'dog'"), std::string::npos) << message;
+  EXPECT_NE(message.find("known: cat, dog, bird"), std::string::npos) << message;
+  EXPECT_NE(error_message([&] { build(", classes: [cat, cat]"); }).find("listed twice"),
+            std::string::npos);
+}
+
+TEST_F(CocoDatasetTest, PrepareWithAnEmptyPipelineGivesTheSampleMeta) {
+  auto dataset = build(", test_mode: true");
+  const std::vector<DetSample> samples = dataset->prepare(0);
+  ASSERT_EQ(samples.size(), 1u);
+  const DetSample& sample = samples[0];
+  EXPECT_EQ(sample.meta.filename, dir.file("images") + "/a.jpg");
+  EXPECT_EQ(sample.meta.ori_filename, "a.jpg");
+  EXPECT_EQ(sample.meta.image_id, 1);
+  EXPECT_EQ(sample.meta.index, 0);
+  EXPECT_EQ(flat(sample.ann.boxes()), (std::vector<float>{10, 20, 40, 60, 50, 5, 70, 15}));
+  EXPECT_EQ(sample.ann_ignore.size(), 2);
+  EXPECT_EQ(dataset->prepare(4)[0].meta.image_id, 5);
+}
+
+TEST_F(CocoDatasetTest, MissingAndTruncatedFilesAreNamed) {
+  const std::string missing = dir.file("nope.json");
+  std::string message = error_message([&] {
+    build_dataset("{type: CocoDataset, ann_file: '" + missing + "'}");
+  });
+  EXPECT_NE(message.find(missing), std::string::npos) << message;
+  EXPECT_NE(message.find("cannot open"), std::string::npos) << message;
+
+  const std::string truncated = dir.file("truncated.json");
+  write_file(truncated, std::string(kCoco).substr(0, 300));
+  message = error_message([&] { build_dataset("{type: CocoDataset, ann_file: '" + truncated + "'}"); });
+  EXPECT_NE(message.find(truncated), std::string::npos) << message;
+  EXPECT_NE(message.find("line"), std::string::npos) << message;
+}
+
+const char* const kBadCoco = R"({
+ "images": [{"id": 1, "file_name": "a.jpg", "width": 100, "height": 80},
+            {"id": 2, "file_name": "b.jpg", "width": 100, "height": 80}],
+ "categories": [{"id": 1, "name": "cat"}],
+ "annotations": [
+  {"id": 10, "image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 20]},
+  {"id": 11, "image_id": 1, "category_id": 1, "bbox": [200, 10, 5, 5]},
+  {"id": 12, "image_id": 2, "category_id": 1, "bbox": [10, 10, 0, 5]},
+  {"id": 13, "image_id": 2, "category_id": 1, "bbox": [10, 10, 30, 30]}]
+})";
+
+TEST_F(CocoDatasetTest, BoxOutsideTheImageNamesFileAndAnnotation) {
+  write_file(dir.file("bad.json"), kBadCoco);
+  const std::string message = error_message([&] {
+    build_dataset("{type: CocoDataset, ann_file: '" + dir.file("bad.json") + "'}");
+  });
+  EXPECT_NE(message.find(dir.file("bad.json")), std::string::npos) << message;
+  EXPECT_NE(message.find("annotation id 11 (image id 1)"), std::string::npos) << message;
+  EXPECT_NE(message.find("outside the 100x80 image"), std::string::npos) << message;
+}
+
+TEST_F(CocoDatasetTest, ZeroWidthBoxNamesFileAndAnnotation) {
+  std::string text = kBadCoco;
+  text.replace(text.find("[200, 10, 5, 5]"), 15, "[20, 10, 5, 5]");
+  write_file(dir.file("bad.json"), text);
+  const std::string message = error_message([&] {
+    build_dataset("{type: CocoDataset, ann_file: '" + dir.file("bad.json") + "'}");
+  });
+  EXPECT_NE(message.find("annotations[2] (id 12)"), std::string::npos) << message;
+  EXPECT_NE(message.find("w=0"), std::string::npos) << message;
+}
+
+TEST_F(CocoDatasetTest, SkipInvalidDropsWithOneSummaryLine) {
+  write_file(dir.file("bad.json"), kBadCoco);
+  ::testing::internal::CaptureStderr();
+  auto dataset = build_dataset("{type: CocoDataset, ann_file: '" + dir.file("bad.json") +
+                               "', skip_invalid: true}");
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("skipped 2 invalid annotations"), std::string::npos) << err;
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+  ASSERT_EQ(dataset->size(), 2u);
+  EXPECT_EQ(flat(dataset->data_info(0).gt.boxes()), (std::vector<float>{10, 10, 30, 30}));
+  EXPECT_EQ(flat(dataset->data_info(1).gt.boxes()), (std::vector<float>{10, 10, 40, 40}));
+}
+
+TEST_F(CocoDatasetTest, ImagesNeedTheirSize) {
+  write_file(dir.file("nosize.json"),
+             R"({"images": [{"id": 4, "file_name": "a.jpg"}], "categories": [], "annotations": []})");
+  const std::string message = error_message([&] {
+    build_dataset("{type: CocoDataset, test_mode: true, ann_file: '" + dir.file("nosize.json") + "'}");
+  });
+  EXPECT_NE(message.find("images[0] (id 4)"), std::string::npos) << message;
+  EXPECT_NE(message.find("'width' and 'height'"), std::string::npos) << message;
+}
+
+TEST_F(CocoDatasetTest, UnknownParameterIsAConfigError) {
+  const std::string message = error_message([&] { build(", filter_empty: true"); });
+  EXPECT_NE(message.find("filter_empty"), std::string::npos) << message;
+}
+
+/// Writes a COCO file like coco_eval_big.py's: `images` 640x480 images with 0..14 boxes each,
+/// 80 categories, about 1.3 kB per image.
+void write_big_coco(const std::string& path, int images) {
+  std::ofstream out(path);
+  std::mt19937 random(7);
+  std::uniform_real_distribution<double> unit(0, 1);
+  out << "{\"images\": [";
+  for (int i = 1; i <= images; ++i)
+    out << (i > 1 ? ", " : "") << "{\"id\": " << i << ", \"width\": 640, \"height\": 480, "
+        << "\"file_name\": \"" << i << ".jpg\"}";
+  out << "], \"annotations\": [";
+  int id = 0;
+  for (int i = 1; i <= images; ++i) {
+    const int count = int(random() % 15);
+    for (int k = 0; k < count; ++k) {
+      const double w = 5 + 150 * unit(random), h = 5 + 150 * unit(random);
+      const double x = (640 - w) * unit(random), y = (480 - h) * unit(random);
+      out << (id > 0 ? ", " : "") << "{\"id\": " << ++id << ", \"image_id\": " << i
+          << ", \"category_id\": " << 1 + random() % 80 << ", \"bbox\": [" << x << ", " << y
+          << ", " << w << ", " << h << "], \"area\": " << w * h
+          << ", \"iscrowd\": " << (unit(random) < 0.01 ? 1 : 0) << "}";
+    }
+  }
+  out << "], \"categories\": [";
+  for (int c = 1; c <= 80; ++c) out << (c > 1 ? ", " : "") << "{\"id\": " << c << ", \"name\": \"c" << c << "\"}";
+  out << "]}";
+}
+
+TEST(CocoDatasetLoad, ManyImages) {
+  TempDir dir;
+  write_big_coco(dir.file("big.json"), 2000);
+  auto dataset = build_dataset("{type: CocoDataset, test_mode: true, ann_file: '" +
+                               dir.file("big.json") + "'}");
+  EXPECT_EQ(dataset->size(), 2000u);
+  EXPECT_EQ(dataset->classes().size(), 80u);
+}
+
+// About 100 MB (75,000 images): run with --gtest_also_run_disabled_tests to time the load.
+TEST(CocoDatasetLoad, DISABLED_HundredMegabytes) {
+  TempDir dir;
+  write_big_coco(dir.file("big.json"), 75000);
+  const auto bytes = std::ifstream(dir.file("big.json"), std::ios::ate).tellg();
+  const auto start = std::chrono::steady_clock::now();
+  auto dataset = build_dataset("{type: CocoDataset, ann_file: '" + dir.file("big.json") + "'}");
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::cout << "loaded " << double(bytes) / 1e6 << " MB, " << dataset->size() << " training images in "
+            << seconds << " s\n";
+  EXPECT_LT(seconds, 20.0);
+}
+
+}  // namespace
+}  // namespace detkit::testing

@@ -1,0 +1,237 @@
+// VOCDataset, WIDERFaceDataset and XMLDataset on small hand-written XML trees.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "dataset_test_utils.h"
+#include "detkit/core/synthetic_data.h"
+#include "test_support.h"
+
+namespace detkit::testing {
+namespace {
+
+std::string object(const std::string& name, const std::string& box, int difficult = 0) {
+  return "<object><name>" + name + "</name><difficult>" + std::to_string(difficult) +
+         "</difficult><bndbox>" + box + "</bndbox></object>\n";
+}
+
+std::string box(const std::string& x1, const std::string& y1, const std::string& x2,
+                const std::string& y2) {
+  return "<xmin>" + x1 + "</xmin><ymin>" + y1 + "</ymin><xmax>" + x2 + "</xmax><ymax>" + y2 +
+         "</ymax>";
+}
+
+std::string annotation(const std::string& objects, int width = 100, int height = 80,
+                       const std::string& folder = "VOC2007") {
+  return "<annotation>\n<folder>" + folder + "</folder>\n<size><width>" + std::to_string(width) +
+         "</width><height>" + std::to_string(height) + "</height><depth>3</depth></size>\n" +
+         objects + "</annotation>\n";
+}
+
+class VOCDatasetTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // 000001: a dog (float coordinates), a difficult person, a 9x9 cat.
+    write_xml("000001", annotation(object("dog", box("11", "21", "50.7", "60")) +
+                                   object("person", box("1", "1", "20", "30"), 1) +
+                                   object("cat", box("71", "51", "80", "60"))));
+    // 000002: only a difficult cat.
+    write_xml("000002", annotation(object("cat", box("5", "5", "40", "40"), 1), 64, 96));
+    write_ids({"000001", "000002"});
+  }
+  std::string root() const { return dir.file("VOCdevkit/VOC2007"); }
+  void write_xml(const std::string& id, const std::string& text) const {
+    write_file(root() + "/Annotations/" + id + ".xml", text);
+  }
+  void write_ids(const std::vector<std::string>& ids) const {
+    std::string text;
+    for (const auto& id : ids) text += id + "\n";
+    write_file(root() + "/ImageSets/Main/train.txt", text);
+  }
+  std::shared_ptr<DatasetBase> build(const std::string& extra = "") const {
+    return build_dataset("{type: VOCDataset, ann_file: '" + root() +
+                         "/ImageSets/Main/train.txt', img_prefix: '" + root() + "'" + extra + "}");
+  }
+  std::string error_of(const std::string& extra = "") const {
+    return error_message([&] { build(extra); });
+  }
+  TempDir dir;
+};
+
+TEST_F(VOCDatasetTest, ReadsBoxesAsMMDetection) {
+  auto dataset = build();
+  ASSERT_EQ(dataset->classes().size(), 20u);
+  EXPECT_EQ(dataset->classes()[11], "dog");
+  ASSERT_EQ(image_ids(*dataset), (std::vector<int64_t>{1}));  // 000002 has only a difficult box
+  const DataInfo& info = dataset->data_info(0);
+  EXPECT_EQ(info.filename, "JPEGImages/000001.jpg");
+  EXPECT_EQ(info.width, 100);
+  EXPECT_EQ(info.height, 80);
+  // int(float(text)) - 1.
+  EXPECT_EQ(flat(info.gt.boxes()), (std::vector<float>{10, 20, 49, 59, 70, 50, 79, 59}));
+  EXPECT_EQ(labels_of(info.gt), (std::vector<int64_t>{11, 7}));
+  EXPECT_EQ(flat(info.gt_ignore), (std::vector<float>{0, 0, 19, 29}));  // difficult
+  EXPECT_EQ(dataset->default_metric(), "VOCMetric");
+}
+
+TEST_F(VOCDatasetTest, TestModeKeepsImagesWithOnlyDifficultBoxes) {
+  auto dataset = build(", test_mode: true");
+  EXPECT_EQ(image_ids(*dataset), (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(dataset->data_info(1).gt_ignore.size(), 1);
+}
+
+TEST_F(VOCDatasetTest, MinSizeIgnoresSmallBoxes) {
+  const DataInfo& info = build(", min_size: 10")->data_info(0);
+  EXPECT_EQ(labels_of(info.gt), (std::vector<int64_t>{11}));
+  EXPECT_EQ(flat(info.gt_ignore), (std::vector<float>{0, 0, 19, 29, 70, 50, 79, 59}));
+  EXPECT_NE(error_of(", min_size: 10, test_mode: true").find("test_mode"), std::string::npos);
+}
+
+TEST_F(VOCDatasetTest, ClassesSubsetDropsOtherObjects) {
+  auto dataset = build(", classes: [cat, dog]");
+  EXPECT_EQ(dataset->classes(), (std::vector<std::string>{"cat", "dog"}));
+  const DataInfo& info = dataset->data_info(0);
+  EXPECT_EQ(labels_of(info.gt), (std::vector<int64_t>{1, 0}));
+  EXPECT_TRUE(info.gt_ignore.empty());  // the difficult person is not a selected class
+  EXPECT_NE(error_of(", classes: [cat, kitten]").find("'kitten' is not a class"), std::string::npos);
+}
+
+TEST_F(VOCDatasetTest, UnknownClassNameNamesFileLineAndObject) {
+  write_xml("000002", annotation(object("cat", box("5", "5", "40", "40")) +
+                                 object("dgo", box("5", "5", "40", "40"))));
+  const std::string message = error_of();
+  EXPECT_NE(message.find(root() + "/Annotations/000002.xml:5"), std::string::npos) << message;
+  EXPECT_NE(message.find("object 1 (image id '000002')"), std::string::npos) << message;
+  EXPECT_NE(message.find("unknown class name 'dgo'; did you mean 'dog'"), std::string::npos)
+      << message;
+}
+
+TEST_F(VOCDatasetTest, BadCoordinatesAndMissingFieldsAreNamed) {
+  write_xml("000002", annotation(object("cat", box("abc", "5", "40", "40"))));
+  std::string message = error_of();
+  EXPECT_NE(message.find("000002.xml:4"), std::string::npos) << message;
+  EXPECT_NE(message.find("<xmin> must be a number, got 'abc'"), std::string::npos) << message;
+  EXPECT_NE(message.find("object 0 (image id '000002')"), std::string::npos) << message;
+
+  write_xml("000002", annotation("<object><name>cat</name><bndbox><xmin>1</xmin><ymin>1</ymin>"
+                                 "<xmax>9</xmax></bndbox></object>"));
+  message = error_of();
+  EXPECT_NE(message.find("missing <ymax>"), std::string::npos) << message;
+
+  write_xml("000002", annotation("<object><name>cat</name></object>"));
+  EXPECT_NE(error_of().find("missing <bndbox>"), std::string::npos);
+
+  write_xml("000002", "<annotation><size><width>ten</width><height>8</height></size></annotation>");
+  message = error_of();
+  EXPECT_NE(message.find("<width> must be a number, got 'ten'"), std::string::npos) << message;
+}
+
+TEST_F(VOCDatasetTest, InvalidBoxesAreNamed) {
+  write_xml("000002", annotation(object("cat", box("40", "5", "30", "40"))));
+  EXPECT_NE(error_of().find("width and height must be > 0"), std::string::npos);
+  write_xml("000002", annotation(object("cat", box("201", "5", "250", "40"))));
+  const std::string message = error_of();
+  EXPECT_NE(message.find("outside the 100x80 image"), std::string::npos) << message;
+  EXPECT_NE(message.find("object 0 (image id '000002')"), std::string::npos) << message;
+}
+
+TEST_F(VOCDatasetTest, TruncatedAndMissingFiles) {
+  write_xml("000002", annotation(object("cat", box("5", "5", "40", "40"))).substr(0, 120));
+  std::string message = error_of();
+  EXPECT_NE(message.find("000002.xml:"), std::string::npos) << message;
+  EXPECT_NE(message.find("invalid XML"), std::string::npos) << message;
+
+  write_ids({"000001", "000009"});
+  message = error_of();
+  EXPECT_NE(message.find("000009.xml"), std::string::npos) << message;
+  EXPECT_NE(message.find("cannot open"), std::string::npos) << message;
+
+  message = error_message([&] {
+    build_dataset("{type: VOCDataset, ann_file: '" + root() + "/none.txt', img_prefix: '" +
+                  root() + "'}");
+  });
+  EXPECT_NE(message.find(root() + "/none.txt"), std::string::npos) << message;
+}
+
+TEST_F(VOCDatasetTest, SkipInvalidCountsTheDroppedObjects) {
+  write_xml("000002", annotation(object("dgo", box("5", "5", "40", "40")) +
+                                 object("cat", box("x", "5", "40", "40")) +
+                                 object("cat", box("5", "5", "40", "40"))));
+  ::testing::internal::CaptureStderr();
+  auto dataset = build(", skip_invalid: true");
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("skipped 2 invalid annotations"), std::string::npos) << err;
+  ASSERT_EQ(dataset->size(), 2u);
+  EXPECT_EQ(labels_of(dataset->data_info(1).gt), (std::vector<int64_t>{7}));
+}
+
+TEST_F(VOCDatasetTest, YearComesFromImgPrefix) {
+  const std::string message = error_message([&] {
+    build_dataset("{type: VOCDataset, ann_file: '" + root() + "/ImageSets/Main/train.txt', img_prefix: '" +
+                  dir.path() + "'}");
+  });
+  EXPECT_NE(message.find("VOC2007 or VOC2012"), std::string::npos) << message;
+}
+
+TEST_F(VOCDatasetTest, ImageSizeFromTheImageWhenTheXmlHasNone) {
+  SyntheticDatasetOptions synth;
+  synth.out_dir = dir.file("synth");
+  synth.num_train = 1;
+  synth.num_val = 0;
+  synth.image_width = 48;
+  synth.image_height = 40;
+  const auto summary = generate_synthetic_dataset(synth);
+  const auto image = std::filesystem::directory_iterator(summary.train_dir)->path();
+  std::filesystem::create_directories(root() + "/JPEGImages");
+  std::filesystem::copy_file(image, root() + "/JPEGImages/000003.jpg");
+  write_xml("000003", "<annotation>" + object("cat", box("5", "5", "20", "20")) + "</annotation>");
+  write_ids({"000003"});
+  const DataInfo& info = build()->data_info(0);
+  EXPECT_EQ(info.width, 48);
+  EXPECT_EQ(info.height, 40);
+}
+
+TEST(WIDERFaceDataset, ImagesLiveInTheirFolder) {
+  TempDir dir;
+  const std::string root = dir.file("WIDER_train");
+  write_file(root + "/Annotations/0_Parade_marchingband_1_5.xml",
+             annotation(object("face", box("11", "11", "30", "40")) +
+                            object("face", box("41", "11", "60", "40"), 1),
+                        100, 80, "0--Parade"));
+  write_file(dir.file("train.txt"), "0_Parade_marchingband_1_5\n");
+  auto dataset = build_dataset("{type: WIDERFaceDataset, ann_file: '" + dir.file("train.txt") +
+                               "', img_prefix: '" + root + "'}");
+  EXPECT_EQ(dataset->classes(), (std::vector<std::string>{"face"}));
+  ASSERT_EQ(dataset->size(), 1u);
+  const DataInfo& info = dataset->data_info(0);
+  EXPECT_EQ(info.filename, "0--Parade/0_Parade_marchingband_1_5.jpg");
+  EXPECT_EQ(info.image_id, 0);  // not a number: the position in the id list
+  EXPECT_EQ(flat(info.gt.boxes()), (std::vector<float>{10, 10, 29, 39}));
+  EXPECT_EQ(info.gt_ignore.size(), 1);
+  EXPECT_EQ(dataset->prepare(0)[0].meta.filename, root + "/0--Parade/0_Parade_marchingband_1_5.jpg");
+
+  write_file(root + "/Annotations/0_Parade_marchingband_1_5.xml",
+             annotation(object("head", box("11", "11", "30", "40")), 100, 80, "0--Parade"));
+  EXPECT_NE(error_message([&] {
+              build_dataset("{type: WIDERFaceDataset, ann_file: '" + dir.file("train.txt") +
+                            "', img_prefix: '" + root + "'}");
+            }).find("unknown class name 'head'"),
+            std::string::npos);
+}
+
+TEST(XMLDataset, UsesTheGivenClasses) {
+  TempDir dir;
+  write_file(dir.file("Annotations/a1.xml"),
+             annotation(object("head", box("11", "11", "30", "40")) +
+                        object("helmet", box("41", "11", "60", "40"))));
+  write_file(dir.file("ids.txt"), "a1\n");
+  const std::string yaml = "{type: XMLDataset, ann_file: '" + dir.file("ids.txt") +
+                           "', img_prefix: '" + dir.path() + "'";
+  auto dataset = build_dataset(yaml + ", classes: [helmet, head]}");
+  EXPECT_EQ(labels_of(dataset->data_info(0).gt), (std::vector<int64_t>{1, 0}));
+  EXPECT_NE(error_message([&] { build_dataset(yaml + "}"); }).find("needs `classes`"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace detkit::testing

@@ -1,0 +1,249 @@
+# sdk.install_test: the SDK works as an installed CMake package.
+#
+#   1. cmake --install <build> --prefix <work>/prefix (a fresh folder)
+#   2. checks the install layout, the RPATHs (no path into the build tree) and that installed
+#      plugins export only detkit_plugin_v1
+#   3. configures and builds sdk/template against the prefix with find_package(DetKit)
+#   4. runs the installed detkit: `plugins describe MobileNet --plugin <built .so>` and
+#      `plugins list` with DETKIT_PLUGIN_PATH set to the template's build folder
+#   5. installs the template into the prefix: `plugins list` finds it with no path given
+#
+# Run by ctest (tests/sdk/CMakeLists.txt passes the variables below). The work folder is removed
+# on success and kept on failure.
+cmake_minimum_required(VERSION 3.18)
+
+foreach(var DETKIT_BINARY_DIR TEMPLATE_SOURCE_DIR WORK_DIR GENERATOR CXX_COMPILER LIBDIR PLUGIN_DIR)
+  if(NOT DEFINED ${var} OR "${${var}}" STREQUAL "")
+    message(FATAL_ERROR "install_test.cmake: -D${var}=... is required")
+  endif()
+endforeach()
+if(NOT BUILD_TYPE)
+  set(BUILD_TYPE Release)
+endif()
+
+set(prefix ${WORK_DIR}/prefix)
+set(template_build ${WORK_DIR}/template-build)
+set(detkit ${prefix}/bin/detkit)
+set(installed_plugins ${prefix}/${PLUGIN_DIR})
+set(template_plugin ${template_build}/libdetkit-mobilenet.so)
+
+# Fails the test with `message`, keeping the work folder for inspection.
+function(fail message)
+  message(FATAL_ERROR "${message}\n(work folder kept: ${WORK_DIR})")
+endfunction()
+
+# Runs a command; fails the test with its output unless it exits 0. Sets `out` (stdout+stderr).
+function(run what)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE output
+                  ERROR_VARIABLE output)
+  if(NOT rc EQUAL 0)
+    string(REPLACE ";" " " command "${ARGN}")
+    fail("${what} failed (exit ${rc}):\n  ${command}\n${output}")
+  endif()
+  set(out "${output}" PARENT_SCOPE)
+endfunction()
+
+# Fails unless `text` contains `needle`.
+function(expect_contains what text needle)
+  string(FIND "${text}" "${needle}" at)
+  if(at EQUAL -1)
+    fail("${what}: expected to find '${needle}' in:\n${text}")
+  endif()
+endfunction()
+
+# Fails if `text` contains `needle`.
+function(expect_not_contains what text needle)
+  string(FIND "${text}" "${needle}" at)
+  if(NOT at EQUAL -1)
+    fail("${what}: did not expect '${needle}' in:\n${text}")
+  endif()
+endfunction()
+
+# Sets `${out_var}` to the defined dynamic symbols of `file`, one per list item.
+function(dynamic_symbols file out_var)
+  run("nm -D ${file}" ${NM} -D --defined-only ${file})
+  string(REPLACE "\n" ";" lines "${out}")
+  set(symbols "")
+  foreach(line IN LISTS lines)
+    if(line MATCHES "^[0-9a-fA-F]* *[A-Za-z] +([^ ]+)$")
+      list(APPEND symbols "${CMAKE_MATCH_1}")
+    endif()
+  endforeach()
+  set(${out_var} "${symbols}" PARENT_SCOPE)
+endfunction()
+
+# Sets `${out_var}` to the RUNPATH/RPATH of `file` ("" if none).
+function(runpath file out_var)
+  run("readelf -d ${file}" ${READELF} -d ${file})
+  set(value "")
+  if(out MATCHES "\\((RUNPATH|RPATH)\\)[^\n]*\\[([^]\n]*)\\]")
+    set(value "${CMAKE_MATCH_2}")
+  endif()
+  set(${out_var} "${value}" PARENT_SCOPE)
+endfunction()
+
+# The line of `text` that starts with `status` and contains `path`, or fails.
+function(expect_status what text status path)
+  string(REPLACE "\n" ";" lines "${text}")
+  foreach(line IN LISTS lines)
+    string(FIND "${line}" "${path}" at)
+    if(line MATCHES "^${status} " AND NOT at EQUAL -1)
+      return()
+    endif()
+  endforeach()
+  fail("${what}: expected a line '${status} ${path} ...' in:\n${text}")
+endfunction()
+
+string(TIMESTAMP t_start "%s")
+file(REMOVE_RECURSE ${WORK_DIR})
+file(MAKE_DIRECTORY ${WORK_DIR})
+
+# ---- 1. install -------------------------------------------------------------------------------
+execute_process(COMMAND ${CMAKE_COMMAND} --install ${DETKIT_BINARY_DIR} --prefix ${prefix}
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+if(NOT rc EQUAL 0)
+  fail("cmake --install ${DETKIT_BINARY_DIR} --prefix ${prefix} failed (exit ${rc}); the "
+       "install needs every installed target built: run `cmake --build ${DETKIT_BINARY_DIR}` "
+       "(all) first.\n${out}")
+endif()
+string(TIMESTAMP t_installed "%s")
+
+# ---- 2. layout, RPATHs, exported symbols -------------------------------------------------------
+foreach(file
+    include/detkit/registry.h include/detkit/schema.h include/detkit/plugin.h
+    include/detkit/component_config.h include/detkit/modeling/backbone.h
+    ${LIBDIR}/libdetkit.so bin/detkit ${PLUGIN_DIR}/libdetkit-losses.so
+    ${LIBDIR}/cmake/DetKit/DetKitConfig.cmake ${LIBDIR}/cmake/DetKit/DetKitConfigVersion.cmake
+    ${LIBDIR}/cmake/DetKit/DetKitTargets.cmake ${LIBDIR}/cmake/DetKit/DetKitPluginHelpers.cmake
+    ${LIBDIR}/cmake/DetKit/detkit_plugin.map)
+  if(NOT EXISTS ${prefix}/${file})
+    fail("the install lacks ${file} (in ${prefix})")
+  endif()
+endforeach()
+if(EXISTS ${installed_plugins}/libdetkit-mobilenet.so)
+  fail("a test fixture plugin was installed: ${installed_plugins}/libdetkit-mobilenet.so")
+endif()
+file(GLOB core_headers RELATIVE ${prefix}/include ${prefix}/include/detkit/core/*)
+if(core_headers)
+  fail("core's private headers were installed: ${core_headers}")
+endif()
+
+# Nothing installed may find its libraries in the build tree.
+file(GLOB plugin_files ${installed_plugins}/libdetkit-*.so)
+file(GLOB lib_files ${prefix}/${LIBDIR}/libdetkit.so.*)
+foreach(file ${detkit} ${lib_files} ${plugin_files})
+  runpath(${file} rpath)
+  expect_not_contains("RUNPATH of ${file}" "${rpath}" "${DETKIT_BINARY_DIR}")
+endforeach()
+runpath(${detkit} rpath)
+expect_contains("RUNPATH of bin/detkit" "${rpath}" "$ORIGIN/../${LIBDIR}")
+foreach(file ${plugin_files})
+  runpath(${file} rpath)
+  file(RELATIVE_PATH to_lib ${installed_plugins} ${prefix}/${LIBDIR})
+  expect_contains("RUNPATH of ${file}" "${rpath}" "$ORIGIN/${to_lib}")
+  dynamic_symbols(${file} symbols)
+  if(NOT symbols STREQUAL "detkit_plugin_v1")
+    fail("${file} must export only detkit_plugin_v1, exports: ${symbols}")
+  endif()
+endforeach()
+# An installed plugin resolves libdetkit from the prefix on its own (not via the host).
+find_program(LDD ldd)
+# Fails unless `ldd file` (without LD_LIBRARY_PATH) resolves libdetkit to the installed one.
+function(expect_finds_installed_libdetkit file)
+  if(NOT LDD)
+    return()
+  endif()
+  run("ldd ${file}" ${CMAKE_COMMAND} -E env --unset=LD_LIBRARY_PATH ${LDD} ${file})
+  if(NOT out MATCHES "libdetkit\\.so[^ \n]* => ([^ \n]+)")
+    fail("ldd ${file} does not resolve libdetkit:\n${out}")
+  endif()
+  get_filename_component(found "${CMAKE_MATCH_1}" REALPATH)
+  get_filename_component(installed "${prefix}/${LIBDIR}/libdetkit.so" REALPATH)
+  if(NOT found STREQUAL installed)
+    fail("${file} resolves libdetkit to ${found}, not to the installed ${installed}")
+  endif()
+endfunction()
+foreach(file ${plugin_files})
+  expect_finds_installed_libdetkit(${file})
+endforeach()
+
+# ---- 3. build the template against the installed package --------------------------------------
+set(configure_args
+  -S ${TEMPLATE_SOURCE_DIR} -B ${template_build} -G ${GENERATOR}
+  -DCMAKE_BUILD_TYPE=${BUILD_TYPE}
+  -DCMAKE_PREFIX_PATH=${prefix}
+  -DCMAKE_CXX_COMPILER=${CXX_COMPILER}
+  -DCMAKE_FIND_PACKAGE_NO_PACKAGE_REGISTRY=ON)
+if(CXX_COMPILER_LAUNCHER)
+  list(APPEND configure_args -DCMAKE_CXX_COMPILER_LAUNCHER=${CXX_COMPILER_LAUNCHER})
+endif()
+run("configuring sdk/template against ${prefix}" ${CMAKE_COMMAND} ${configure_args})
+file(STRINGS ${template_build}/CMakeCache.txt detkit_dir REGEX "^DetKit_DIR:")
+if(NOT detkit_dir STREQUAL "DetKit_DIR:PATH=${prefix}/${LIBDIR}/cmake/DetKit")
+  fail("find_package(DetKit) found the wrong package: ${detkit_dir}")
+endif()
+string(TIMESTAMP t_configured "%s")
+run("building sdk/template" ${CMAKE_COMMAND} --build ${template_build} --parallel 2)
+string(TIMESTAMP t_built "%s")
+if(NOT EXISTS ${template_plugin})
+  fail("building sdk/template did not produce ${template_plugin}")
+endif()
+dynamic_symbols(${template_plugin} symbols)
+if(NOT symbols STREQUAL "detkit_plugin_v1")
+  fail("${template_plugin} must export only detkit_plugin_v1, exports: ${symbols}")
+endif()
+runpath(${template_plugin} rpath)
+expect_contains("RUNPATH of ${template_plugin}" "${rpath}" "${prefix}/${LIBDIR}")
+expect_not_contains("RUNPATH of ${template_plugin}" "${rpath}" "${DETKIT_BINARY_DIR}/lib")
+expect_finds_installed_libdetkit(${template_plugin})
+
+# ---- 4, 5. the installed host uses it ----------------------------------------------------------
+set(clean_env ${CMAKE_COMMAND} -E env --unset=LD_LIBRARY_PATH --unset=DETKIT_PLUGIN_PATH)
+run("detkit plugins describe MobileNet"
+    ${clean_env} ${detkit} plugins describe MobileNet --plugin ${template_plugin})
+set(describe "${out}")
+expect_contains("describe" "${describe}" "MobileNet (backbone, from ${template_plugin})")
+foreach(param_re
+    "widen_factor +float +1(\\.0)? "
+    "out_indices +list\\[int\\] +\\[1, 2, 3\\] "
+    "stage_blocks +list\\[int\\][^ ]* +\\[2, 2, 6, 2\\] "
+    "frozen_stages +int +-1 "
+    "norm_eval +bool +false "
+    "in_channels +int +3 ")
+  if(NOT describe MATCHES "\n  ${param_re}")
+    fail("describe: no parameter line matching '${param_re}' in:\n${describe}")
+  endif()
+endforeach()
+
+run("detkit plugins list"
+    ${CMAKE_COMMAND} -E env --unset=LD_LIBRARY_PATH DETKIT_PLUGIN_PATH=${template_build}
+    ${detkit} plugins list)
+set(list "${out}")
+expect_status("plugins list" "${list}" "LOADED" "${template_plugin}  [DETKIT_PLUGIN_PATH]")
+expect_status("plugins list" "${list}" "LOADED"
+              "${installed_plugins}/libdetkit-losses.so  [plugin folder]")
+expect_contains("plugins list" "${list}" "backbone: MobileNet")
+expect_not_contains("plugins list" "${list}" "REJECTED")
+expect_not_contains("plugins list" "${list}" "${DETKIT_BINARY_DIR}/plugins")
+
+# Installed into detkit's plugin folder, the template is found with no path given at all.
+run("installing sdk/template into ${prefix}" ${CMAKE_COMMAND} --install ${template_build} --prefix ${prefix})
+set(installed_template ${installed_plugins}/libdetkit-mobilenet.so)
+if(NOT EXISTS ${installed_template})
+  fail("cmake --install of sdk/template did not install ${installed_template}")
+endif()
+runpath(${installed_template} rpath)
+expect_contains("RUNPATH of ${installed_template}" "${rpath}" "${prefix}/${LIBDIR}")
+expect_finds_installed_libdetkit(${installed_template})
+run("detkit plugins list (template installed)" ${clean_env} ${detkit} plugins list)
+expect_status("plugins list" "${out}" "LOADED" "${installed_template}  [plugin folder]")
+expect_not_contains("plugins list" "${out}" "REJECTED")
+
+string(TIMESTAMP t_end "%s")
+math(EXPR d_install "${t_installed} - ${t_start}")
+math(EXPR d_configure "${t_configured} - ${t_installed}")
+math(EXPR d_build "${t_built} - ${t_configured}")
+math(EXPR d_total "${t_end} - ${t_start}")
+message(STATUS "sdk.install_test passed in ${d_total} s (install ${d_install} s, configure "
+               "${d_configure} s, build ${d_build} s)")
+file(REMOVE_RECURSE ${WORK_DIR})

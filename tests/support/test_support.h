@@ -1,0 +1,55 @@
+// Helpers shared by detkit's tests.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+namespace detkit::testing {
+
+/// A fresh empty folder under the system temp dir, removed when the object goes.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  /// path() + "/" + name.
+  std::string file(const std::string& name) const;
+
+ private:
+  std::string path_;
+};
+
+/// Writes `text` to `path` (creating parent folders).
+void write_file(const std::string& path, const std::string& text);
+/// Reads a whole file.
+std::string read_file(const std::string& path);
+
+/// The result of a child process.
+struct ProcessResult {
+  int exit_code = -1;
+  /// Terminated by a signal (crash) rather than exiting.
+  bool signaled = false;
+  std::string out;
+  std::string err;
+};
+
+/// Runs `argv` (argv[0] is the program) as a child process with extra environment variables
+/// ("NAME=value"), capturing stdout and stderr.
+ProcessResult run_process(const std::vector<std::string>& argv,
+                          const std::vector<std::string>& env = {});
+/// Runs the detkit CLI built in this tree with `args`. DETKIT_PLUGIN_PATH is cleared unless set
+/// in `env`.
+ProcessResult run_detkit(const std::vector<std::string>& args,
+                         const std::vector<std::string>& env = {});
+
+/// Path of a file under tests/data.
+std::string data_path(const std::string& relative);
+
+/// Registers libdetkit's built-ins and loads the in-tree plugins folder (once per process).
+void load_in_tree_plugins();
+
+}  // namespace detkit::testing

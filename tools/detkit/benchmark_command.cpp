@@ -1,0 +1,184 @@
+// `detkit benchmark coco-eval --gt G --dets D [--reference-seconds S | --run-reference]`: times
+// detkit's COCO evaluation (load / evaluate / accumulate) and prints it beside pycocotools'
+// evaluate + accumulate time, measured (--run-reference, when pycocotools is importable) or given.
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "cli.h"
+#include "detkit/core/coco_eval.h"
+#include "detkit/core/coco_json.h"
+#include "detkit/core/runtime.h"
+#include "detkit/error.h"
+
+namespace detkit::cli {
+
+namespace {
+
+constexpr const char* kPython = "/usr/bin/python3";
+/// pycocotools' evaluate + accumulate on the 5000-image case of coco_eval_big.py, 2-core machine.
+constexpr double kDefaultReferenceSeconds = 65.0;
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+std::string shell_quote(const std::string& text) {
+  std::string out = "'";
+  for (const char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+/// pycocotools' times, as measured by a Python child process.
+struct ReferenceRun {
+  double load = 0, evaluate = 0, accumulate = 0, ap = 0;
+};
+
+bool pycocotools_importable() {
+  return std::system((std::string(kPython) + " -c 'import pycocotools' >/dev/null 2>&1").c_str()) ==
+         0;
+}
+
+ReferenceRun run_pycocotools(const std::string& gt, const std::string& dets) {
+  const std::string script_path = "/tmp/detkit-benchmark-" + std::to_string(::getpid()) + ".py";
+  {
+    std::ofstream script(script_path);
+    script << "import contextlib, io, sys, time\n"
+              "from pycocotools.coco import COCO\n"
+              "from pycocotools.cocoeval import COCOeval\n"
+              "with contextlib.redirect_stdout(io.StringIO()):\n"
+              "    t0 = time.perf_counter(); gt = COCO(sys.argv[1]); dt = gt.loadRes(sys.argv[2])\n"
+              "    t1 = time.perf_counter(); E = COCOeval(gt, dt, 'bbox'); E.evaluate()\n"
+              "    t2 = time.perf_counter(); E.accumulate(); t3 = time.perf_counter(); "
+              "E.summarize()\n"
+              "print('DETKIT_REFERENCE', t1 - t0, t2 - t1, t3 - t2, E.stats[0])\n";
+  }
+  const std::string command = std::string(kPython) + " " + shell_quote(script_path) + " " +
+                              shell_quote(gt) + " " + shell_quote(dets) + " 2>&1";
+  std::string output;
+  if (FILE* pipe = ::popen(command.c_str(), "r")) {
+    char buffer[4096];
+    size_t n;
+    while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) output.append(buffer, n);
+    ::pclose(pipe);
+  }
+  std::remove(script_path.c_str());
+  const size_t at = output.find("DETKIT_REFERENCE");
+  ReferenceRun run;
+  std::istringstream line(at == std::string::npos ? "" : output.substr(at + 16));
+  if (!(line >> run.load >> run.evaluate >> run.accumulate >> run.ap))
+    throw Error("the pycocotools reference run failed:\n" + output);
+  return run;
+}
+
+int run_coco_eval_benchmark(const po::variables_map& vm) {
+  if (!vm.count("gt") || !vm.count("dets"))
+    throw Error("detkit benchmark coco-eval needs --gt GT.json and --dets RESULTS.json");
+  const std::string gt_path = vm["gt"].as<std::string>(), dets_path = vm["dets"].as<std::string>();
+  const int repeat = std::max(1, vm["repeat"].as<int>());
+  CocoEvalParams params;
+  params.num_threads = vm["threads"].as<int>();
+  const int threads = params.num_threads > 0 ? params.num_threads : hardware_threads();
+
+  // Best of `repeat` runs for each phase.
+  double load = 1e300, evaluate = 1e300, accumulate = 1e300;
+  CocoGroundTruth gt;
+  std::vector<CocoDetection> dets;
+  CocoEvalResult result;
+  for (int i = 0; i < repeat; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    gt = read_coco_annotations(gt_path);
+    dets = read_coco_results(dets_path);
+    load = std::min(load, seconds_since(start));
+    CocoEvaluator evaluator(gt, dets, params, dets_path);
+    start = std::chrono::steady_clock::now();
+    evaluator.evaluate();
+    evaluate = std::min(evaluate, seconds_since(start));
+    start = std::chrono::steady_clock::now();
+    result = evaluator.accumulate();
+    accumulate = std::min(accumulate, seconds_since(start));
+  }
+
+  std::optional<ReferenceRun> measured;
+  std::string reference_note;
+  double reference = vm["reference-seconds"].as<double>();
+  if (vm.count("run-reference")) {
+    if (pycocotools_importable()) {
+      measured = run_pycocotools(gt_path, dets_path);
+      reference = measured->evaluate + measured->accumulate;
+      reference_note = "reference: pycocotools measured now on this machine";
+    } else {
+      reference_note = fmt::format(
+          "reference: pycocotools is not importable by {}; using the given figure of {:g} s "
+          "(--reference-seconds)",
+          kPython, reference);
+    }
+  } else {
+    reference_note = fmt::format(
+        "reference: the given figure of {:g} s for pycocotools' evaluate + accumulate "
+        "(--reference-seconds; --run-reference measures it when pycocotools is installed)",
+        reference);
+  }
+  auto ref = [&](double ReferenceRun::*field) {
+    return measured ? fmt::format("{:.3f} s", (*measured).*field) : std::string("-");
+  };
+  const double total = evaluate + accumulate;
+  std::cout << fmt::format(
+      "COCO bbox evaluation: {} images, {} categories, {} annotations, {} detections; {} "
+      "thread(s), best of {}\n",
+      gt.images.size(), gt.categories.size(), gt.annotations.size(), dets.size(), threads, repeat);
+  std::cout << fmt::format("{:<24}{:>14}{:>16}{:>12}\n", "", "detkit", "pycocotools", "ratio");
+  std::cout << fmt::format("{:<24}{:>14}{:>16}\n", "load (gt + results)",
+                           fmt::format("{:.3f} s", load), ref(&ReferenceRun::load));
+  std::cout << fmt::format("{:<24}{:>14}{:>16}\n", "evaluate", fmt::format("{:.3f} s", evaluate),
+                           ref(&ReferenceRun::evaluate));
+  std::cout << fmt::format("{:<24}{:>14}{:>16}\n", "accumulate",
+                           fmt::format("{:.3f} s", accumulate), ref(&ReferenceRun::accumulate));
+  std::cout << fmt::format("{:<24}{:>14}{:>16}{:>12}\n", "evaluate + accumulate",
+                           fmt::format("{:.3f} s", total), fmt::format("{:.3f} s", reference),
+                           fmt::format("{:.1f}x", reference / std::max(total, 1e-9)));
+  std::cout << fmt::format("{:<24}{:>14}{:>16}\n", "AP @[.50:.95]",
+                           fmt::format("{:.4f}", result.stats[0]),
+                           measured ? fmt::format("{:.4f}", measured->ap) : std::string("-"));
+  std::cout << reference_note << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int run_benchmark(const std::vector<std::string>& args) {
+  // `loader` has options of its own (benchmark_loader_command.cpp).
+  if (!args.empty() && args.front() == "loader")
+    return run_loader_benchmark({args.begin() + 1, args.end()});
+  po::options_description options("detkit benchmark");
+  add_common_options(options);
+  options.add_options()("what", po::value<std::string>()->required(), "what to time: coco-eval, or loader (see detkit benchmark loader --help)")(
+      "gt", po::value<std::string>(), "coco-eval: the ground-truth annotation file")(
+      "dets", po::value<std::string>(), "coco-eval: the result file")(
+      "reference-seconds", po::value<double>()->default_value(kDefaultReferenceSeconds),
+      "the reference time to compare with (pycocotools' evaluate + accumulate)")(
+      "run-reference", "measure pycocotools now (when /usr/bin/python3 can import it)")(
+      "repeat", po::value<int>()->default_value(1), "runs to take the best time of")(
+      "threads", po::value<int>()->default_value(0), "worker threads (0 = one per core)");
+  po::positional_options_description positional;
+  positional.add("what", 1);
+  po::variables_map vm;
+  if (!parse(args, options, positional, vm,
+             "detkit benchmark coco-eval --gt G --dets D [--reference-seconds S | "
+             "--run-reference]"))
+    return 0;
+  const std::string what = vm["what"].as<std::string>();
+  if (what == "coco-eval") return run_coco_eval_benchmark(vm);
+  throw Error("unknown benchmark '" + what + "' (available: coco-eval, loader)");
+}
+
+}  // namespace detkit::cli
