@@ -16,11 +16,13 @@ namespace F = torch::nn::functional;
 struct CrossEntropyLossOptions {
   /// Per-class sigmoid + binary cross-entropy instead of softmax cross-entropy.
   TORCH_ARG(bool, use_sigmoid) = false;
+  /// Reduction of the element-wise loss (a call may override it).
   TORCH_ARG(Reduction, reduction) = Reduction::mean;
   /// Weight of each class (softmax: F.cross_entropy's weight; sigmoid: BCE's pos_weight).
   TORCH_ARG(std::optional<std::vector<double>>, class_weight) = std::nullopt;
   /// Label excluded from the loss; nullopt means -100 (F.cross_entropy's default).
   TORCH_ARG(std::optional<int64_t>, ignore_index) = std::nullopt;
+  /// Factor the reduced loss is multiplied by.
   TORCH_ARG(double, loss_weight) = 1.0;
   /// With reduction 'mean' and no avg_factor, average over the non-ignored elements only.
   TORCH_ARG(bool, avg_non_ignore) = false;
@@ -90,8 +92,10 @@ class CrossEntropyLossImpl : public LossBase {
   CrossEntropyLossOptions options;
 
  private:
+  /// The type name, for messages.
   static constexpr const char* kName = "CrossEntropyLoss";
 
+  /// The label to ignore (-100 when not configured).
   int64_t ignore_index() const { return options.ignore_index().value_or(-100); }
 
   /// class_weight as a tensor like `pred` (undefined when not set); its length must be

@@ -16,7 +16,9 @@ struct FocalLossOptions {
   TORCH_ARG(double, gamma) = 2.0;
   /// Weight of positives; negatives get 1 - alpha.
   TORCH_ARG(double, alpha) = 0.25;
+  /// Reduction of the element-wise loss (a call may override it).
   TORCH_ARG(Reduction, reduction) = Reduction::mean;
+  /// Factor the reduced loss is multiplied by.
   TORCH_ARG(double, loss_weight) = 1.0;
   /// Whether pred already holds probabilities (no sigmoid is applied).
   TORCH_ARG(bool, activated) = false;

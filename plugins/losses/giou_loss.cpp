@@ -11,13 +11,17 @@ namespace detkit::losses {
 struct GIoULossOptions {
   /// Lower bound of the union and the enclosing area (avoids division by zero).
   TORCH_ARG(double, eps) = 1e-6;
+  /// Reduction of the element-wise loss (a call may override it).
   TORCH_ARG(Reduction, reduction) = Reduction::mean;
+  /// Factor the reduced loss is multiplied by.
   TORCH_ARG(double, loss_weight) = 1.0;
 };
 
+namespace {
+
 /// The generalized IoU of boxes `a` and `b` (x1, y1, x2, y2 in the last dimension, equal
 /// shapes), pair by pair: MMDetection's bbox_overlaps(a, b, mode='giou', is_aligned=True, eps).
-inline torch::Tensor aligned_giou(const torch::Tensor& a, const torch::Tensor& b, double eps) {
+torch::Tensor aligned_giou(const torch::Tensor& a, const torch::Tensor& b, double eps) {
   using torch::indexing::Ellipsis;
   using torch::indexing::Slice;
   const auto area = [](const torch::Tensor& box) {
@@ -36,6 +40,8 @@ inline torch::Tensor aligned_giou(const torch::Tensor& a, const torch::Tensor& b
       torch::max(enclose_wh.index({Ellipsis, 0}) * enclose_wh.index({Ellipsis, 1}), eps_t);
   return ious - (enclose_area - union_area) / enclose_area;
 }
+
+}  // namespace
 
 /// 1 - GIoU(pred, target) per box pair; pred and target are (N, 4) boxes (x1, y1, x2, y2).
 /// `weight` is per box (N,) or per coordinate (N, 4), then averaged over the coordinates; an
@@ -95,6 +101,7 @@ class GIoULossImpl : public LossBase {
   GIoULossOptions options;
 
  private:
+  /// The type name, for messages.
   static constexpr const char* kName = "GIoULoss";
 };
 

@@ -8,7 +8,9 @@ namespace detkit::losses {
 
 /// Options of L1Loss; names and defaults as MMDetection's L1Loss.
 struct L1LossOptions {
+  /// Reduction of the element-wise loss (a call may override it).
   TORCH_ARG(Reduction, reduction) = Reduction::mean;
+  /// Factor the reduced loss is multiplied by.
   TORCH_ARG(double, loss_weight) = 1.0;
 };
 

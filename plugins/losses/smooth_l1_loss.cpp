@@ -10,7 +10,9 @@ namespace detkit::losses {
 struct SmoothL1LossOptions {
   /// Where the loss turns from quadratic to linear; must be > 0.
   TORCH_ARG(double, beta) = 1.0;
+  /// Reduction of the element-wise loss (a call may override it).
   TORCH_ARG(Reduction, reduction) = Reduction::mean;
+  /// Factor the reduced loss is multiplied by.
   TORCH_ARG(double, loss_weight) = 1.0;
 };
 

@@ -9,7 +9,7 @@
 #   5. installs the template into the prefix: `plugins list` finds it with no path given
 #
 # Run by ctest (tests/sdk/CMakeLists.txt passes the variables below). The work folder is removed
-# on success and kept on failure.
+# on success (unless -DKEEP_WORK_DIR=ON) and kept on failure.
 cmake_minimum_required(VERSION 3.18)
 
 foreach(var DETKIT_BINARY_DIR TEMPLATE_SOURCE_DIR WORK_DIR GENERATOR CXX_COMPILER LIBDIR PLUGIN_DIR)
@@ -27,9 +27,14 @@ set(detkit ${prefix}/bin/detkit)
 set(installed_plugins ${prefix}/${PLUGIN_DIR})
 set(template_plugin ${template_build}/libdetkit-mobilenet.so)
 
-# Fails the test with `message`, keeping the work folder for inspection.
-function(fail message)
-  message(FATAL_ERROR "${message}\n(work folder kept: ${WORK_DIR})")
+# Fails the test with the concatenated arguments, keeping the work folder for inspection.
+function(fail)
+  set(text "")
+  math(EXPR last "${ARGC} - 1")
+  foreach(i RANGE ${last})
+    string(APPEND text "${ARGV${i}}")
+  endforeach()
+  message(FATAL_ERROR "${text}\n(work folder kept: ${WORK_DIR})")
 endfunction()
 
 # Runs a command; fails the test with its output unless it exits 0. Sets `out` (stdout+stderr).
@@ -120,6 +125,15 @@ foreach(file
     fail("the install lacks ${file} (in ${prefix})")
   endif()
 endforeach()
+# Every official plugin of the build tree is installed (each in-tree plugin needs its own
+# install(TARGETS detkit-plugin-<name> LIBRARY DESTINATION ${DETKIT_INSTALL_PLUGIN_DIR})).
+file(GLOB built_plugins RELATIVE ${DETKIT_BINARY_DIR}/plugins ${DETKIT_BINARY_DIR}/plugins/libdetkit-*.so)
+foreach(name ${built_plugins})
+  if(NOT EXISTS ${installed_plugins}/${name})
+    fail("plugins/${name} of the build tree was not installed into ${PLUGIN_DIR} (missing "
+         "install(TARGETS ... LIBRARY DESTINATION \${DETKIT_INSTALL_PLUGIN_DIR}) line?)")
+  endif()
+endforeach()
 if(EXISTS ${installed_plugins}/libdetkit-mobilenet.so)
   fail("a test fixture plugin was installed: ${installed_plugins}/libdetkit-mobilenet.so")
 endif()
@@ -140,6 +154,7 @@ expect_contains("RUNPATH of bin/detkit" "${rpath}" "$ORIGIN/../${LIBDIR}")
 foreach(file ${plugin_files})
   runpath(${file} rpath)
   file(RELATIVE_PATH to_lib ${installed_plugins} ${prefix}/${LIBDIR})
+  string(REGEX REPLACE "/$" "" to_lib "${to_lib}")
   expect_contains("RUNPATH of ${file}" "${rpath}" "$ORIGIN/${to_lib}")
   dynamic_symbols(${file} symbols)
   if(NOT symbols STREQUAL "detkit_plugin_v1")
@@ -206,7 +221,7 @@ expect_contains("describe" "${describe}" "MobileNet (backbone, from ${template_p
 foreach(param_re
     "widen_factor +float +1(\\.0)? "
     "out_indices +list\\[int\\] +\\[1, 2, 3\\] "
-    "stage_blocks +list\\[int\\][^ ]* +\\[2, 2, 6, 2\\] "
+    "stage_blocks +list\\[int\\](\\(len 4\\))? +\\[2, 2, 6, 2\\] "
     "frozen_stages +int +-1 "
     "norm_eval +bool +false "
     "in_channels +int +3 ")
@@ -246,4 +261,6 @@ math(EXPR d_build "${t_built} - ${t_configured}")
 math(EXPR d_total "${t_end} - ${t_start}")
 message(STATUS "sdk.install_test passed in ${d_total} s (install ${d_install} s, configure "
                "${d_configure} s, build ${d_build} s)")
-file(REMOVE_RECURSE ${WORK_DIR})
+if(NOT KEEP_WORK_DIR)
+  file(REMOVE_RECURSE ${WORK_DIR})
+endif()

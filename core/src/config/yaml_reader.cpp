@@ -46,6 +46,21 @@ ConfigNode resolve_plain_scalar(const std::string& text) {
   return ConfigNode(text);
 }
 
+/// Applies a YAML merge key: keys of the merged map(s) that `target` does not set yet.
+void merge_key(ConfigNode& target, const ConfigNode& source) {
+  if (source.is_list()) {
+    for (const auto& item : source.items()) merge_key(target, item);
+    return;
+  }
+  if (!source.is_map()) {
+    throw ConfigError(located_message(source.mark(), "",
+                                      "a merge key (<<) needs a map or a list of maps"));
+  }
+  for (const auto& entry : source.entries()) {
+    if (!target.contains(entry.key)) target.set(entry.key, entry.value, entry.key_mark);
+  }
+}
+
 class Converter {
  public:
   explicit Converter(std::shared_ptr<const std::string> file) : file_(std::move(file)) {}
@@ -80,14 +95,19 @@ class Converter {
         out = ConfigNode::make_list();
         for (const auto& item : node) out.push_back(convert(item));
         break;
-      case YAML::NodeType::Map:
+      case YAML::NodeType::Map: {
         out = ConfigNode::make_map();
+        std::vector<ConfigNode> merges;  // YAML merge keys (<<: *anchor), applied after
         for (const auto& pair : node) {
           if (!pair.first.IsScalar()) {
             throw ConfigError(located_message(mark(pair.first.Mark()), "",
                                               "map keys must be plain strings"));
           }
           const std::string key = pair.first.Scalar();
+          if (key == "<<" && pair.first.Tag() == "?") {
+            merges.push_back(convert(pair.second));
+            continue;
+          }
           if (const ConfigEntry* previous = out.find_entry(key)) {
             throw ConfigError(located_message(
                 mark(pair.first.Mark()), "",
@@ -96,7 +116,9 @@ class Converter {
           }
           out.set(key, convert(pair.second), mark(pair.first.Mark()));
         }
+        for (const ConfigNode& merge : merges) merge_key(out, merge);
         break;
+      }
     }
     out.set_mark(mark(node.Mark()));
     return out;

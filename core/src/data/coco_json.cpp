@@ -10,7 +10,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <cstdint>
 #include <optional>
+#include <unordered_map>
 #include <unordered_set>
 
 #include <fmt/format.h>
@@ -137,8 +139,19 @@ dom::object require_object(dom::element value, const std::string& where) {
   return object;
 }
 
+/// Where a later entry with an id seen before goes: pycocotools keeps one entry per id (a dict),
+/// the later one in the earlier one's place. Returns the index to overwrite, or SIZE_MAX.
+size_t replace_duplicate(std::unordered_map<int64_t, size_t>& seen, int64_t id, size_t next,
+                         const std::string& where, const char* what, CocoGroundTruth& gt) {
+  const auto [it, inserted] = seen.emplace(id, next);
+  if (inserted) return SIZE_MAX;
+  gt.warnings.push_back(where + ": duplicate " + what + " id; this entry replaces the earlier "
+                        "one (as pycocotools does)");
+  return it->second;
+}
+
 void read_images(dom::array list, const std::string& origin, CocoGroundTruth& gt) {
-  std::unordered_set<int64_t> seen;
+  std::unordered_map<int64_t, size_t> seen;
   gt.images.reserve(list.size());
   size_t index = 0;
   for (dom::element item : list) {
@@ -164,13 +177,17 @@ void read_images(dom::array list, const std::string& origin, CocoGroundTruth& gt
     if (!has_id) fail(where, "missing 'id'");
     where += " (id " + std::to_string(image.id) + ")";
     if (!has_name) fail(where, "missing 'file_name'");
-    if (!seen.insert(image.id).second) fail(where, "duplicate image id");
-    gt.images.push_back(std::move(image));
+    const size_t earlier = replace_duplicate(seen, image.id, gt.images.size(), where, "image", gt);
+    if (earlier == SIZE_MAX) {
+      gt.images.push_back(std::move(image));
+    } else {
+      gt.images[earlier] = std::move(image);
+    }
   }
 }
 
 void read_categories(dom::array list, const std::string& origin, CocoGroundTruth& gt) {
-  std::unordered_set<int64_t> seen;
+  std::unordered_map<int64_t, size_t> seen;
   size_t index = 0;
   for (dom::element item : list) {
     std::string where = origin + ": categories[" + std::to_string(index++) + "]";
@@ -191,8 +208,13 @@ void read_categories(dom::array list, const std::string& origin, CocoGroundTruth
     if (!has_id) fail(where, "missing 'id'");
     where += " (id " + std::to_string(category.id) + ")";
     if (!has_name) fail(where, "missing 'name'");
-    if (!seen.insert(category.id).second) fail(where, "duplicate category id");
-    gt.categories.push_back(std::move(category));
+    const size_t earlier =
+        replace_duplicate(seen, category.id, gt.categories.size(), where, "category", gt);
+    if (earlier == SIZE_MAX) {
+      gt.categories.push_back(std::move(category));
+    } else {
+      gt.categories[earlier] = std::move(category);
+    }
   }
 }
 

@@ -3,6 +3,7 @@
 
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
+#include <pthread.h>
 #include <torch/torch.h>
 
 #include <condition_variable>
@@ -181,6 +182,7 @@ struct DataLoader::Pass {
   }
 
   void worker_loop() {
+    pthread_setname_np(pthread_self(), "detkit-loader");  // shown by top -H, gdb, /proc
     use_single_intra_op_thread();
     const auto total = static_cast<int64_t>(order.size());
     for (;;) {

@@ -34,42 +34,42 @@ void accumulate_category(const CategoryMatches& matches, size_t k, CocoEvalResul
       return matches.scores[a] > matches.scores[b];
     });
     const size_t nd = order.size();
-    recall_curve.resize(nd);
-    precision_curve.resize(nd);
+    recall_curve.resize(T * nd);
+    precision_curve.resize(T * nd);
+    std::vector<double> tp(T), fp(T);
     for (size_t a = 0; a < A; ++a) {
       const int64_t num_positive = matches.num_positive[a];
       if (num_positive == 0) continue;
-      for (size_t t = 0; t < T; ++t) {
-        double tp = 0, fp = 0;
-        for (size_t j = 0; j < nd; ++j) {
-          const uint8_t flag = matches.flags[(order[j] * A + a) * T + t];
-          if (!(flag & kIgnored)) {
-            if (flag & kMatched) {
-              tp += 1;
+      // Cumulative TP / FP of every threshold in one pass over the sorted detections.
+      std::fill(tp.begin(), tp.end(), 0.0);
+      std::fill(fp.begin(), fp.end(), 0.0);
+      for (size_t j = 0; j < nd; ++j) {
+        const uint8_t* flags = &matches.flags[(order[j] * A + a) * T];
+        for (size_t t = 0; t < T; ++t) {
+          if (!(flags[t] & kIgnored)) {
+            if (flags[t] & kMatched) {
+              tp[t] += 1;
             } else {
-              fp += 1;
+              fp[t] += 1;
             }
           }
-          recall_curve[j] = tp / static_cast<double>(num_positive);
-          precision_curve[j] = tp / (fp + tp + eps);
+          recall_curve[t * nd + j] = tp[t] / static_cast<double>(num_positive);
+          precision_curve[t * nd + j] = tp[t] / (fp[t] + tp[t] + eps);
         }
-        result.recall[((t * K + k) * A + a) * M + m] = nd > 0 ? recall_curve[nd - 1] : 0.0;
+      }
+      for (size_t t = 0; t < T; ++t) {
+        const double* rc = recall_curve.data() + t * nd;
+        double* pr = precision_curve.data() + t * nd;
+        result.recall[((t * K + k) * A + a) * M + m] = nd > 0 ? rc[nd - 1] : 0.0;
         for (size_t i = nd; i-- > 1;) {
-          if (precision_curve[i] > precision_curve[i - 1]) precision_curve[i - 1] = precision_curve[i];
+          if (pr[i] > pr[i - 1]) pr[i - 1] = pr[i];
         }
         // np.searchsorted(rc, recThrs, side='left'); thresholds past the last recall keep 0.
         for (size_t r = 0; r < R; ++r) {
-          const size_t index = static_cast<size_t>(
-              std::lower_bound(recall_curve.begin(), recall_curve.begin() + nd,
-                               p.recall_thresholds[r]) -
-              recall_curve.begin());
-          const double value = index < nd ? precision_curve[index] : 0.0;
-          result.precision[(((t * R + r) * K + k) * A + a) * M + m] = value;
-          if (index >= nd) {
-            for (size_t rest = r + 1; rest < R; ++rest)
-              result.precision[(((t * R + rest) * K + k) * A + a) * M + m] = 0.0;
-            break;
-          }
+          const size_t index =
+              static_cast<size_t>(std::lower_bound(rc, rc + nd, p.recall_thresholds[r]) - rc);
+          result.precision[(((t * R + r) * K + k) * A + a) * M + m] =
+              index < nd ? pr[index] : 0.0;
         }
       }
     }

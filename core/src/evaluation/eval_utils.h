@@ -37,13 +37,11 @@ T pairwise_sum(Get&& get, size_t begin, size_t n) {
   return pairwise_sum<T>(get, begin, half) + pairwise_sum<T>(get, begin + half, n - half);
 }
 
-/// numpy's np.add.reduce of a contiguous 1-D array: the first value, plus the pairwise sum of
-/// the rest. 0 for no values.
+/// numpy's np.sum of a contiguous 1-D array (pairwise over all values; 0 for none).
 template <typename T>
 T numpy_sum(const std::vector<T>& values) {
-  if (values.empty()) return T(0);
   auto get = [&values](size_t i) { return values[i]; };
-  return values[0] + pairwise_sum<T>(get, 1, values.size() - 1);
+  return pairwise_sum<T>(get, 0, values.size());
 }
 
 /// numpy's mean of a float64 array (nan-free, non-empty).

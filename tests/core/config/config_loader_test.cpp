@@ -223,3 +223,24 @@ TEST(ConfigPrinter, ShowsEveryValueWithItsSource) {
 
 }  // namespace
 }  // namespace detkit
+
+namespace detkit {
+namespace {
+
+TEST(YamlReader, MergeKeysFillMissingKeys) {
+  const ConfigNode node = parse_yaml_text(
+      "norm: &norm {mean: [1, 2], to_rgb: true}\n"
+      "a: {type: Normalize, to_rgb: false, <<: *norm}\n"
+      "b: {<<: [*norm, {extra: 1}]}\n",
+      "m.yaml");
+  const ConfigNode& a = node.at("a");
+  EXPECT_EQ(a.at("type").as_string(), "Normalize");
+  EXPECT_FALSE(a.at("to_rgb").as_bool());  // explicit keys win over merged ones
+  EXPECT_EQ(a.at("mean").size(), 2u);
+  EXPECT_EQ(a.find("<<"), nullptr);
+  EXPECT_EQ(node.at("b").at("extra").as_int(), 1);
+  EXPECT_THROW(parse_yaml_text("a: {<<: 3}\n", "bad.yaml"), ConfigError);
+}
+
+}  // namespace
+}  // namespace detkit

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -109,6 +110,20 @@ int thread_count() {
     ++count;
   }
   return count;
+}
+
+std::string thread_names() {
+  std::string names;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(entry.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    std::ifstream stat(entry.path() / "stat");
+    std::string st;
+    std::getline(stat, st);
+    names += name + " [" + st.substr(0, 40) + "]\n";
+  }
+  return names;
 }
 
 TEST(DataLoader, BatchesArePaddedToTheLargestImageAndTheDivisor) {
@@ -249,7 +264,7 @@ TEST(DataLoader, StoppingEarlyJoinsTheWorkersQuickly) {
   {
     DataLoader loader(slow, DataLoaderOptions().samples_per_gpu(2).workers_per_gpu(3));
     ASSERT_TRUE(loader.next());
-    EXPECT_EQ(thread_count(), baseline + 3);
+    EXPECT_EQ(thread_count(), baseline + 3) << thread_names();
     loader.stop();
     EXPECT_EQ(thread_count(), baseline);
     ASSERT_TRUE(loader.next());  // a new pass

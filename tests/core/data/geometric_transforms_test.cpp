@@ -272,10 +272,10 @@ TEST(RandomCrop, ACropWithoutBoxesDropsTheSampleUnlessAllowed) {
   for (uint64_t seed = 0; seed < 40; ++seed) {
     // Same seed, same offsets: the permissive crop shows what the strict one saw.
     random_engine().seed(seed);
-    DetSample seen = make_sample(30, 40, {{0, 0, 2, 2}});
+    DetSample seen = make_sample(30, 40, {{0, 0, 12, 12}});
     ASSERT_TRUE(allow->apply(seen));
     random_engine().seed(seed);
-    DetSample sample = make_sample(30, 40, {{0, 0, 2, 2}});
+    DetSample sample = make_sample(30, 40, {{0, 0, 12, 12}});
     const bool result = strict->apply(sample);
     EXPECT_EQ(result, seen.gt.size() == 1);
     (result ? kept : dropped)++;

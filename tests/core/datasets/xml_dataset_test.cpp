@@ -81,7 +81,8 @@ TEST_F(VOCDatasetTest, TestModeKeepsImagesWithOnlyDifficultBoxes) {
 }
 
 TEST_F(VOCDatasetTest, MinSizeIgnoresSmallBoxes) {
-  const DataInfo& info = build(", min_size: 10")->data_info(0);
+  auto dataset = build(", min_size: 10");
+  const DataInfo& info = dataset->data_info(0);
   EXPECT_EQ(labels_of(info.gt), (std::vector<int64_t>{11}));
   EXPECT_EQ(flat(info.gt_ignore), (std::vector<float>{0, 0, 19, 29, 70, 50, 79, 59}));
   EXPECT_NE(error_of(", min_size: 10, test_mode: true").find("test_mode"), std::string::npos);
@@ -98,11 +99,11 @@ TEST_F(VOCDatasetTest, ClassesSubsetDropsOtherObjects) {
 
 TEST_F(VOCDatasetTest, UnknownClassNameNamesFileLineAndObject) {
   write_xml("000002", annotation(object("cat", box("5", "5", "40", "40")) +
-                                 object("dgo", box("5", "5", "40", "40"))));
+                                 object("dogs", box("5", "5", "40", "40"))));
   const std::string message = error_of();
   EXPECT_NE(message.find(root() + "/Annotations/000002.xml:5"), std::string::npos) << message;
   EXPECT_NE(message.find("object 1 (image id '000002')"), std::string::npos) << message;
-  EXPECT_NE(message.find("unknown class name 'dgo'; did you mean 'dog'"), std::string::npos)
+  EXPECT_NE(message.find("unknown class name 'dogs'; did you mean 'dog'"), std::string::npos)
       << message;
 }
 
@@ -186,7 +187,8 @@ TEST_F(VOCDatasetTest, ImageSizeFromTheImageWhenTheXmlHasNone) {
   std::filesystem::copy_file(image, root() + "/JPEGImages/000003.jpg");
   write_xml("000003", "<annotation>" + object("cat", box("5", "5", "20", "20")) + "</annotation>");
   write_ids({"000003"});
-  const DataInfo& info = build()->data_info(0);
+  auto dataset = build();
+  const DataInfo& info = dataset->data_info(0);
   EXPECT_EQ(info.width, 48);
   EXPECT_EQ(info.height, 40);
 }

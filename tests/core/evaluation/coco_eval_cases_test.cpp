@@ -108,7 +108,8 @@ TEST(CocoCases, NoDetectionsGiveZeroAndNoGroundTruthGivesMinusOne) {
   EXPECT_DOUBLE_EQ(r.per_category_ap[0], 0.0);
   EXPECT_DOUBLE_EQ(r.per_category_ap[1], -1.0);  // category 2 has no ground truth
   EXPECT_DOUBLE_EQ(r.recall_at(0, 1, kAll, 2), -1.0);
-  EXPECT_NE(format_coco_per_category(r).find("| cat2     | nan   |"), std::string::npos)
+  EXPECT_NE(format_coco_per_category(r).find("| cat1     | 0.000 | cat2     | nan |"),
+            std::string::npos)
       << format_coco_per_category(r);
 }
 
@@ -168,10 +169,15 @@ TEST(CocoCases, JsonHasStatsAndPerCategoryAp) {
   CocoGroundTruth gt = make_ground_truth(1, {4});
   add_annotation(gt, 1, 4, {0, 0, 10, 10});
   const std::string json = coco_result_to_json(evaluate_coco(gt, {{1, 4, {0, 0, 10, 10}, 1}}));
-  EXPECT_NE(json.find("\"stats\": [1, 1, 1, 1, -1, -1, 1, 1, 1, 1, -1, -1]"), std::string::npos)
+  // Precision is tp / (tp + fp + eps) in pycocotools, so a perfect AP is 1 - 2 ulp.
+  EXPECT_NE(json.find("\"stats\": [0.9999999999999998, 0.9999999999999999, 0.9999999999999999, "
+                      "0.9999999999999998, -1, -1, 1, 1, 1, 1, -1, -1]"),
+            std::string::npos)
       << json;
-  EXPECT_NE(json.find("\"bbox_mAP\": 1"), std::string::npos) << json;
-  EXPECT_NE(json.find("\"per_category_ap\": {\"4\": 1}"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"bbox_AR@1\": 1,"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"per_category_ap\": {\"4\": 0.9999999999999998}"), std::string::npos)
+      << json;
+  EXPECT_NE(json.find("\"per_category_name\": {\"4\": \"cat4\"}"), std::string::npos) << json;
 }
 
 }  // namespace

@@ -151,10 +151,28 @@ TEST(CocoJson, MissingFieldsAreNamed) {
   EXPECT_NE(annotation_error(R"({"categories": []})").find("missing the top-level list 'images'"),
             std::string::npos);
   EXPECT_NE(annotation_error(R"([1, 2])").find("must be a JSON object"), std::string::npos);
-  EXPECT_NE(annotation_error(R"({"images": [], "categories": [{"id": 1, "name": "a"},
-                                {"id": 1, "name": "b"}]})")
-                .find("categories[1] (id 1): duplicate category id"),
-            std::string::npos);
+}
+
+TEST(CocoJson, DuplicateIdsKeepTheLaterEntryAsPycocotools) {
+  const CocoGroundTruth gt = parse_coco_annotations(
+      R"({"images": [{"id": 1, "file_name": "a.jpg", "width": 5}, {"id": 2, "file_name": "b.jpg"},
+                     {"id": 1, "file_name": "a.jpg", "width": 9}],
+          "categories": [{"id": 1, "name": "a"}, {"id": 1, "name": "b"}]})",
+      "dup.json");
+  ASSERT_EQ(gt.images.size(), 2u);
+  EXPECT_EQ(gt.images[0].id, 1);
+  EXPECT_EQ(gt.images[0].width, 9);
+  ASSERT_EQ(gt.categories.size(), 1u);
+  EXPECT_EQ(gt.categories[0].name, "b");
+  ASSERT_EQ(gt.warnings.size(), 2u);
+  EXPECT_NE(gt.warnings[0].find("dup.json: images[2] (id 1): duplicate image id"), std::string::npos)
+      << gt.warnings[0];
+  EXPECT_THROW(parse_coco_annotations(
+                   R"({"images": [{"id": 1, "file_name": "a.jpg"}], "categories": [{"id": 1, "name": "a"}],
+                       "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 2, 2]},
+                                       {"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 2, 2]}]})",
+                   "dup.json"),
+               InvalidAnnotationError);
 }
 
 TEST(CocoJson, UnknownImageOrCategoryNamesTheAnnotationId) {

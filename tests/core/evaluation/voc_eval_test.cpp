@@ -19,6 +19,8 @@ std::array<float, 4> read_box(dom::element value) {
 }
 
 std::vector<double> read_doubles(dom::element value) {
+  if (!value.is_array())
+    throw std::runtime_error("expected a list of numbers, got " + simdjson::to_string(value));
   std::vector<double> out;
   for (dom::element v : value.get_array().value()) out.push_back(v.get_double().value());
   return out;

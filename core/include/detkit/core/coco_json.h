@@ -58,8 +58,10 @@ struct CocoGroundTruth {
   std::vector<CocoImage> images;
   std::vector<CocoCategory> categories;
   std::vector<CocoAnnotation> annotations;
-  /// Annotations dropped by skip_invalid, and the reasons for the first few of them.
+  /// Annotations dropped by skip_invalid.
   size_t skipped_annotations = 0;
+  /// Why (the first few) annotations were skipped, and duplicate image or category ids (the
+  /// later entry replaces the earlier one, as in pycocotools).
   std::vector<std::string> warnings;
 };
 
