@@ -34,7 +34,8 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 
 std::string shell_quote(const std::string& text) {
   std::string out = "'";
-  for (const char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  for (const char c : text)
+    out += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return out + "'";
 }
 
@@ -68,7 +69,8 @@ ReferenceRun run_pycocotools(const std::string& gt, const std::string& dets) {
   if (FILE* pipe = ::popen(command.c_str(), "r")) {
     char buffer[4096];
     size_t n;
-    while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) output.append(buffer, n);
+    while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0)
+      output.append(buffer, n);
     ::pclose(pipe);
   }
   std::remove(script_path.c_str());
@@ -159,9 +161,12 @@ int run_benchmark(const std::vector<std::string>& args) {
   // `loader` has options of its own (benchmark_loader_command.cpp).
   if (!args.empty() && args.front() == "loader")
     return run_loader_benchmark({args.begin() + 1, args.end()});
+  if (!args.empty() && args.front() == "losses")
+    return run_losses_benchmark({args.begin() + 1, args.end()});
   po::options_description options("detkit benchmark");
   add_common_options(options);
-  options.add_options()("what", po::value<std::string>()->required(), "what to time: coco-eval, or loader (see detkit benchmark loader --help)")(
+  options.add_options()("what", po::value<std::string>()->required(),
+                        "what to time: coco-eval, or loader (see detkit benchmark loader --help)")(
       "gt", po::value<std::string>(), "coco-eval: the ground-truth annotation file")(
       "dets", po::value<std::string>(), "coco-eval: the result file")(
       "reference-seconds", po::value<double>()->default_value(kDefaultReferenceSeconds),
@@ -178,7 +183,7 @@ int run_benchmark(const std::vector<std::string>& args) {
     return 0;
   const std::string what = vm["what"].as<std::string>();
   if (what == "coco-eval") return run_coco_eval_benchmark(vm);
-  throw Error("unknown benchmark '" + what + "' (available: coco-eval, loader)");
+  throw Error("unknown benchmark '" + what + "' (available: coco-eval, loader, losses)");
 }
 
 }  // namespace detkit::cli

@@ -48,5 +48,7 @@ int run_eval(const std::vector<std::string>& args);
 int run_benchmark(const std::vector<std::string>& args);
 /// `detkit benchmark loader ...` (dispatched by run_benchmark).
 int run_loader_benchmark(const std::vector<std::string>& args);
+/// `detkit benchmark losses`.
+int run_losses_benchmark(const std::vector<std::string>& args);
 
 }  // namespace detkit::cli

@@ -9,14 +9,16 @@
 namespace detkit::cli {
 
 int run_convert(const std::vector<std::string>& args) {
-  const std::string usage = "detkit convert cityscapes GTFINE_DIR OUT.json [--split train|val|test]";
+  const std::string usage =
+      "detkit convert cityscapes GTFINE_DIR OUT.json [--split train|val|test]";
   po::options_description options("detkit convert");
   add_common_options(options);
   options.add_options()("format", po::value<std::string>()->required(), "cityscapes")(
       "input", po::value<std::string>()->required(),
       "the gtFine split folder (gtFine/train), or gtFine with --split")(
       "output", po::value<std::string>()->required(), "the COCO JSON to write")(
-      "split", po::value<std::string>()->default_value(""), "train, val or test (a sub-folder of GTFINE_DIR)");
+      "split", po::value<std::string>()->default_value(""),
+      "train, val or test (a sub-folder of GTFINE_DIR)");
   po::positional_options_description positional;
   positional.add("format", 1).add("input", 1).add("output", 1);
   po::variables_map vm;

@@ -32,15 +32,18 @@ int run_data(const std::vector<std::string>& args) {
       "num-val", po::value<int64_t>()->default_value(20), "number of validation images")(
       "classes", po::value<int>()->default_value(3),
       ("number of classes, 1.." + std::to_string(max_synthetic_classes()) + " (one shape each)")
-          .c_str())("seed", po::value<uint64_t>()->default_value(0), "random seed (same seed, same files)")(
-      "image-size", po::value<std::vector<int>>()->multitoken(), "image width and height (320 240)")(
-      "threads", po::value<int>()->default_value(0), "worker threads (0 = all cores)");
+          .c_str())("seed", po::value<uint64_t>()->default_value(0),
+                    "random seed (same seed, same files)")(
+      "image-size", po::value<std::vector<int>>()->multitoken(),
+      "image width and height (320 240)")("threads", po::value<int>()->default_value(0),
+                                          "worker threads (0 = all cores)");
   po::positional_options_description positional;
   positional.add("action", 1);
   po::variables_map vm;
   if (!parse(args, options, positional, vm, kUsage)) return 0;
   const std::string action = vm["action"].as<std::string>();
-  if (action != "synth") throw Error("unknown action '" + action + "' (expected synth)\nusage: " + kUsage);
+  if (action != "synth")
+    throw Error("unknown action '" + action + "' (expected synth)\nusage: " + kUsage);
   if (!vm.count("out")) throw Error(std::string("--out DIR is required\nusage: ") + kUsage);
 
   SyntheticDatasetOptions synth;

@@ -17,7 +17,8 @@ int run_eval(const std::vector<std::string>& args) {
       "gt", po::value<std::string>()->required(), "the ground-truth annotation file (COCO JSON)")(
       "results", po::value<std::string>()->required(),
       "the detections (COCO result JSON: [{image_id, category_id, bbox, score}, ...])")(
-      "json", po::value<std::string>(), "also write the stats and per-category AP to this JSON file")(
+      "json", po::value<std::string>(),
+      "also write the stats and per-category AP to this JSON file")(
       "skip-invalid", "drop invalid ground-truth annotations (e.g. w or h <= 0) with a warning")(
       "threads", po::value<int>()->default_value(0), "worker threads (0 = one per core)");
   po::positional_options_description positional;
@@ -38,7 +39,8 @@ int run_eval(const std::vector<std::string>& args) {
   if (gt.skipped_annotations > 0) {
     std::cerr << "warning: skipped " << gt.skipped_annotations << " invalid annotation(s) of "
               << gt_path << "\n";
-    for (const auto& warning : gt.warnings) std::cerr << "  " << warning << "\n";
+    for (const auto& warning : gt.warnings)
+      std::cerr << "  " << warning << "\n";
   }
   const std::vector<CocoDetection> detections = read_coco_results(results_path);
 

@@ -27,8 +27,8 @@ struct InstanceClass {
   const char* name;
   int64_t id;
 };
-constexpr InstanceClass kClasses[] = {{"person", 24}, {"rider", 25},  {"car", 26},
-                                      {"truck", 27},  {"bus", 28},    {"train", 31},
+constexpr InstanceClass kClasses[] = {{"person", 24},     {"rider", 25},  {"car", 26},
+                                      {"truck", 27},      {"bus", 28},    {"train", 31},
                                       {"motorcycle", 32}, {"bicycle", 33}};
 
 /// The *_gtFine_polygons.json files under `dir`, sorted.
@@ -37,7 +37,8 @@ std::vector<fs::path> collect_files(const fs::path& dir) {
   for (const auto& entry : fs::recursive_directory_iterator(dir)) {
     const std::string name = entry.path().filename().string();
     if (entry.is_regular_file() && name.size() > kPolygonSuffix.size() &&
-        name.compare(name.size() - kPolygonSuffix.size(), kPolygonSuffix.size(), kPolygonSuffix) == 0)
+        name.compare(name.size() - kPolygonSuffix.size(), kPolygonSuffix.size(), kPolygonSuffix) ==
+            0)
       files.push_back(entry.path());
   }
   std::sort(files.begin(), files.end());
@@ -72,11 +73,13 @@ std::vector<cv::Point2d> read_polygon(dom::element object, const std::string& wh
       }
     }
     if (n != 2)
-      throw DataError(fmt::format("{}: polygon point {} must be [x, y] numbers", where, polygon.size()));
+      throw DataError(
+          fmt::format("{}: polygon point {} must be [x, y] numbers", where, polygon.size()));
     polygon.emplace_back(coords[0], coords[1]);
   }
   if (polygon.size() < 3)
-    throw DataError(fmt::format("{}: a polygon needs at least 3 points, got {}", where, polygon.size()));
+    throw DataError(
+        fmt::format("{}: a polygon needs at least 3 points, got {}", where, polygon.size()));
   return polygon;
 }
 
@@ -89,8 +92,9 @@ void convert_file(const fs::path& path, dom::parser& parser, CocoDocument& docum
     throw DataError(origin + ": cannot read the file");
   dom::element root;
   if (parser.parse(text).get(root) != simdjson::SUCCESS) {
-    throw DataError(origin + ": invalid JSON: " +
-                    json_diagnostics::describe_syntax_error(std::string_view(text), "syntax error"));
+    throw DataError(
+        origin + ": invalid JSON: " +
+        json_diagnostics::describe_syntax_error(std::string_view(text), "syntax error"));
   }
   const int64_t height = read_int(root, origin, "imgHeight");
   const int64_t width = read_int(root, origin, "imgWidth");
@@ -120,18 +124,21 @@ void convert_file(const fs::path& path, dom::parser& parser, CocoDocument& docum
     bool deleted = false;
     if (object["deleted"].get_bool().get(deleted) == simdjson::SUCCESS && deleted) continue;
     int64_t deleted_flag = 0;
-    if (object["deleted"].get_int64().get(deleted_flag) == simdjson::SUCCESS && deleted_flag) continue;
+    if (object["deleted"].get_int64().get(deleted_flag) == simdjson::SUCCESS && deleted_flag)
+      continue;
     // 'cargroup' etc.: a crowd of the base class.
     const bool crowd = label.size() > 5 && label.substr(label.size() - 5) == "group";
     const std::string_view base = crowd ? label.substr(0, label.size() - 5) : label;
     const InstanceClass* found = nullptr;
-    for (const auto& c : kClasses) found = base == c.name ? &c : found;
+    for (const auto& c : kClasses)
+      found = base == c.name ? &c : found;
     if (found == nullptr) continue;  // road, sky, caravan, license plate, ...
     const std::string what = fmt::format("{} ('{}')", where, label);
     const std::vector<cv::Point2d> polygon = read_polygon(object, what);
     double x0 = polygon[0].x, y0 = polygon[0].y, x1 = x0, y1 = y0;
     for (const auto& p : polygon) {
-      x0 = std::min(x0, p.x), y0 = std::min(y0, p.y), x1 = std::max(x1, p.x), y1 = std::max(y1, p.y);
+      x0 = std::min(x0, p.x), y0 = std::min(y0, p.y), x1 = std::max(x1, p.x),
+      y1 = std::max(y1, p.y);
     }
     // Pixel extents of the filled polygon, clipped to the image.
     const int left = std::max<int>(0, std::lround(x0)), top = std::max<int>(0, std::lround(y0));
@@ -182,9 +189,10 @@ CityscapesConvertSummary convert_cityscapes(const CityscapesConvertOptions& opti
       if (fs::is_directory(dir / name, error)) splits.push_back(name);
     }
     if (!splits.empty()) {
-      throw DataError(fmt::format("{}: holds the splits {}; choose one with --split (or pass "
-                                  "{}/{})",
-                                  dir.string(), fmt::join(splits, ", "), dir.string(), splits[0]));
+      throw DataError(
+          fmt::format("{}: holds the splits {}; choose one with --split (or pass "
+                      "{}/{})",
+                      dir.string(), fmt::join(splits, ", "), dir.string(), splits[0]));
     }
   }
   const std::vector<fs::path> files = collect_files(dir);
@@ -193,7 +201,8 @@ CityscapesConvertSummary convert_cityscapes(const CityscapesConvertOptions& opti
                                 kPolygonSuffix, kPolygonSuffix));
   CocoDocument document;
   document.description = "Cityscapes instances converted by detkit from " + dir.string();
-  for (const auto& c : kClasses) document.gt.categories.push_back({c.id, c.name});
+  for (const auto& c : kClasses)
+    document.gt.categories.push_back({c.id, c.name});
   CityscapesConvertSummary summary;
   dom::parser parser;
   for (size_t i = 0; i < files.size(); ++i) {

@@ -3,14 +3,12 @@
 #include "detkit/core/coco_json.h"
 
 #include <simdjson.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cmath>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <cstdint>
+#include <cstring>
+#include <fstream>
 #include <optional>
 #include <unordered_map>
 #include <unordered_set>
@@ -54,14 +52,20 @@ dom::element parse_document(dom::parser& parser, std::string_view json, const st
 
 const char* type_name(dom::element value) {
   switch (value.type()) {
-    case dom::element_type::ARRAY: return "an array";
-    case dom::element_type::OBJECT: return "an object";
+    case dom::element_type::ARRAY:
+      return "an array";
+    case dom::element_type::OBJECT:
+      return "an object";
     case dom::element_type::INT64:
     case dom::element_type::UINT64:
-    case dom::element_type::DOUBLE: return "a number";
-    case dom::element_type::STRING: return "a string";
-    case dom::element_type::BOOL: return "true/false";
-    case dom::element_type::NULL_VALUE: return "null";
+    case dom::element_type::DOUBLE:
+      return "a number";
+    case dom::element_type::STRING:
+      return "a string";
+    case dom::element_type::BOOL:
+      return "true/false";
+    case dom::element_type::NULL_VALUE:
+      return "null";
   }
   return "an unknown value";
 }
@@ -75,12 +79,15 @@ template <typename Exception = DataError>
 template <typename Exception = DataError>
 double read_number(dom::element value, const std::string& where, std::string_view name) {
   switch (value.type()) {
-    case dom::element_type::INT64: return static_cast<double>(value.get_int64().value_unsafe());
-    case dom::element_type::UINT64: return static_cast<double>(value.get_uint64().value_unsafe());
-    case dom::element_type::DOUBLE: return value.get_double().value_unsafe();
+    case dom::element_type::INT64:
+      return static_cast<double>(value.get_int64().value_unsafe());
+    case dom::element_type::UINT64:
+      return static_cast<double>(value.get_uint64().value_unsafe());
+    case dom::element_type::DOUBLE:
+      return value.get_double().value_unsafe();
     default:
-      fail<Exception>(where, "'" + std::string(name) + "' must be a number, got " +
-                                 type_name(value));
+      fail<Exception>(where,
+                      "'" + std::string(name) + "' must be a number, got " + type_name(value));
   }
 }
 
@@ -111,11 +118,12 @@ std::array<double, 4> read_box(dom::element value, const std::string& where) {
     fail<Exception>(where, std::string("'bbox' must be a list of 4 numbers [x, y, w, h], got ") +
                                type_name(value));
   if (list.size() != 4)
-    fail<Exception>(where, "'bbox' must be 4 numbers [x, y, w, h], got " +
-                               std::to_string(list.size()));
+    fail<Exception>(where,
+                    "'bbox' must be 4 numbers [x, y, w, h], got " + std::to_string(list.size()));
   std::array<double, 4> box{};
   size_t i = 0;
-  for (dom::element item : list) box[i++] = read_number<Exception>(item, where, "bbox");
+  for (dom::element item : list)
+    box[i++] = read_number<Exception>(item, where, "bbox");
   return box;
 }
 
@@ -145,7 +153,8 @@ size_t replace_duplicate(std::unordered_map<int64_t, size_t>& seen, int64_t id, 
                          const std::string& where, const char* what, CocoGroundTruth& gt) {
   const auto [it, inserted] = seen.emplace(id, next);
   if (inserted) return SIZE_MAX;
-  gt.warnings.push_back(where + ": duplicate " + what + " id; this entry replaces the earlier "
+  gt.warnings.push_back(where + ": duplicate " + what +
+                        " id; this entry replaces the earlier "
                         "one (as pycocotools does)");
   return it->second;
 }
@@ -229,13 +238,20 @@ CocoAnnotation read_annotation(dom::element item, std::string where,
   std::optional<dom::element> id, image_id, category_id, bbox, area, iscrowd, ignore;
   for (dom::key_value_pair field : object) {
     const std::string_view key = field.key;
-    if (key == "id") id = field.value;
-    else if (key == "image_id") image_id = field.value;
-    else if (key == "category_id") category_id = field.value;
-    else if (key == "bbox") bbox = field.value;
-    else if (key == "area") area = field.value;
-    else if (key == "iscrowd") iscrowd = field.value;
-    else if (key == "ignore") ignore = field.value;
+    if (key == "id")
+      id = field.value;
+    else if (key == "image_id")
+      image_id = field.value;
+    else if (key == "category_id")
+      category_id = field.value;
+    else if (key == "bbox")
+      bbox = field.value;
+    else if (key == "area")
+      area = field.value;
+    else if (key == "iscrowd")
+      iscrowd = field.value;
+    else if (key == "ignore")
+      ignore = field.value;
   }
   CocoAnnotation ann;
   if (!id) fail<Bad>(where, "missing 'id'");
@@ -263,8 +279,10 @@ CocoAnnotation read_annotation(dom::element item, std::string where,
 void read_annotations(dom::array list, const std::string& origin, const CocoReadOptions& options,
                       CocoGroundTruth& gt) {
   std::unordered_set<int64_t> image_ids, category_ids, annotation_ids;
-  for (const auto& image : gt.images) image_ids.insert(image.id);
-  for (const auto& category : gt.categories) category_ids.insert(category.id);
+  for (const auto& image : gt.images)
+    image_ids.insert(image.id);
+  for (const auto& category : gt.categories)
+    category_ids.insert(category.id);
   gt.annotations.reserve(list.size());
   annotation_ids.reserve(list.size());
   size_t index = 0;
@@ -325,10 +343,14 @@ std::vector<CocoDetection> parse_coco_results(std::string_view json, const std::
     std::optional<dom::element> image_id, category_id, bbox, score;
     for (dom::key_value_pair field : require_object(item, where)) {
       const std::string_view key = field.key;
-      if (key == "image_id") image_id = field.value;
-      else if (key == "category_id") category_id = field.value;
-      else if (key == "bbox") bbox = field.value;
-      else if (key == "score") score = field.value;
+      if (key == "image_id")
+        image_id = field.value;
+      else if (key == "category_id")
+        category_id = field.value;
+      else if (key == "bbox")
+        bbox = field.value;
+      else if (key == "score")
+        score = field.value;
     }
     if (!image_id) fail(where, "missing 'image_id'");
     if (!category_id) fail(where, "missing 'category_id'");
@@ -347,52 +369,6 @@ std::vector<CocoDetection> parse_coco_results(std::string_view json, const std::
 std::vector<CocoDetection> read_coco_results(const std::string& path) {
   const simdjson::padded_string content = load_file(path);
   return parse_coco_results(std::string_view(content), path);
-}
-
-std::string format_coco_results(const std::vector<CocoDetection>& detections) {
-  fmt::memory_buffer out;
-  out.push_back('[');
-  for (size_t i = 0; i < detections.size(); ++i) {
-    const CocoDetection& d = detections[i];
-    if (!std::isfinite(d.score) || !std::isfinite(d.bbox[0]) || !std::isfinite(d.bbox[1]) ||
-        !std::isfinite(d.bbox[2]) || !std::isfinite(d.bbox[3]))
-      throw Error(fmt::format("detection {} (image_id {}) has a non-finite box or score", i,
-                              d.image_id));
-    fmt::format_to(std::back_inserter(out),
-                   "{}{{\"image_id\": {}, \"category_id\": {}, \"bbox\": [{}, {}, {}, {}], "
-                   "\"score\": {}}}",
-                   i == 0 ? "" : ", ", d.image_id, d.category_id, d.bbox[0], d.bbox[1], d.bbox[2],
-                   d.bbox[3], d.score);
-  }
-  out.push_back(']');
-  return fmt::to_string(out);
-}
-
-void write_coco_results(const std::string& path, const std::vector<CocoDetection>& detections) {
-  write_file_atomically(path, format_coco_results(detections));
-}
-
-void write_file_atomically(const std::string& path, std::string_view text) {
-  namespace fs = std::filesystem;
-  const std::string temporary = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error("cannot write " + path + " (" + std::strerror(errno) + ")");
-    out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    out.flush();
-    if (!out) {
-      std::error_code ignored;
-      fs::remove(temporary, ignored);
-      throw Error("cannot write " + path + " (disk full?)");
-    }
-  }
-  std::error_code error;
-  fs::rename(temporary, path, error);
-  if (error) {
-    std::error_code ignored;
-    fs::remove(temporary, ignored);
-    throw Error("cannot write " + path + " (" + error.message() + ")");
-  }
 }
 
 }  // namespace detkit

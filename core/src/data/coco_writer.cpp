@@ -13,7 +13,9 @@ namespace {
 
 using Buffer = fmt::memory_buffer;
 
-void put(Buffer& out, std::string_view text) { out.append(text.data(), text.data() + text.size()); }
+void put(Buffer& out, std::string_view text) {
+  out.append(text.data(), text.data() + text.size());
+}
 
 /// A finite number in shortest round-trip form; integral values print without a fraction.
 void put_number(Buffer& out, double value, const char* what) {
@@ -27,8 +29,9 @@ void put_number(Buffer& out, double value, const char* what) {
 
 void put_image(Buffer& out, const CocoImage& image,
                const std::vector<std::pair<std::string, std::string>>* extra) {
-  fmt::format_to(std::back_inserter(out), "{{\"id\": {}, \"file_name\": {}, \"width\": {}, \"height\": {}",
-                 image.id, json_quote(image.file_name), image.width, image.height);
+  fmt::format_to(std::back_inserter(out),
+                 "{{\"id\": {}, \"file_name\": {}, \"width\": {}, \"height\": {}", image.id,
+                 json_quote(image.file_name), image.width, image.height);
   if (extra != nullptr) {
     for (const auto& [key, value] : *extra)
       fmt::format_to(std::back_inserter(out), ", {}: {}", json_quote(key), json_quote(value));
@@ -36,9 +39,11 @@ void put_image(Buffer& out, const CocoImage& image,
   put(out, "}");
 }
 
-void put_annotation(Buffer& out, const CocoAnnotation& ann, const std::vector<CocoPolygon>* polygons) {
-  fmt::format_to(std::back_inserter(out), "{{\"id\": {}, \"image_id\": {}, \"category_id\": {}, \"bbox\": [",
-                 ann.id, ann.image_id, ann.category_id);
+void put_annotation(Buffer& out, const CocoAnnotation& ann,
+                    const std::vector<CocoPolygon>* polygons) {
+  fmt::format_to(std::back_inserter(out),
+                 "{{\"id\": {}, \"image_id\": {}, \"category_id\": {}, \"bbox\": [", ann.id,
+                 ann.image_id, ann.category_id);
   for (int k = 0; k < 4; ++k) {
     if (k > 0) put(out, ", ");
     put_number(out, ann.bbox[k], "a bbox value");
@@ -69,11 +74,21 @@ std::string json_quote(const std::string& text) {
   std::string out = "\"";
   for (const char c : text) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           out += fmt::format("\\u{:04x}", static_cast<int>(c));
@@ -95,7 +110,8 @@ std::string format_coco_annotations(const CocoDocument& document) {
   put(out, "\"images\": [");
   for (size_t i = 0; i < gt.images.size(); ++i) {
     put(out, i == 0 ? "\n" : ",\n");
-    put_image(out, gt.images[i], i < document.image_fields.size() ? &document.image_fields[i] : nullptr);
+    put_image(out, gt.images[i],
+              i < document.image_fields.size() ? &document.image_fields[i] : nullptr);
   }
   put(out, "],\n\"categories\": [");
   for (size_t i = 0; i < gt.categories.size(); ++i) {

@@ -80,7 +80,8 @@ CustomDatasetOptions CustomDatasetOptions::from_config(const ComponentConfig& cf
   if (options.ann_file.empty()) cfg.fail("ann_file", "must not be empty");
   options.img_prefix = cfg.get<std::string>("img_prefix");
   if (cfg.has("pipeline") && cfg.node("pipeline").size() > 0)
-    options.pipeline = Pipeline::from_config(cfg.node("pipeline"), child_path(cfg.path(), "pipeline"));
+    options.pipeline =
+        Pipeline::from_config(cfg.node("pipeline"), child_path(cfg.path(), "pipeline"));
   read_classes(cfg, options);
   options.filter_empty_gt = cfg.get<bool>("filter_empty_gt");
   options.test_mode = cfg.get<bool>("test_mode");
@@ -115,9 +116,13 @@ CustomDataset::CustomDataset(CustomDatasetOptions options) : options_(std::move(
 
 CustomDataset::~CustomDataset() = default;
 
-size_t CustomDataset::size() const { return infos_.size(); }
+size_t CustomDataset::size() const {
+  return infos_.size();
+}
 
-const std::vector<std::string>& CustomDataset::classes() const { return classes_; }
+const std::vector<std::string>& CustomDataset::classes() const {
+  return classes_;
+}
 
 const DataInfo& CustomDataset::data_info(size_t index) const {
   if (index >= infos_.size())
@@ -129,11 +134,13 @@ std::vector<int64_t> CustomDataset::subset_labels(
     const std::vector<std::string>& dataset_classes) const {
   std::vector<int64_t> labels(dataset_classes.size(), -1);
   if (options_.classes.empty()) {
-    for (size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<int64_t>(i);
+    for (size_t i = 0; i < labels.size(); ++i)
+      labels[i] = static_cast<int64_t>(i);
     return labels;
   }
   std::unordered_map<std::string, size_t> index_of;
-  for (size_t i = 0; i < dataset_classes.size(); ++i) index_of.emplace(dataset_classes[i], i);
+  for (size_t i = 0; i < dataset_classes.size(); ++i)
+    index_of.emplace(dataset_classes[i], i);
   for (size_t label = 0; label < options_.classes.size(); ++label) {
     const std::string& name = options_.classes[label];
     auto found = index_of.find(name);
@@ -152,7 +159,16 @@ void CustomDataset::set_data(std::vector<DataInfo> infos,
   if (!options_.classes.empty()) {
     const std::vector<int64_t> mapping = subset_labels(dataset_classes);
     const torch::Tensor mapping_tensor = torch::tensor(mapping, torch::kInt64);
-    for (DataInfo& info : infos) info.gt = relabel(info.gt, mapping_tensor);
+    for (DataInfo& info : infos) {
+      info.gt = relabel(info.gt, mapping_tensor);
+      if (info.ignore_labels.defined() && info.ignore_labels.numel() > 0) {
+        // Ignored boxes of left-out classes go; the others take their new labels.
+        const torch::Tensor labels = mapping_tensor.index_select(0, info.ignore_labels);
+        const torch::Tensor keep = labels >= 0;
+        info.gt_ignore = info.gt_ignore.index(keep);
+        info.ignore_labels = labels.index({keep});
+      }
+    }
     classes_ = options_.class_renames.empty() ? options_.classes : options_.class_renames;
   } else {
     classes_ = std::move(dataset_classes);
@@ -199,7 +215,8 @@ std::vector<DetSample> CustomDataset::prepare(size_t index) const {
     current = pool[mix(random_engine()() ^ options_.seed) % pool.size()];
   }
   std::vector<std::string> steps;
-  for (const auto& transform : options_.pipeline.transforms()) steps.push_back(transform->repr());
+  for (const auto& transform : options_.pipeline.transforms())
+    steps.push_back(transform->repr());
   throw DataError(fmt::format(
       "{}: the pipeline dropped sample {} and {} replacement samples in a row; check the "
       "pipeline (e.g. a crop that keeps no box): {}",

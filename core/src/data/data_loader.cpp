@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include <condition_variable>
+#include <cstring>
 #include <exception>
 #include <limits>
 #include <mutex>
@@ -69,14 +70,26 @@ ImageBatch collate(std::vector<DetSample> samples, int64_t size_divisor) {
     height = (height + size_divisor - 1) / size_divisor * size_divisor;
     width = (width + size_divisor - 1) / size_divisor * size_divisor;
   }
-  batch.images =
-      torch::zeros({static_cast<int64_t>(images.size()), images.front().size(0), height, width},
-                   torch::TensorOptions().dtype(images.front().scalar_type()));
+  // Row copies and zeroed padding only (no full memset): MMDetection pads with 0.
+  const int64_t channels = images.front().size(0);
+  batch.images = torch::empty({static_cast<int64_t>(images.size()), channels, height, width},
+                              torch::TensorOptions().dtype(images.front().scalar_type()));
+  const auto element = static_cast<size_t>(batch.images.element_size());
+  auto* out = static_cast<uint8_t*>(batch.images.data_ptr());
+  const size_t out_row = static_cast<size_t>(width) * element;
   for (size_t i = 0; i < images.size(); ++i) {
-    batch.images[static_cast<int64_t>(i)]
-        .narrow(1, 0, images[i].size(1))
-        .narrow(2, 0, images[i].size(2))
-        .copy_(images[i]);
+    const torch::Tensor image = images[i].contiguous();
+    const int64_t h = image.size(1), w = image.size(2);
+    const auto* in = static_cast<const uint8_t*>(image.data_ptr());
+    const size_t in_row = static_cast<size_t>(w) * element;
+    for (int64_t c = 0; c < channels; ++c) {
+      uint8_t* plane = out + ((static_cast<size_t>(i) * channels + c) * height) * out_row;
+      for (int64_t y = 0; y < h; ++y) {
+        std::memcpy(plane + y * out_row, in + (c * h + y) * in_row, in_row);
+        std::memset(plane + y * out_row + in_row, 0, out_row - in_row);
+      }
+      std::memset(plane + h * out_row, 0, (height - h) * out_row);
+    }
     samples[i].img = torch::Tensor();
   }
   batch.samples = std::move(samples);
@@ -182,8 +195,10 @@ struct DataLoader::Pass {
   }
 
   void worker_loop() {
-    pthread_setname_np(pthread_self(), "detkit-loader");  // shown by top -H, gdb, /proc
     use_single_intra_op_thread();
+    // Named after LibTorch's lazy thread set-up above, which may start pool threads (they
+    // would inherit the name): every "detkit-loader" thread is a worker.
+    pthread_setname_np(pthread_self(), "detkit-loader");
     const auto total = static_cast<int64_t>(order.size());
     for (;;) {
       int64_t position = 0;

@@ -40,6 +40,12 @@ std::vector<uint8_t> DatasetBase::group_flags() const {
 
 std::string DatasetBase::default_metric() const { return "CocoMetric"; }
 
+std::vector<int64_t> DatasetBase::category_ids() const {
+  std::vector<int64_t> ids(classes().size());
+  for (size_t k = 0; k < ids.size(); ++k) ids[k] = static_cast<int64_t>(k) + 1;
+  return ids;
+}
+
 double MetricResult::at(const std::string& key) const {
   for (const auto& [name, value] : values) {
     if (name == key) return value;

@@ -27,9 +27,9 @@ namespace fs = std::filesystem;
 /// One shape kind per class, in class order (the first ones are the most distinct).
 const std::vector<std::string>& shape_names() {
   static const std::vector<std::string> names = {
-      "rectangle", "ellipse",          "triangle",     "cross",           "star",
-      "ring",      "diamond",          "hexagon",      "frame",           "crescent",
-      "arrow",     "semicircle",       "triangle_outline", "star_outline", "diamond_outline",
+      "rectangle",      "ellipse",    "triangle",         "cross",        "star",
+      "ring",           "diamond",    "hexagon",          "frame",        "crescent",
+      "arrow",          "semicircle", "triangle_outline", "star_outline", "diamond_outline",
       "hexagon_outline"};
   return names;
 }
@@ -46,7 +46,8 @@ uint64_t splitmix64(uint64_t& state) {
 class Random {
  public:
   explicit Random(uint64_t seed) {
-    for (uint64_t& word : state_) word = splitmix64(seed);
+    for (uint64_t& word : state_)
+      word = splitmix64(seed);
   }
   uint64_t next() {
     const uint64_t result = rotl(state_[1] * 5, 7) * 9;
@@ -83,8 +84,9 @@ uint64_t image_seed(uint64_t seed, int split, int64_t index) {
 
 /// A colour from OpenCV HSV (hue 0..180) as BGR.
 cv::Vec3b hsv_to_bgr(double hue, double saturation, double value) {
-  cv::Mat3b pixel(1, 1, cv::Vec3b(cv::saturate_cast<uchar>(hue), cv::saturate_cast<uchar>(saturation),
-                                  cv::saturate_cast<uchar>(value)));
+  cv::Mat3b pixel(1, 1,
+                  cv::Vec3b(cv::saturate_cast<uchar>(hue), cv::saturate_cast<uchar>(saturation),
+                            cv::saturate_cast<uchar>(value)));
   cv::cvtColor(pixel, pixel, cv::COLOR_HSV2BGR);
   return pixel(0, 0);
 }
@@ -112,7 +114,8 @@ cv::Mat3b draw_background(Random& random, int width, int height) {
     }
   } else if (kind == 1) {
     cv::Mat3b coarse(std::max(2, height / 16), std::max(2, width / 16));
-    for (auto& pixel : coarse) pixel = random.chance(0.5) ? a : b;
+    for (auto& pixel : coarse)
+      pixel = random.chance(0.5) ? a : b;
     cv::resize(coarse, image, image.size(), 0, 0, cv::INTER_CUBIC);
   } else {
     image.setTo(a);
@@ -154,6 +157,15 @@ std::vector<cv::Point> place(const std::vector<cv::Point2d>& unit, cv::Point2d c
   return points;
 }
 
+// clang-format off
+/// A plus sign and an arrow in a unit frame.
+const std::vector<cv::Point2d> kCross = {{-0.17, -0.5}, {0.17, -0.5}, {0.17, -0.17}, {0.5, -0.17},
+    {0.5, 0.17}, {0.17, 0.17}, {0.17, 0.5}, {-0.17, 0.5}, {-0.17, 0.17}, {-0.5, 0.17},
+    {-0.5, -0.17}, {-0.17, -0.17}};
+const std::vector<cv::Point2d> kArrow = {{-0.5, -0.14}, {0.05, -0.14}, {0.05, -0.4}, {0.5, 0},
+    {0.05, 0.4}, {0.05, 0.14}, {-0.5, 0.14}};
+// clang-format on
+
 /// Draws shape `kind` (255 on 0) into `mask`; `size` is its diameter in pixels.
 void draw_shape(cv::Mat1b& mask, int kind, cv::Point2d centre, double size, Random& random) {
   const double r = size / 2, rotation = random.uniform(0, 2 * M_PI);
@@ -163,38 +175,67 @@ void draw_shape(cv::Mat1b& mask, int kind, cv::Point2d centre, double size, Rand
     cv::fillPoly(mask, std::vector<std::vector<cv::Point>>{points}, 255, cv::LINE_8);
   };
   auto stroke = [&](const std::vector<cv::Point>& points) {
-    cv::polylines(mask, std::vector<std::vector<cv::Point>>{points}, true, 255, outline, cv::LINE_8);
+    cv::polylines(mask, std::vector<std::vector<cv::Point>>{points}, true, 255, outline,
+                  cv::LINE_8);
+  };
+  // Triangle, star, diamond and hexagon: filled (kinds 2, 4, 6, 7) or outlined (12..15).
+  auto polygon = [&](int filled_kind, double radius) {
+    switch (filled_kind) {
+      case 2:
+        return regular_polygon(centre, radius, 0, 3, rotation);
+      case 4:
+        return regular_polygon(centre, radius, 0.42 * radius, 5, rotation);
+      case 6:
+        return regular_polygon(centre, radius, 0, 4, M_PI / 2 + tilt / 3, 0.65);
+      default:
+        return regular_polygon(centre, radius, 0, 6, rotation);
+    }
   };
   const cv::Point c(cvRound(centre.x), cvRound(centre.y));
   switch (kind) {
-    case 0: fill(place({{-0.5, -0.5 * aspect}, {0.5, -0.5 * aspect}, {0.5, 0.5 * aspect},
-                        {-0.5, 0.5 * aspect}}, centre, size, tilt)); break;
-    case 1: cv::ellipse(mask, c, cv::Size(cvRound(r), cvRound(r * aspect)), tilt * 180 / M_PI, 0, 360,
-                        255, cv::FILLED); break;
-    case 2: fill(regular_polygon(centre, r, 0, 3, rotation)); break;
-    case 3: fill(place({{-0.17, -0.5}, {0.17, -0.5}, {0.17, -0.17}, {0.5, -0.17}, {0.5, 0.17},
-                        {0.17, 0.17}, {0.17, 0.5}, {-0.17, 0.5}, {-0.17, 0.17}, {-0.5, 0.17},
-                        {-0.5, -0.17}, {-0.17, -0.17}}, centre, size, tilt)); break;
-    case 4: fill(regular_polygon(centre, r, 0.42 * r, 5, rotation)); break;
-    case 5: cv::circle(mask, c, cvRound(r - outline / 2.0), 255, outline, cv::LINE_8); break;
-    case 6: fill(regular_polygon(centre, r, 0, 4, M_PI / 2 + tilt / 3, 0.65)); break;
-    case 7: fill(regular_polygon(centre, r, 0, 6, rotation)); break;
-    case 8: stroke(place({{-0.45, -0.45}, {0.45, -0.45}, {0.45, 0.45}, {-0.45, 0.45}}, centre, size,
-                         tilt)); break;
-    case 9:
+    case 0: {
+      const double h = 0.5 * aspect;
+      fill(place({{-0.5, -h}, {0.5, -h}, {0.5, h}, {-0.5, h}}, centre, size, tilt));
+      break;
+    }
+    case 1:
+      cv::ellipse(mask, c, cv::Size(cvRound(r), cvRound(r * aspect)), tilt * 180 / M_PI, 0, 360,
+                  255, cv::FILLED);
+      break;
+    case 2:
+    case 4:
+    case 6:
+    case 7:
+      fill(polygon(kind, r));
+      break;
+    case 3:
+      fill(place(kCross, centre, size, tilt));
+      break;
+    case 5:
+      cv::circle(mask, c, cvRound(r - outline / 2.0), 255, outline, cv::LINE_8);
+      break;
+    case 8:
+      stroke(
+          place({{-0.45, -0.45}, {0.45, -0.45}, {0.45, 0.45}, {-0.45, 0.45}}, centre, size, tilt));
+      break;
+    case 9:  // crescent: a disk minus an offset disk
       cv::circle(mask, c, cvRound(r), 255, cv::FILLED);
-      cv::circle(mask, cv::Point(cvRound(centre.x + 0.45 * r * std::cos(rotation)),
-                                 cvRound(centre.y + 0.45 * r * std::sin(rotation))),
+      cv::circle(mask,
+                 cv::Point(cvRound(centre.x + 0.45 * r * std::cos(rotation)),
+                           cvRound(centre.y + 0.45 * r * std::sin(rotation))),
                  cvRound(0.8 * r), 0, cv::FILLED);
       break;
-    case 10: fill(place({{-0.5, -0.14}, {0.05, -0.14}, {0.05, -0.4}, {0.5, 0}, {0.05, 0.4},
-                         {0.05, 0.14}, {-0.5, 0.14}}, centre, size, rotation)); break;
-    case 11: cv::ellipse(mask, c, cv::Size(cvRound(r), cvRound(r)), rotation * 180 / M_PI, 0, 180, 255,
-                         cv::FILLED); break;
-    case 12: stroke(regular_polygon(centre, r - outline / 2.0, 0, 3, rotation)); break;
-    case 13: stroke(regular_polygon(centre, r - outline / 2.0, 0.42 * r, 5, rotation)); break;
-    case 14: stroke(regular_polygon(centre, r - outline / 2.0, 0, 4, M_PI / 2 + tilt / 3, 0.65)); break;
-    default: stroke(regular_polygon(centre, r - outline / 2.0, 0, 6, rotation)); break;
+    case 10:
+      fill(place(kArrow, centre, size, rotation));
+      break;
+    case 11:
+      cv::ellipse(mask, c, cv::Size(cvRound(r), cvRound(r)), rotation * 180 / M_PI, 0, 180, 255,
+                  cv::FILLED);
+      break;
+    default: {
+      static const int filled_kind[] = {2, 4, 6, 7};
+      stroke(polygon(filled_kind[(kind - 12) % 4], r - outline / 2.0));
+    }
   }
 }
 
@@ -231,8 +272,8 @@ GeneratedImage generate_image(Random& random, const SyntheticDatasetOptions& opt
     }
     if (hides) continue;
     const double hue = 180.0 * label / options.num_classes + random.uniform(-6, 6);
-    const cv::Vec3b colour = hsv_to_bgr(std::fmod(hue + 180, 180), random.uniform(150, 255),
-                                        random.uniform(150, 255));
+    const cv::Vec3b colour =
+        hsv_to_bgr(std::fmod(hue + 180, 180), random.uniform(150, 255), random.uniform(150, 255));
     const double shade_angle = random.uniform(0, 2 * M_PI);
     const double sx = std::cos(shade_angle) / size, sy = std::sin(shade_angle) / size;
     for (int y = roi.y; y < roi.y + roi.height; ++y) {
@@ -240,7 +281,8 @@ GeneratedImage generate_image(Random& random, const SyntheticDatasetOptions& opt
         if (!mask(y, x)) continue;
         if (owner(y, x)) --visible_area[owner(y, x) - 1];
         owner(y, x) = uchar(labels.size() + 1);
-        const double shade = 0.85 + 0.3 * std::clamp((x - centre.x) * sx + (y - centre.y) * sy + 0.5, 0.0, 1.0);
+        const double shade =
+            0.85 + 0.3 * std::clamp((x - centre.x) * sx + (y - centre.y) * sy + 0.5, 0.0, 1.0);
         image(y, x) = colour * shade;
       }
     }
@@ -294,19 +336,23 @@ int64_t generate_split(const SyntheticDatasetOptions& options, int split, const 
   };
   const int threads = std::max(1, options.threads > 0 ? options.threads : hardware_threads());
   std::vector<std::thread> workers;
-  for (int t = 1; t < std::min<int64_t>(threads, count); ++t) workers.emplace_back(work);
+  for (int t = 1; t < std::min<int64_t>(threads, count); ++t)
+    workers.emplace_back(work);
   work();
-  for (auto& worker : workers) worker.join();
+  for (auto& worker : workers)
+    worker.join();
   if (failure) std::rethrow_exception(failure);
 
   CocoDocument document;
-  document.description = fmt::format("detkit synthetic shapes, {} split, seed {}", name, options.seed);
+  document.description =
+      fmt::format("detkit synthetic shapes, {} split, seed {}", name, options.seed);
   const std::vector<std::string> classes = synthetic_class_names(options.num_classes);
-  for (int k = 0; k < options.num_classes; ++k) document.gt.categories.push_back({2 * k + 1, classes[k]});
+  for (int k = 0; k < options.num_classes; ++k)
+    document.gt.categories.push_back({2 * k + 1, classes[k]});
   int64_t annotation_id = 0;
   for (int64_t i = 0; i < count; ++i) {
-    document.gt.images.push_back({i + 1, images[size_t(i)].file_name, options.image_width,
-                                  options.image_height});
+    document.gt.images.push_back(
+        {i + 1, images[size_t(i)].file_name, options.image_width, options.image_height});
     for (const auto& [label, box] : images[size_t(i)].objects) {
       CocoAnnotation ann;
       ann.id = ++annotation_id;
@@ -323,12 +369,14 @@ int64_t generate_split(const SyntheticDatasetOptions& options, int split, const 
 
 }  // namespace
 
-int max_synthetic_classes() { return static_cast<int>(shape_names().size()); }
+int max_synthetic_classes() {
+  return static_cast<int>(shape_names().size());
+}
 
 std::vector<std::string> synthetic_class_names(int num_classes) {
   if (num_classes < 1 || num_classes > max_synthetic_classes())
-    throw Error(fmt::format("the number of classes must be in 1..{}, got {}", max_synthetic_classes(),
-                            num_classes));
+    throw Error(fmt::format("the number of classes must be in 1..{}, got {}",
+                            max_synthetic_classes(), num_classes));
   return {shape_names().begin(), shape_names().begin() + num_classes};
 }
 
@@ -342,19 +390,21 @@ SyntheticDatasetSummary generate_synthetic_dataset(const SyntheticDatasetOptions
                             options.image_width, options.image_height));
   SyntheticDatasetSummary summary;
   summary.class_names = synthetic_class_names(options.num_classes);
-  for (int k = 0; k < options.num_classes; ++k) summary.category_ids.push_back(2 * k + 1);
+  for (int k = 0; k < options.num_classes; ++k)
+    summary.category_ids.push_back(2 * k + 1);
   const fs::path root(options.out_dir);
   std::error_code error;
   fs::create_directories(root / "annotations", error);
-  if (error) throw Error("cannot create " + (root / "annotations").string() + ": " + error.message());
+  if (error)
+    throw Error("cannot create " + (root / "annotations").string() + ": " + error.message());
   summary.train_dir = (root / "train").string();
   summary.val_dir = (root / "val").string();
   summary.train_json = (root / "annotations" / "train.json").string();
   summary.val_json = (root / "annotations" / "val.json").string();
   summary.train_images = options.num_train;
   summary.val_images = options.num_val;
-  summary.train_objects = generate_split(options, 0, "train", options.num_train, summary.train_dir,
-                                         summary.train_json);
+  summary.train_objects =
+      generate_split(options, 0, "train", options.num_train, summary.train_dir, summary.train_json);
   summary.val_objects =
       generate_split(options, 1, "val", options.num_val, summary.val_dir, summary.val_json);
   return summary;

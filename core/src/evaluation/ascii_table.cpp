@@ -8,13 +8,16 @@ namespace detkit::eval_utils {
 std::string format_ascii_table(const std::vector<std::vector<std::string>>& rows,
                                bool footing_border) {
   size_t columns = 0;
-  for (const auto& row : rows) columns = std::max(columns, row.size());
+  for (const auto& row : rows)
+    columns = std::max(columns, row.size());
   std::vector<size_t> widths(columns, 0);
   for (const auto& row : rows) {
-    for (size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], row[c].size());
+    for (size_t c = 0; c < row.size(); ++c)
+      widths[c] = std::max(widths[c], row[c].size());
   }
   std::string rule = "+";
-  for (size_t width : widths) rule += std::string(width + 2, '-') + "+";
+  for (size_t width : widths)
+    rule += std::string(width + 2, '-') + "+";
   auto line = [&](const std::vector<std::string>& row) {
     std::string out = "|";
     for (size_t c = 0; c < columns; ++c) {

@@ -26,13 +26,13 @@ void accumulate_category(const CategoryMatches& matches, size_t k, CocoEvalResul
     order.clear();
     for (size_t e = 0; e < matches.num_entries(); ++e) {
       const uint32_t begin = matches.det_begin[e];
-      const uint32_t end = std::min<uint32_t>(matches.det_begin[e + 1],
-                                              begin + static_cast<uint32_t>(max_det));
-      for (uint32_t n = begin; n < end; ++n) order.push_back(n);
+      const uint32_t end =
+          std::min<uint32_t>(matches.det_begin[e + 1], begin + static_cast<uint32_t>(max_det));
+      for (uint32_t n = begin; n < end; ++n)
+        order.push_back(n);
     }
-    std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
-      return matches.scores[a] > matches.scores[b];
-    });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](uint32_t a, uint32_t b) { return matches.scores[a] > matches.scores[b]; });
     const size_t nd = order.size();
     recall_curve.resize(T * nd);
     precision_curve.resize(T * nd);
@@ -68,8 +68,7 @@ void accumulate_category(const CategoryMatches& matches, size_t k, CocoEvalResul
         for (size_t r = 0; r < R; ++r) {
           const size_t index =
               static_cast<size_t>(std::lower_bound(rc, rc + nd, p.recall_thresholds[r]) - rc);
-          result.precision[(((t * R + r) * K + k) * A + a) * M + m] =
-              index < nd ? pr[index] : 0.0;
+          result.precision[(((t * R + r) * K + k) * A + a) * M + m] = index < nd ? pr[index] : 0.0;
         }
       }
     }
@@ -101,8 +100,8 @@ void summarize(CocoEvalResult& result) {
                K = result.category_ids.size(), A = p.area_ranges.size(), M = p.max_dets.size();
   // pycocotools' _summarize(ap, iouThr, areaRng, maxDets): the mean over the selected entries.
   auto stat = [&](bool ap, double iou, const char* area, int max_dets) {
-    const std::vector<size_t> ts = indices_where(
-        T, [&](size_t t) { return iou < 0 || p.iou_thresholds[t] == iou; });
+    const std::vector<size_t> ts =
+        indices_where(T, [&](size_t t) { return iou < 0 || p.iou_thresholds[t] == iou; });
     const std::vector<size_t> as =
         indices_where(A, [&](size_t a) { return p.area_ranges[a].label == area; });
     const std::vector<size_t> ms =

@@ -17,10 +17,12 @@ using coco_detail::CategoryMatches;
 CocoEvalParams::CocoEvalParams() {
   // numpy.linspace(start, stop, num): i * ((stop - start) / (num - 1)) + start, last = stop.
   const double iou_step = (0.95 - 0.5) / 9;
-  for (int i = 0; i < 10; ++i) iou_thresholds.push_back(i * iou_step + 0.5);
+  for (int i = 0; i < 10; ++i)
+    iou_thresholds.push_back(i * iou_step + 0.5);
   iou_thresholds.back() = 0.95;
   const double recall_step = 1.0 / 100;
-  for (int i = 0; i < 101; ++i) recall_thresholds.push_back(i * recall_step + 0.0);
+  for (int i = 0; i < 101; ++i)
+    recall_thresholds.push_back(i * recall_step + 0.0);
   recall_thresholds.back() = 1.0;
   max_dets = {1, 10, 100};
   area_ranges = {{"all", 0.0, 1e5 * 1e5},
@@ -31,9 +33,8 @@ CocoEvalParams::CocoEvalParams() {
 
 const std::array<const char*, 12>& coco_stat_names() {
   static const std::array<const char*, 12> names = {
-      "bbox_mAP",   "bbox_mAP_50",   "bbox_mAP_75",    "bbox_mAP_s",
-      "bbox_mAP_m", "bbox_mAP_l",    "bbox_AR@1",      "bbox_AR@10",
-      "bbox_AR@100", "bbox_AR_s@100", "bbox_AR_m@100", "bbox_AR_l@100"};
+      "bbox_mAP",  "bbox_mAP_50", "bbox_mAP_75", "bbox_mAP_s",    "bbox_mAP_m",    "bbox_mAP_l",
+      "bbox_AR@1", "bbox_AR@10",  "bbox_AR@100", "bbox_AR_s@100", "bbox_AR_m@100", "bbox_AR_l@100"};
   return names;
 }
 
@@ -76,16 +77,22 @@ std::vector<uint32_t> group_by_category_and_image(size_t n, size_t num_images,
                                                   CategoryOf category_of,
                                                   std::vector<size_t>& cat_begin) {
   std::vector<size_t> count(num_images + 1, 0);
-  for (size_t i = 0; i < n; ++i) ++count[image_of(i) + 1];
-  for (size_t i = 1; i <= num_images; ++i) count[i] += count[i - 1];
+  for (size_t i = 0; i < n; ++i)
+    ++count[image_of(i) + 1];
+  for (size_t i = 1; i <= num_images; ++i)
+    count[i] += count[i - 1];
   std::vector<uint32_t> by_image(n);
-  for (size_t i = 0; i < n; ++i) by_image[count[image_of(i)]++] = static_cast<uint32_t>(i);
+  for (size_t i = 0; i < n; ++i)
+    by_image[count[image_of(i)]++] = static_cast<uint32_t>(i);
   cat_begin.assign(num_categories + 1, 0);
-  for (size_t i = 0; i < n; ++i) ++cat_begin[category_of(i) + 1];
-  for (size_t k = 1; k <= num_categories; ++k) cat_begin[k] += cat_begin[k - 1];
+  for (size_t i = 0; i < n; ++i)
+    ++cat_begin[category_of(i) + 1];
+  for (size_t k = 1; k <= num_categories; ++k)
+    cat_begin[k] += cat_begin[k - 1];
   std::vector<size_t> next(cat_begin.begin(), cat_begin.end() - 1);
   std::vector<uint32_t> order(n);
-  for (uint32_t index : by_image) order[next[category_of(index)]++] = index;
+  for (uint32_t index : by_image)
+    order[next[category_of(index)]++] = index;
   return order;
 }
 
@@ -95,8 +102,9 @@ void CocoEvaluator::Impl::check_params() const {
   const auto& p = params;
   if (p.iou_thresholds.empty() || p.recall_thresholds.empty() || p.max_dets.empty() ||
       p.area_ranges.empty())
-    throw Error("COCO evaluation: iou_thresholds, recall_thresholds, max_dets and area_ranges "
-                "must not be empty");
+    throw Error(
+        "COCO evaluation: iou_thresholds, recall_thresholds, max_dets and area_ranges "
+        "must not be empty");
   if (!std::is_sorted(p.max_dets.begin(), p.max_dets.end()) || p.max_dets.front() < 1)
     throw Error("COCO evaluation: max_dets must be positive and ascending");
   if (!std::is_sorted(p.recall_thresholds.begin(), p.recall_thresholds.end()))
@@ -108,11 +116,13 @@ void CocoEvaluator::Impl::run() {
   // Images and categories in sorted id order (COCOeval's params.imgIds / catIds).
   std::vector<int64_t> image_ids;
   image_ids.reserve(gt.images.size());
-  for (const auto& image : gt.images) image_ids.push_back(image.id);
+  for (const auto& image : gt.images)
+    image_ids.push_back(image.id);
   std::sort(image_ids.begin(), image_ids.end());
   image_ids.erase(std::unique(image_ids.begin(), image_ids.end()), image_ids.end());
   std::vector<std::pair<int64_t, std::string>> categories;
-  for (const auto& category : gt.categories) categories.emplace_back(category.id, category.name);
+  for (const auto& category : gt.categories)
+    categories.emplace_back(category.id, category.name);
   std::stable_sort(categories.begin(), categories.end(),
                    [](const auto& a, const auto& b) { return a.first < b.first; });
   categories.erase(std::unique(categories.begin(), categories.end(),
@@ -126,8 +136,10 @@ void CocoEvaluator::Impl::run() {
   }
   std::unordered_map<int64_t, uint32_t> image_index, category_index;
   image_index.reserve(image_ids.size());
-  for (size_t i = 0; i < image_ids.size(); ++i) image_index.emplace(image_ids[i], i);
-  for (size_t k = 0; k < category_ids.size(); ++k) category_index.emplace(category_ids[k], k);
+  for (size_t i = 0; i < image_ids.size(); ++i)
+    image_index.emplace(image_ids[i], i);
+  for (size_t k = 0; k < category_ids.size(); ++k)
+    category_index.emplace(category_ids[k], k);
 
   // Look up every annotation and detection once; unknown ids are errors.
   const size_t G = gt.annotations.size(), D = dets.size();
@@ -208,7 +220,9 @@ CocoEvaluator::CocoEvaluator(const CocoGroundTruth& ground_truth,
 
 CocoEvaluator::~CocoEvaluator() = default;
 
-void CocoEvaluator::evaluate() { impl_->run(); }
+void CocoEvaluator::evaluate() {
+  impl_->run();
+}
 
 CocoEvalResult CocoEvaluator::accumulate() {
   if (!impl_->evaluated) impl_->run();

@@ -85,7 +85,8 @@ std::string format_coco_per_category(const CocoEvalResult& result) {
   // Column c of the table holds flat[c], flat[c + columns], ... (MMDetection's zip_longest).
   for (size_t start = 0; columns > 0 && start < flat.size(); start += columns) {
     std::vector<std::string> row(columns);
-    for (size_t c = 0; c < columns && start + c < flat.size(); ++c) row[c] = flat[start + c];
+    for (size_t c = 0; c < columns && start + c < flat.size(); ++c)
+      row[c] = flat[start + c];
     rows.push_back(row);
   }
   return eval_utils::format_ascii_table(rows) + "\n";

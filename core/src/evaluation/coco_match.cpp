@@ -21,7 +21,9 @@ double box_iou(const std::array<double, 4>& d, const std::array<double, 4>& g, b
   return intersection / union_area;
 }
 
-bool outside(double area, const CocoAreaRange& range) { return area < range.lo || area > range.hi; }
+bool outside(double area, const CocoAreaRange& range) {
+  return area < range.lo || area > range.hi;
+}
 
 }  // namespace
 
@@ -40,7 +42,8 @@ void match_image(ImageCategoryInput& input, const CocoEvalParams& params, MatchS
   const size_t T = params.iou_thresholds.size(), A = params.area_ranges.size();
 
   const size_t first = out.scores.size();
-  for (const CocoDetection* det : dets) out.scores.push_back(det->score);
+  for (const CocoDetection* det : dets)
+    out.scores.push_back(det->score);
   out.det_begin.push_back(static_cast<uint32_t>(out.scores.size()));
   out.flags.resize(out.scores.size() * A * T, 0);
   uint8_t* flags = out.flags.data() + first * A * T;
@@ -49,7 +52,8 @@ void match_image(ImageCategoryInput& input, const CocoEvalParams& params, MatchS
   auto& ious = scratch.ious;
   ious.resize(D * G);
   for (size_t d = 0; d < D; ++d) {
-    for (size_t g = 0; g < G; ++g) ious[d * G + g] = box_iou(dets[d]->bbox, gts[g]->bbox, gts[g]->iscrowd);
+    for (size_t g = 0; g < G; ++g)
+      ious[d * G + g] = box_iou(dets[d]->bbox, gts[g]->bbox, gts[g]->iscrowd);
   }
   // pycocotools: gt['ignore'] = iscrowd (its _prepare overwrites any `ignore` field).
   auto& base_ignore = scratch.gt_base_ignore;
@@ -65,15 +69,18 @@ void match_image(ImageCategoryInput& input, const CocoEvalParams& params, MatchS
     // Ground truth sorted by _ignore (stable): regular first, ignored last.
     position.clear();
     for (size_t g = 0; g < G; ++g) {
-      if (!(base_ignore[g] || outside(gts[g]->area, range))) position.push_back(static_cast<uint32_t>(g));
+      if (!(base_ignore[g] || outside(gts[g]->area, range)))
+        position.push_back(static_cast<uint32_t>(g));
     }
     const size_t regular = position.size();
     out.num_positive[a] += static_cast<int64_t>(regular);
     for (size_t g = 0; g < G; ++g) {
-      if (base_ignore[g] || outside(gts[g]->area, range)) position.push_back(static_cast<uint32_t>(g));
+      if (base_ignore[g] || outside(gts[g]->area, range))
+        position.push_back(static_cast<uint32_t>(g));
     }
     ignore.assign(G, 0);
-    for (size_t s = regular; s < G; ++s) ignore[s] = 1;  // indexed by sorted position
+    for (size_t s = regular; s < G; ++s)
+      ignore[s] = 1;  // indexed by sorted position
 
     for (size_t t = 0; t < T; ++t) {
       taken.assign(G, 0);

@@ -18,18 +18,22 @@ template <typename T, typename Get>
 T pairwise_sum(Get&& get, size_t begin, size_t n) {
   if (n < 8) {
     T sum = T(0);
-    for (size_t i = 0; i < n; ++i) sum += get(begin + i);
+    for (size_t i = 0; i < n; ++i)
+      sum += get(begin + i);
     return sum;
   }
   if (n <= 128) {
     T r[8];
-    for (size_t j = 0; j < 8; ++j) r[j] = get(begin + j);
+    for (size_t j = 0; j < 8; ++j)
+      r[j] = get(begin + j);
     size_t i = 8;
     for (; i < n - (n % 8); i += 8) {
-      for (size_t j = 0; j < 8; ++j) r[j] += get(begin + i + j);
+      for (size_t j = 0; j < 8; ++j)
+        r[j] += get(begin + i + j);
     }
     T sum = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-    for (; i < n; ++i) sum += get(begin + i);
+    for (; i < n; ++i)
+      sum += get(begin + i);
     return sum;
   }
   size_t half = n / 2;
@@ -61,7 +65,8 @@ template <typename Work>
 void parallel_for(size_t count, int threads, Work&& work) {
   const size_t workers = std::min<size_t>(count, threads < 1 ? 1 : static_cast<size_t>(threads));
   if (workers <= 1) {
-    for (size_t i = 0; i < count; ++i) work(i);
+    for (size_t i = 0; i < count; ++i)
+      work(i);
     return;
   }
   std::atomic<size_t> next{0};
@@ -78,9 +83,11 @@ void parallel_for(size_t count, int threads, Work&& work) {
     }
   };
   std::vector<std::thread> pool;
-  for (size_t w = 1; w < workers; ++w) pool.emplace_back(run);
+  for (size_t w = 1; w < workers; ++w)
+    pool.emplace_back(run);
   run();
-  for (auto& thread : pool) thread.join();
+  for (auto& thread : pool)
+    thread.join();
   if (error) std::rethrow_exception(error);
 }
 

@@ -7,7 +7,9 @@ namespace detkit::json_diagnostics {
 
 namespace {
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 /// Scans the grammar of RFC 8259 without building anything.
 class Scanner {
@@ -71,7 +73,8 @@ class Scanner {
             open.pop_back();
             ++pos_;
           } else {
-            return issue(pos_, std::string("expected ',' or '") + close + "', found " + describe(c));
+            return issue(pos_,
+                         std::string("expected ',' or '") + close + "', found " + describe(c));
           }
           break;
         }
@@ -167,18 +170,21 @@ class Scanner {
       if (pos_ < text_.size() && is_digit(text_[pos_]))
         return issue(start, "a number with a leading zero");
     } else {
-      while (pos_ < text_.size() && is_digit(text_[pos_])) ++pos_;
+      while (pos_ < text_.size() && is_digit(text_[pos_]))
+        ++pos_;
     }
     if (pos_ < text_.size() && text_[pos_] == '.') {
       ++pos_;
       if (pos_ >= text_.size() || !is_digit(text_[pos_])) return bad_number(start);
-      while (pos_ < text_.size() && is_digit(text_[pos_])) ++pos_;
+      while (pos_ < text_.size() && is_digit(text_[pos_]))
+        ++pos_;
     }
     if (pos_ < text_.size() && (text_[pos_] == 'e' || text_[pos_] == 'E')) {
       ++pos_;
       if (pos_ < text_.size() && (text_[pos_] == '+' || text_[pos_] == '-')) ++pos_;
       if (pos_ >= text_.size() || !is_digit(text_[pos_])) return bad_number(start);
-      while (pos_ < text_.size() && is_digit(text_[pos_])) ++pos_;
+      while (pos_ < text_.size() && is_digit(text_[pos_]))
+        ++pos_;
     }
     return std::nullopt;
   }

@@ -53,9 +53,9 @@ TpFp tpfp_default(const std::vector<const VocDetection*>& dets, const std::vecto
     for (size_t k = 0; k < scales; ++k) {
       for (size_t i = 0; i < num_dets; ++i) {
         const float area = float_area(dets[i]->box);
-        const bool in_range = area_ranges.empty() ||
-                              (area >= static_cast<float>(area_ranges[k].first) &&
-                               area < static_cast<float>(area_ranges[k].second));
+        const bool in_range =
+            area_ranges.empty() || (area >= static_cast<float>(area_ranges[k].first) &&
+                                    area < static_cast<float>(area_ranges[k].second));
         if (in_range) out.fp[k][i] = 1;
       }
     }
@@ -101,8 +101,8 @@ TpFp tpfp_default(const std::vector<const VocDetection*>& dets, const std::vecto
         out.fp[k][i] = 1;
       } else {
         const Box& b = dets[i]->box;
-        const double area = (static_cast<double>(b[2] - b[0]) + extra) *
-                            (static_cast<double>(b[3] - b[1]) + extra);
+        const double area =
+            (static_cast<double>(b[2] - b[0]) + extra) * (static_cast<double>(b[3] - b[1]) + extra);
         if (area >= area_ranges[k].first && area < area_ranges[k].second) out.fp[k][i] = 1;
       }
     }
@@ -139,7 +139,8 @@ float average_precision(const std::vector<double>& recalls, const std::vector<fl
   }
   mrec[n + 1] = 1.0;
   mpre[n + 1] = 0.0;
-  for (size_t i = n + 1; i > 0; --i) mpre[i - 1] = std::max(mpre[i - 1], mpre[i]);
+  for (size_t i = n + 1; i > 0; --i)
+    mpre[i - 1] = std::max(mpre[i - 1], mpre[i]);
   std::vector<double> terms;
   for (size_t i = 0; i + 1 < mrec.size(); ++i) {
     if (mrec[i + 1] != mrec[i]) terms.push_back((mrec[i + 1] - mrec[i]) * mpre[i + 1]);
@@ -165,14 +166,18 @@ void check_inputs(const std::vector<VocImageAnnotations>& annotations,
     if (ann.boxes.size() != ann.labels.size() ||
         ann.ignored_boxes.size() != ann.ignored_labels.size())
       throw Error(fmt::format("VOC evaluation: image {}: boxes and labels differ in length", i));
-    for (int label : ann.labels) check_label(label, i, "ground-truth");
-    for (int label : ann.ignored_labels) check_label(label, i, "ignored ground-truth");
+    for (int label : ann.labels)
+      check_label(label, i, "ground-truth");
+    for (int label : ann.ignored_labels)
+      check_label(label, i, "ignored ground-truth");
     for (const auto& det : detections[i]) {
       check_label(det.label, i, "detection");
       if (!std::isfinite(det.score) || !std::isfinite(det.box[0]) || !std::isfinite(det.box[1]) ||
           !std::isfinite(det.box[2]) || !std::isfinite(det.box[3]))
-        throw Error(fmt::format("VOC evaluation: image {}: a detection has a non-finite box or "
-                                "score", i));
+        throw Error(
+            fmt::format("VOC evaluation: image {}: a detection has a non-finite box or "
+                        "score",
+                        i));
     }
   }
 }
@@ -180,7 +185,8 @@ void check_inputs(const std::vector<VocImageAnnotations>& annotations,
 /// eval_map for one class at one threshold.
 VocClassResult evaluate_class(int label, const std::vector<VocImageAnnotations>& annotations,
                               const std::vector<std::vector<VocDetection>>& detections,
-                              double iou_threshold, const std::vector<std::pair<double, double>>& ranges,
+                              double iou_threshold,
+                              const std::vector<std::pair<double, double>>& ranges,
                               const VocEvalOptions& options) {
   const float extra = options.use_legacy_coordinate ? 1.0f : 0.0f;
   const size_t scales = ranges.empty() ? 1 : ranges.size();
@@ -209,7 +215,8 @@ VocClassResult evaluate_class(int label, const std::vector<VocImageAnnotations>&
       tp[k].insert(tp[k].end(), image_tpfp.tp[k].begin(), image_tpfp.tp[k].end());
       fp[k].insert(fp[k].end(), image_tpfp.fp[k].begin(), image_tpfp.fp[k].end());
     }
-    for (const VocDetection* det : dets) scores.push_back(det->score);
+    for (const VocDetection* det : dets)
+      scores.push_back(det->score);
     for (const Box& box : gts) {
       const float area = (box[2] - box[0] + extra) * (box[3] - box[1] + extra);
       for (size_t k = 0; k < scales; ++k) {
@@ -229,8 +236,8 @@ VocClassResult evaluate_class(int label, const std::vector<VocImageAnnotations>&
     std::vector<double> recalls(n);
     std::vector<float> precisions(n);
     float tp_sum = 0.0f, fp_sum = 0.0f;
-    const double gts_or_eps = std::max(static_cast<double>(result.num_gts[k]),
-                                       static_cast<double>(FLT_EPSILON));
+    const double gts_or_eps =
+        std::max(static_cast<double>(result.num_gts[k]), static_cast<double>(FLT_EPSILON));
     for (size_t j = 0; j < n; ++j) {
       tp_sum += tp[k][order[j]];
       fp_sum += fp[k][order[j]];
@@ -252,12 +259,14 @@ VocEvalResult evaluate_voc(const std::vector<VocImageAnnotations>& annotations,
   VocEvalResult result;
   result.class_names = options.class_names;
   if (result.class_names.empty()) {
-    for (int c = 0; c < options.num_classes; ++c) result.class_names.push_back(std::to_string(c));
+    for (int c = 0; c < options.num_classes; ++c)
+      result.class_names.push_back(std::to_string(c));
   }
   if (result.class_names.size() != static_cast<size_t>(options.num_classes))
     throw Error("VOC evaluation: class_names must have num_classes entries");
   std::vector<std::pair<double, double>> area_ranges;
-  for (const auto& [lo, hi] : options.scale_ranges) area_ranges.emplace_back(lo * lo, hi * hi);
+  for (const auto& [lo, hi] : options.scale_ranges)
+    area_ranges.emplace_back(lo * lo, hi * hi);
   result.scale_ranges = area_ranges;
   const size_t scales = area_ranges.empty() ? 1 : area_ranges.size();
   const int threads = options.num_threads > 0 ? options.num_threads : hardware_threads();

@@ -101,7 +101,7 @@ TEST_F(BaseInheritance, MergesMapsRecursivelyAndReplacesListsAndScalars) {
   EXPECT_DOUBLE_EQ(cfg.at("optimizer").at("momentum").as_double(), 0.9);
   EXPECT_EQ(cfg.find("_base_"), nullptr);
   // Every value remembers the file it came from.
-  EXPECT_NE(backbone.at("type").mark().str().find("model.yaml:2:"), std::string::npos);
+  EXPECT_NE(backbone.at("type").mark().str().find("model.yaml:3:"), std::string::npos);
   EXPECT_NE(backbone.at("depth").mark().str().find("leaf.yaml:3:"), std::string::npos);
 }
 

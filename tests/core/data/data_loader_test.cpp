@@ -9,8 +9,11 @@
 #include <set>
 #include <thread>
 
+#include <opencv2/imgcodecs.hpp>
+
 #include "data_test_utils.h"
 #include "detkit/core/data_loader.h"
+#include "test_support.h"
 
 namespace detkit::testing {
 namespace {
@@ -103,27 +106,29 @@ std::vector<int64_t> indices_of(const std::vector<ImageBatch>& batches) {
   return indices;
 }
 
-int thread_count() {
+/// Number of live loader worker threads (named "detkit-loader"). Counting all threads of the
+/// process would also count LibTorch's pthreadpool, which LibTorch re-creates whenever a new
+/// thread initialises its intra-op settings (its threads come and go on their own).
+int worker_count() {
   int count = 0;
-  for ([[maybe_unused]] const auto& entry :
-       std::filesystem::directory_iterator("/proc/self/task")) {
-    ++count;
-  }
-  return count;
-}
-
-std::string thread_names() {
-  std::string names;
   for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
     std::ifstream comm(entry.path() / "comm");
     std::string name;
     std::getline(comm, name);
-    std::ifstream stat(entry.path() / "stat");
-    std::string st;
-    std::getline(stat, st);
-    names += name + " [" + st.substr(0, 40) + "]\n";
+    count += name == "detkit-loader" ? 1 : 0;
   }
-  return names;
+  return count;
+}
+
+/// worker_count() once it equals `expected`, or after 2 s: a joined thread can stay listed in
+/// /proc for a moment while the kernel finishes its exit.
+int settled_worker_count(int expected) {
+  int count = worker_count();
+  for (int i = 0; i < 200 && count != expected; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    count = worker_count();
+  }
+  return count;
 }
 
 TEST(DataLoader, BatchesArePaddedToTheLargestImageAndTheDivisor) {
@@ -255,25 +260,21 @@ TEST(DataLoader, PrefetchIsBounded) {
 TEST(DataLoader, StoppingEarlyJoinsTheWorkersQuickly) {
   std::vector<std::array<int64_t, 2>> sizes(90, {8, 8});
   auto slow = dataset_of(sizes, kFormatOnly, -1, std::chrono::milliseconds(40));
-  {
-    DataLoader warm_up(slow, DataLoaderOptions().workers_per_gpu(2));
-    warm_up.next();
-  }
-  const int baseline = thread_count();
+  ASSERT_EQ(settled_worker_count(0), 0);
   const auto start = std::chrono::steady_clock::now();
   {
     DataLoader loader(slow, DataLoaderOptions().samples_per_gpu(2).workers_per_gpu(3));
     ASSERT_TRUE(loader.next());
-    EXPECT_EQ(thread_count(), baseline + 3) << thread_names();
+    EXPECT_EQ(settled_worker_count(3), 3);
     loader.stop();
-    EXPECT_EQ(thread_count(), baseline);
+    EXPECT_EQ(settled_worker_count(0), 0);
     ASSERT_TRUE(loader.next());  // a new pass
     EXPECT_EQ(loader.epoch(), 1);
   }  // destroyed mid-pass
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_LT(seconds, 1.0);  // one whole pass would take 90 * 40 ms / 3 workers = 1.2 s
-  EXPECT_EQ(thread_count(), baseline);
+  EXPECT_EQ(settled_worker_count(0), 0);
 }
 
 TEST(DataLoader, AWorkerExceptionReachesTheConsumerWithTheSampleNamed) {
@@ -281,7 +282,6 @@ TEST(DataLoader, AWorkerExceptionReachesTheConsumerWithTheSampleNamed) {
   for (int64_t workers : {0, 1, 3}) {
     SCOPED_TRACE(workers);
     auto dataset = dataset_of(sizes, kFormatOnly, /*fail_index=*/5);
-    const int baseline = thread_count();
     DataLoader loader(
         dataset, DataLoaderOptions().samples_per_gpu(2).workers_per_gpu(workers).shuffle(false));
     // Batches before the failing one arrive.
@@ -289,7 +289,7 @@ TEST(DataLoader, AWorkerExceptionReachesTheConsumerWithTheSampleNamed) {
     ASSERT_TRUE(loader.next());
     expect_error<DataError>([&] { loader.next(); },
                             {"loading sample 5", "'img_5.png'", "epoch 0", "synthetic failure"});
-    EXPECT_EQ(thread_count(), baseline);  // all workers stopped
+    EXPECT_EQ(settled_worker_count(0), 0);  // all workers stopped
     // The next call starts a new pass (which meets the same sample again).
     ASSERT_TRUE(loader.next());
   }
@@ -303,6 +303,7 @@ TEST(DataLoader, ConfigErrorsInThePipelineStayConfigErrors) {
 }
 
 TEST(DataLoader, WorkersUseOneIntraOpThreadAndLeaveTheMainThreadAlone) {
+  initialize_runtime();  // sets the process's intra-op threads to the cores
   const int main_threads = at::get_num_threads();
   std::vector<std::array<int64_t, 2>> sizes(8, {8, 8});
   auto dataset = dataset_of(sizes);
@@ -352,6 +353,52 @@ TEST(DataLoader, InvalidOptionsAndCollateErrors) {
   samples[1].img = torch::Tensor();
   expect_error<DataError>([&] { collate(samples, 32); }, {"no image"});
   EXPECT_EQ(collate({}, 32).size(), 0);
+}
+
+TEST(DataLoader, AnEmptyDatasetHasNoBatches) {
+  auto empty = dataset_of({});
+  DataLoader loader(empty, DataLoaderOptions().workers_per_gpu(2));
+  EXPECT_EQ(loader.num_batches(), 0u);
+  EXPECT_FALSE(loader.next());
+  EXPECT_FALSE(loader.next());
+}
+
+TEST(BenchmarkLoader, TimesTheCocoPipelineOnSyntheticImagesAFolderAndAnAnnotationFile) {
+  const ProcessResult synthetic =
+      run_detkit({"benchmark", "loader", "--synthetic", "2", "--synthetic-size", "64x48",
+                  "--images", "4", "--workers", "0,2"});
+  ASSERT_EQ(synthetic.exit_code, 0) << synthetic.err;
+  EXPECT_NE(synthetic.out.find("2 synthetic 64x48 JPEGs"), std::string::npos) << synthetic.out;
+  EXPECT_NE(synthetic.out.find("images/s"), std::string::npos);
+
+  TempDir dir;
+  std::filesystem::create_directories(dir.file("images"));
+  for (int i = 0; i < 3; ++i) {
+    const cv::Mat image(40 + i, 60, CV_8UC3, cv::Scalar(10 * i, 20, 30));
+    ASSERT_TRUE(cv::imwrite(dir.file("images/" + std::to_string(i) + ".png"), image));
+  }
+  const ProcessResult folder = run_detkit(
+      {"benchmark", "loader", "--data", dir.file("images"), "--images", "4", "--workers", "1"});
+  ASSERT_EQ(folder.exit_code, 0) << folder.err;
+  EXPECT_NE(folder.out.find("3 images from"), std::string::npos) << folder.out;
+
+  write_file(dir.file("ann.json"),
+             R"({"images": [{"id": 1, "file_name": "0.png", "width": 60, "height": 40},
+                            {"id": 2, "file_name": "1.png", "width": 60, "height": 41}],
+                 "categories": [{"id": 7, "name": "box"}],
+                 "annotations": [{"id": 1, "image_id": 1, "category_id": 7, "bbox": [1, 2, 10, 10],
+                                  "area": 100, "iscrowd": 0}]})");
+  const ProcessResult coco =
+      run_detkit({"benchmark", "loader", "--data", dir.file("ann.json"), "--img-prefix",
+                  dir.file("images"), "--images", "2", "--workers", "1"});
+  ASSERT_EQ(coco.exit_code, 0) << coco.err;
+  EXPECT_NE(coco.out.find("2 images of"), std::string::npos) << coco.out;
+
+  const ProcessResult missing = run_detkit(
+      {"benchmark", "loader", "--data", dir.file("ann.json"), "--images", "2", "--workers", "1"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find(".png': No such file"), std::string::npos) << missing.err;
+  EXPECT_FALSE(missing.signaled);
 }
 
 }  // namespace

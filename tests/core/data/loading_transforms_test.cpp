@@ -134,5 +134,36 @@ TEST(LoadAnnotations, CopiesTheAnnotationsIntoTheGroundTruth) {
                             {"with_mask", "not supported"});
 }
 
+TEST(CocoConfig, TheBaseConfigPipelinesRunOnAnImageFile) {
+  // configs/_base_/datasets/coco_detection.yaml, as a user's config reaches the pipelines.
+  initialize_runtime();
+  const ConfigNode config =
+      load_config(std::string(DETKIT_SOURCE_DIR) + "/configs/_base_/datasets/coco_detection.yaml");
+  const ConfigNode& data = config.at("data");
+  const Pipeline train =
+      Pipeline::from_config(data.at("train").at("pipeline"), "data.train.pipeline");
+  const Pipeline test = Pipeline::from_config(data.at("test").at("pipeline"), "data.test.pipeline");
+  ASSERT_EQ(train.transforms().size(), 8u);
+  ASSERT_EQ(test.transforms().size(), 2u);
+
+  TempDir dir;
+  write_file(dir.file("a.png"), encode(test_image(), ".png"));
+  DetSample sample = sample_for(dir.file("a.png"));
+  sample.ann = Instances(Boxes(box_tensor({{4, 4, 20, 16}})), torch::tensor({2}, torch::kInt64));
+  random_engine().seed(1);
+  const auto trained = train(sample);
+  ASSERT_EQ(trained.size(), 1u);
+  // 32x24 -> factor min(1333 / 32, 800 / 24) = 33.33 -> 1067x800, padded to 1088x800.
+  EXPECT_EQ(trained[0].img.sizes(), torch::IntArrayRef({3, 800, 1088}));
+  EXPECT_EQ(trained[0].gt.size(), 1);
+  EXPECT_EQ(trained[0].gt.labels()[0].item<int64_t>(), 2);
+  const auto tested = test(sample);
+  ASSERT_EQ(tested.size(), 1u);
+  EXPECT_EQ(tested[0].img.sizes(), torch::IntArrayRef({3, 800, 1088}));
+  EXPECT_EQ(tested[0].gt.size(), 0);  // Collect(keys=[img])
+  EXPECT_EQ(tested[0].meta.ori_shape, (std::array<int64_t, 3>{24, 32, 3}));
+  EXPECT_FALSE(tested[0].meta.flip);
+}
+
 }  // namespace
 }  // namespace detkit::testing

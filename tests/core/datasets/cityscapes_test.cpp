@@ -15,7 +15,8 @@ std::string polygon_object(const std::string& label, const std::string& points) 
 
 std::string polygons_file(const std::vector<std::string>& objects) {
   std::string text = "{\"imgHeight\": 64, \"imgWidth\": 128, \"objects\": [";
-  for (size_t i = 0; i < objects.size(); ++i) text += (i ? ", " : "") + objects[i];
+  for (size_t i = 0; i < objects.size(); ++i)
+    text += (i ? ", " : "") + objects[i];
   return text + "]}";
 }
 
@@ -26,13 +27,14 @@ class CityscapesTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const std::string train = dir.file("gtFine/train");
-    write_file(train + "/aachen/aachen_000000_000019_gtFine_polygons.json",
-               polygons_file({polygon_object("road", "[[0, 40], [127, 40], [127, 63], [0, 63]]"),
-                              polygon_object("car", "[[10, 20], [30, 20], [30, 35], [10, 35]]"),
-                              polygon_object("persongroup", "[[50, 10], [60, 10], [60, 40], [50, 40]]"),
-                              polygon_object("caravan", "[[0, 0], [5, 0], [5, 5]]"),
-                              polygon_object("rider", "[[100, 5], [140, 5], [140, 20], [100, 20]]"),
-                              polygon_object("bicycle", "[[70, 50], [80, 60], [70, 60]]")}));
+    write_file(
+        train + "/aachen/aachen_000000_000019_gtFine_polygons.json",
+        polygons_file({polygon_object("road", "[[0, 40], [127, 40], [127, 63], [0, 63]]"),
+                       polygon_object("car", "[[10, 20], [30, 20], [30, 35], [10, 35]]"),
+                       polygon_object("persongroup", "[[50, 10], [60, 10], [60, 40], [50, 40]]"),
+                       polygon_object("caravan", "[[0, 0], [5, 0], [5, 5]]"),
+                       polygon_object("rider", "[[100, 5], [140, 5], [140, 20], [100, 20]]"),
+                       polygon_object("bicycle", "[[70, 50], [80, 60], [70, 60]]")}));
     write_file(train + "/bochum/bochum_000000_000313_gtFine_polygons.json",
                polygons_file({polygon_object("sky", "[[0, 0], [127, 0], [127, 10]]")}));
     write_file(train + "/bochum/bochum_000000_000400_gtFine_polygons.json",
@@ -92,8 +94,9 @@ TEST_F(CityscapesTest, ConvertsPolygonsToCocoBoxes) {
   EXPECT_LT(bicycle.area, 80);
   EXPECT_EQ(gt.annotations[4].image_id, 2);
   EXPECT_TRUE(gt.annotations[4].iscrowd);
-  EXPECT_NE(read_file(out()).find("\"segm_file\": \"aachen/aachen_000000_000019_gtFine_labelIds.png\""),
-            std::string::npos);
+  EXPECT_NE(
+      read_file(out()).find("\"segm_file\": \"aachen/aachen_000000_000019_gtFine_labelIds.png\""),
+      std::string::npos);
 }
 
 TEST_F(CityscapesTest, SplitFolderIsRequiredAtTheGtFineLevel) {
@@ -139,12 +142,14 @@ TEST_F(CityscapesTest, DatasetFiltersImagesWithoutInstancesAndCrowdOnly) {
   ASSERT_EQ(image_ids(*dataset), (std::vector<int64_t>{0}));
   const DataInfo& info = dataset->data_info(0);
   EXPECT_EQ(labels_of(info.gt), (std::vector<int64_t>{2, 1, 7}));
-  EXPECT_EQ(flat(info.gt.boxes()), (std::vector<float>{10, 20, 31, 36, 100, 5, 128, 21, 70, 50, 81, 61}));
+  EXPECT_EQ(flat(info.gt.boxes()),
+            (std::vector<float>{10, 20, 31, 36, 100, 5, 128, 21, 70, 50, 81, 61}));
   EXPECT_EQ(flat(info.gt_ignore), (std::vector<float>{50, 10, 61, 41}));
   EXPECT_EQ(dataset->prepare(0)[0].meta.filename,
             "leftImg8bit/train/aachen/aachen_000000_000019_leftImg8bit.png");
 
-  auto test = build_dataset("{type: CityscapesDataset, test_mode: true, ann_file: '" + out() + "'}");
+  auto test =
+      build_dataset("{type: CityscapesDataset, test_mode: true, ann_file: '" + out() + "'}");
   EXPECT_EQ(test->size(), 3u);
 }
 

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "dataset_test_utils.h"
+#include "detkit/core/coco_json.h"
 #include "test_support.h"
 
 namespace detkit::testing {
@@ -134,15 +135,15 @@ TEST_F(CocoDatasetTest, PrepareWithAnEmptyPipelineGivesTheSampleMeta) {
 
 TEST_F(CocoDatasetTest, MissingAndTruncatedFilesAreNamed) {
   const std::string missing = dir.file("nope.json");
-  std::string message = error_message([&] {
-    build_dataset("{type: CocoDataset, ann_file: '" + missing + "'}");
-  });
+  std::string message =
+      error_message([&] { build_dataset("{type: CocoDataset, ann_file: '" + missing + "'}"); });
   EXPECT_NE(message.find(missing), std::string::npos) << message;
   EXPECT_NE(message.find("cannot open"), std::string::npos) << message;
 
   const std::string truncated = dir.file("truncated.json");
   write_file(truncated, std::string(kCoco).substr(0, 300));
-  message = error_message([&] { build_dataset("{type: CocoDataset, ann_file: '" + truncated + "'}"); });
+  message =
+      error_message([&] { build_dataset("{type: CocoDataset, ann_file: '" + truncated + "'}"); });
   EXPECT_NE(message.find(truncated), std::string::npos) << message;
   EXPECT_NE(message.find("line"), std::string::npos) << message;
 }
@@ -162,9 +163,8 @@ TEST_F(CocoDatasetTest, BoxOutsideTheImageNamesFileAndAnnotation) {
   std::string text = kBadCoco;
   text.replace(text.find("[10, 10, 0, 5]"), 14, "[10, 10, 3, 5]");
   write_file(dir.file("bad.json"), text);
-  const std::string message = error_message([&] {
-    build_dataset("{type: CocoDataset, ann_file: '" + dir.file("bad.json") + "'}");
-  });
+  const std::string message = error_message(
+      [&] { build_dataset("{type: CocoDataset, ann_file: '" + dir.file("bad.json") + "'}"); });
   EXPECT_NE(message.find(dir.file("bad.json")), std::string::npos) << message;
   EXPECT_NE(message.find("annotation id 11 (image id 1)"), std::string::npos) << message;
   EXPECT_NE(message.find("outside the 100x80 image"), std::string::npos) << message;
@@ -174,9 +174,8 @@ TEST_F(CocoDatasetTest, ZeroWidthBoxNamesFileAndAnnotation) {
   std::string text = kBadCoco;
   text.replace(text.find("[200, 10, 5, 5]"), 15, "[20, 10, 5, 5]");
   write_file(dir.file("bad.json"), text);
-  const std::string message = error_message([&] {
-    build_dataset("{type: CocoDataset, ann_file: '" + dir.file("bad.json") + "'}");
-  });
+  const std::string message = error_message(
+      [&] { build_dataset("{type: CocoDataset, ann_file: '" + dir.file("bad.json") + "'}"); });
   EXPECT_NE(message.find("annotations[2] (id 12)"), std::string::npos) << message;
   EXPECT_NE(message.find("w=0"), std::string::npos) << message;
 }
@@ -195,10 +194,12 @@ TEST_F(CocoDatasetTest, SkipInvalidDropsWithOneSummaryLine) {
 }
 
 TEST_F(CocoDatasetTest, ImagesNeedTheirSize) {
-  write_file(dir.file("nosize.json"),
-             R"({"images": [{"id": 4, "file_name": "a.jpg"}], "categories": [], "annotations": []})");
+  write_file(
+      dir.file("nosize.json"),
+      R"({"images": [{"id": 4, "file_name": "a.jpg"}], "categories": [], "annotations": []})");
   const std::string message = error_message([&] {
-    build_dataset("{type: CocoDataset, test_mode: true, ann_file: '" + dir.file("nosize.json") + "'}");
+    build_dataset("{type: CocoDataset, test_mode: true, ann_file: '" + dir.file("nosize.json") +
+                  "'}");
   });
   EXPECT_NE(message.find("images[0] (id 4)"), std::string::npos) << message;
   EXPECT_NE(message.find("'width' and 'height'"), std::string::npos) << message;
@@ -227,14 +228,46 @@ void write_big_coco(const std::string& path, int images) {
       const double w = 5 + 150 * unit(random), h = 5 + 150 * unit(random);
       const double x = (640 - w) * unit(random), y = (480 - h) * unit(random);
       out << (id > 0 ? ", " : "") << "{\"id\": " << ++id << ", \"image_id\": " << i
-          << ", \"category_id\": " << 1 + random() % 80 << ", \"bbox\": [" << x << ", " << y
-          << ", " << w << ", " << h << "], \"area\": " << w * h
+          << ", \"category_id\": " << 1 + random() % 80 << ", \"bbox\": [" << x << ", " << y << ", "
+          << w << ", " << h << "], \"area\": " << w * h
           << ", \"iscrowd\": " << (unit(random) < 0.01 ? 1 : 0) << "}";
     }
   }
   out << "], \"categories\": [";
-  for (int c = 1; c <= 80; ++c) out << (c > 1 ? ", " : "") << "{\"id\": " << c << ", \"name\": \"c" << c << "\"}";
+  for (int c = 1; c <= 80; ++c)
+    out << (c > 1 ? ", " : "") << "{\"id\": " << c << ", \"name\": \"c" << c << "\"}";
   out << "]}";
+}
+
+TEST(CocoDatasetLoad, ReferenceCocoEvalFiles) {
+  for (int n = 1; n <= 6; ++n) {
+    const std::string path = data_path("coco_eval/case_00" + std::to_string(n) + "/gt.json");
+    const CocoGroundTruth gt = read_coco_annotations(path);
+    // Case 6 has boxes entirely outside their image: an error unless skip_invalid.
+    const std::string yaml = "{type: CocoDataset, test_mode: true, ann_file: '" + path + "'";
+    if (n == 6) {
+      EXPECT_NE(error_message([&] { build_dataset(yaml + "}"); }).find("lies outside"),
+                std::string::npos);
+    }
+    ::testing::internal::CaptureStderr();
+    auto dataset = build_dataset(yaml + (n == 6 ? ", skip_invalid: true}" : "}"));
+    const std::string err = ::testing::internal::GetCapturedStderr();
+    EXPECT_EQ(err.empty(), n != 6) << err;
+    ASSERT_EQ(dataset->size(), gt.images.size()) << path;
+    ASSERT_EQ(dataset->classes().size(), gt.categories.size()) << path;
+    size_t boxes = 0;
+    for (size_t i = 0; i < dataset->size(); ++i) {
+      const DataInfo& info = dataset->data_info(i);
+      EXPECT_EQ(info.image_id, gt.images[i].id);
+      boxes += info.gt.size() + info.gt_ignore.size();
+      if (!info.gt.empty()) {
+        EXPECT_GE(info.gt.labels().min().item<int64_t>(), 0);
+        EXPECT_LT(info.gt.labels().max().item<int64_t>(), int64_t(gt.categories.size()));
+      }
+    }
+    EXPECT_GT(boxes, 0u) << path;
+    EXPECT_LE(boxes, gt.annotations.size()) << path;
+  }
 }
 
 TEST(CocoDatasetLoad, ManyImages) {
@@ -246,17 +279,17 @@ TEST(CocoDatasetLoad, ManyImages) {
   EXPECT_EQ(dataset->classes().size(), 80u);
 }
 
-// About 100 MB (75,000 images): run with --gtest_also_run_disabled_tests to time the load.
+// About 100 MB (100,000 images): run with --gtest_also_run_disabled_tests to time the load.
 TEST(CocoDatasetLoad, DISABLED_HundredMegabytes) {
   TempDir dir;
-  write_big_coco(dir.file("big.json"), 75000);
+  write_big_coco(dir.file("big.json"), 100000);
   const auto bytes = std::ifstream(dir.file("big.json"), std::ios::ate).tellg();
   const auto start = std::chrono::steady_clock::now();
   auto dataset = build_dataset("{type: CocoDataset, ann_file: '" + dir.file("big.json") + "'}");
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::cout << "loaded " << double(bytes) / 1e6 << " MB, " << dataset->size() << " training images in "
-            << seconds << " s\n";
+  std::cout << "loaded " << double(bytes) / 1e6 << " MB, " << dataset->size()
+            << " training images in " << seconds << " s\n";
   EXPECT_LT(seconds, 20.0);
 }
 

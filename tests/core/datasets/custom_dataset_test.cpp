@@ -37,9 +37,11 @@ DataInfo info(int64_t id, int64_t width, int64_t height, std::vector<int64_t> la
   out.width = width;
   out.height = height;
   std::vector<float> boxes;
-  for (size_t i = 0; i < labels.size(); ++i) boxes.insert(boxes.end(), {0, 0, 10.f + i, 10});
+  for (size_t i = 0; i < labels.size(); ++i)
+    boxes.insert(boxes.end(), {0, 0, 10.f + i, 10});
   const int64_t n = static_cast<int64_t>(labels.size());
-  out.gt = Instances(Boxes(torch::tensor(boxes).reshape({n, 4})), torch::tensor(labels, torch::kInt64));
+  out.gt =
+      Instances(Boxes(torch::tensor(boxes).reshape({n, 4})), torch::tensor(labels, torch::kInt64));
   return out;
 }
 
@@ -73,7 +75,8 @@ TEST(CustomDataset, SubsetRelabelsAndRenames) {
   EXPECT_EQ(dataset.classes(), (std::vector<std::string>{"C", "A"}));
   EXPECT_EQ(image_ids(dataset), (std::vector<int64_t>{10, 12, 14}));
   EXPECT_EQ(labels_of(dataset.data_info(1).gt), (std::vector<int64_t>{0, 1}));
-  EXPECT_EQ(flat(dataset.data_info(1).gt.boxes()), (std::vector<float>{0, 0, 10, 10, 0, 0, 11, 10}));
+  EXPECT_EQ(flat(dataset.data_info(1).gt.boxes()),
+            (std::vector<float>{0, 0, 10, 10, 0, 0, 11, 10}));
 }
 
 TEST(CustomDataset, AllFilteredIsAClearError) {

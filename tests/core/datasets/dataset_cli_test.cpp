@@ -65,9 +65,11 @@ TEST(ConvertCommand, CityscapesToCoco) {
 
 TEST(ConvertCommand, ErrorsNameThePath) {
   TempDir dir;
-  ProcessResult result = run_detkit({"convert", "cityscapes", dir.file("missing"), dir.file("o.json")});
+  ProcessResult result =
+      run_detkit({"convert", "cityscapes", dir.file("missing"), dir.file("o.json")});
   EXPECT_EQ(result.exit_code, 1);
-  EXPECT_NE(result.err.find(dir.file("missing") + ": no such folder"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find(dir.file("missing") + ": no such folder"), std::string::npos)
+      << result.err;
   result = run_detkit({"convert", "pascal", dir.path(), dir.file("o.json")});
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_NE(result.err.find("unknown format 'pascal'"), std::string::npos) << result.err;

@@ -49,7 +49,8 @@ inline std::vector<int64_t> labels_of(const Instances& instances) {
 /// The image ids of every sample, in order.
 inline std::vector<int64_t> image_ids(const DatasetBase& dataset) {
   std::vector<int64_t> ids;
-  for (size_t i = 0; i < dataset.size(); ++i) ids.push_back(dataset.data_info(i).image_id);
+  for (size_t i = 0; i < dataset.size(); ++i)
+    ids.push_back(dataset.data_info(i).image_id);
   return ids;
 }
 

@@ -58,7 +58,8 @@ TEST(SyntheticData, SameSeedSameBytesWhateverTheThreads) {
 TEST(SyntheticData, WritesValidCocoFilesWithBoxesInsideTheImages) {
   TempDir dir;
   const SyntheticDatasetSummary summary = generate(dir.path(), 3);
-  EXPECT_EQ(summary.class_names, (std::vector<std::string>{"rectangle", "ellipse", "triangle", "cross"}));
+  EXPECT_EQ(summary.class_names,
+            (std::vector<std::string>{"rectangle", "ellipse", "triangle", "cross"}));
   EXPECT_EQ(summary.category_ids, (std::vector<int64_t>{1, 3, 5, 7}));
   const CocoGroundTruth gt = read_coco_annotations(summary.train_json);
   ASSERT_EQ(gt.images.size(), 12u);
@@ -98,7 +99,8 @@ TEST(SyntheticData, LoadsWithCocoDatasetAndTheLoadingTransforms) {
   auto dataset = build_dataset(
       "{type: CocoDataset, ann_file: '" + summary.train_json + "', img_prefix: '" +
       summary.train_dir + "', pipeline: [{type: LoadImageFromFile}, {type: LoadAnnotations}]}");
-  EXPECT_EQ(dataset->classes(), (std::vector<std::string>{"rectangle", "ellipse", "triangle", "cross"}));
+  EXPECT_EQ(dataset->classes(),
+            (std::vector<std::string>{"rectangle", "ellipse", "triangle", "cross"}));
   ASSERT_GT(dataset->size(), 0u);
   const DataInfo& info = dataset->data_info(0);
   const std::vector<DetSample> samples = dataset->prepare(0);

@@ -45,7 +45,8 @@ class VOCDatasetTest : public ::testing::Test {
   }
   void write_ids(const std::vector<std::string>& ids) const {
     std::string text;
-    for (const auto& id : ids) text += id + "\n";
+    for (const auto& id : ids)
+      text += id + "\n";
     write_file(root() + "/ImageSets/Main/train.txt", text);
   }
   std::shared_ptr<DatasetBase> build(const std::string& extra = "") const {
@@ -94,7 +95,8 @@ TEST_F(VOCDatasetTest, ClassesSubsetDropsOtherObjects) {
   const DataInfo& info = dataset->data_info(0);
   EXPECT_EQ(labels_of(info.gt), (std::vector<int64_t>{1, 0}));
   EXPECT_TRUE(info.gt_ignore.empty());  // the difficult person is not a selected class
-  EXPECT_NE(error_of(", classes: [cat, kitten]").find("'kitten' is not a class"), std::string::npos);
+  EXPECT_NE(error_of(", classes: [cat, kitten]").find("'kitten' is not a class"),
+            std::string::npos);
 }
 
 TEST_F(VOCDatasetTest, UnknownClassNameNamesFileLineAndObject) {
@@ -148,8 +150,8 @@ TEST_F(VOCDatasetTest, TruncatedAndMissingFiles) {
   EXPECT_NE(message.find("cannot open"), std::string::npos) << message;
 
   message = error_message([&] {
-    build_dataset("{type: VOCDataset, ann_file: '" + root() + "/none.txt', img_prefix: '" +
-                  root() + "'}");
+    build_dataset("{type: VOCDataset, ann_file: '" + root() + "/none.txt', img_prefix: '" + root() +
+                  "'}");
   });
   EXPECT_NE(message.find(root() + "/none.txt"), std::string::npos) << message;
 }
@@ -168,8 +170,8 @@ TEST_F(VOCDatasetTest, SkipInvalidCountsTheDroppedObjects) {
 
 TEST_F(VOCDatasetTest, YearComesFromImgPrefix) {
   const std::string message = error_message([&] {
-    build_dataset("{type: VOCDataset, ann_file: '" + root() + "/ImageSets/Main/train.txt', img_prefix: '" +
-                  dir.path() + "'}");
+    build_dataset("{type: VOCDataset, ann_file: '" + root() +
+                  "/ImageSets/Main/train.txt', img_prefix: '" + dir.path() + "'}");
   });
   EXPECT_NE(message.find("VOC2007 or VOC2012"), std::string::npos) << message;
 }
@@ -210,7 +212,8 @@ TEST(WIDERFaceDataset, ImagesLiveInTheirFolder) {
   EXPECT_EQ(info.image_id, 0);  // not a number: the position in the id list
   EXPECT_EQ(flat(info.gt.boxes()), (std::vector<float>{10, 10, 29, 39}));
   EXPECT_EQ(info.gt_ignore.size(), 1);
-  EXPECT_EQ(dataset->prepare(0)[0].meta.filename, root + "/0--Parade/0_Parade_marchingband_1_5.jpg");
+  EXPECT_EQ(dataset->prepare(0)[0].meta.filename,
+            root + "/0--Parade/0_Parade_marchingband_1_5.jpg");
 
   write_file(root + "/Annotations/0_Parade_marchingband_1_5.xml",
              annotation(object("head", box("11", "11", "30", "40")), 100, 80, "0--Parade"));

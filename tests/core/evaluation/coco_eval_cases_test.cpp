@@ -15,12 +15,14 @@ using testing::make_ground_truth;
 constexpr int kAll = 0;  // area range index of "all"
 
 /// AP @[.50:.95] of category index k (area all, maxDets 100).
-double category_ap(const CocoEvalResult& result, size_t k) { return result.per_category_ap[k]; }
+double category_ap(const CocoEvalResult& result, size_t k) {
+  return result.per_category_ap[k];
+}
 
 TEST(CocoCases, PerfectDetectionsScoreOne) {
   CocoGroundTruth gt = make_ground_truth(2, {3});
-  add_annotation(gt, 1, 3, {10, 10, 20, 20});   // small (400)
-  add_annotation(gt, 2, 3, {0, 0, 200, 100});   // large (20000)
+  add_annotation(gt, 1, 3, {10, 10, 20, 20});  // small (400)
+  add_annotation(gt, 2, 3, {0, 0, 200, 100});  // large (20000)
   const std::vector<CocoDetection> dets = {{1, 3, {10, 10, 20, 20}, 0.9},
                                            {2, 3, {0, 0, 200, 100}, 0.8}};
   const CocoEvalResult r = evaluate_coco(gt, dets);
@@ -29,13 +31,13 @@ TEST(CocoCases, PerfectDetectionsScoreOne) {
   EXPECT_DOUBLE_EQ(r.stats[3], 1.0);   // small
   EXPECT_DOUBLE_EQ(r.stats[4], -1.0);  // no medium object: -1, as pycocotools
   EXPECT_DOUBLE_EQ(r.stats[5], 1.0);
-  EXPECT_DOUBLE_EQ(r.stats[6], 1.0);   // AR@1: one object and one detection per image
+  EXPECT_DOUBLE_EQ(r.stats[6], 1.0);  // AR@1: one object and one detection per image
   EXPECT_DOUBLE_EQ(r.stats[8], 1.0);
 }
 
 TEST(CocoCases, CrowdRegionsAbsorbDetectionsWithIntersectionOverDetectionArea) {
   CocoGroundTruth gt = make_ground_truth(1, {1});
-  add_annotation(gt, 1, 1, {0, 0, 10, 10});                  // regular, area 100
+  add_annotation(gt, 1, 1, {0, 0, 10, 10});                    // regular, area 100
   add_annotation(gt, 1, 1, {50, 50, 50, 50}, /*crowd=*/true);  // crowd region
   const std::vector<CocoDetection> dets = {
       {1, 1, {90, 90, 20, 20}, 0.95},  // overlaps the crowd by 100/400 = 0.25: a false positive
@@ -138,7 +140,8 @@ TEST(CocoCases, MoreThanMaxDetsPerImageAreCut) {
   CocoGroundTruth gt = make_ground_truth(1, {1});
   add_annotation(gt, 1, 1, {0, 0, 10, 10});
   std::vector<CocoDetection> dets;
-  for (int i = 0; i < 100; ++i) dets.push_back({1, 1, {200.0 + i, 200, 10, 10}, 0.9});
+  for (int i = 0; i < 100; ++i)
+    dets.push_back({1, 1, {200.0 + i, 200, 10, 10}, 0.9});
   dets.push_back({1, 1, {0, 0, 10, 10}, 0.1});  // the 101st by score: dropped
   EXPECT_DOUBLE_EQ(evaluate_coco(gt, dets).stats[8], 0.0);
 }

@@ -16,13 +16,15 @@ TEST(EvalCli, PrintsPycocotoolsSummaryAndPerCategoryTableAndWritesJson) {
   const auto result = run_detkit({"eval", "coco", data_path("coco_eval/case_001/gt.json"),
                                   data_path("coco_eval/case_001/dets.json"), "--json", json});
   ASSERT_EQ(result.exit_code, 0) << result.err;
-  EXPECT_NE(result.out.find(
-                " Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = 0.044\n"),
-            std::string::npos)
+  EXPECT_NE(
+      result.out.find(
+          " Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = 0.044\n"),
+      std::string::npos)
       << result.out;
-  EXPECT_NE(result.out.find(
-                " Average Recall     (AR) @[ IoU=0.50:0.95 | area= large | maxDets=100 ] = 0.350\n"),
-            std::string::npos)
+  EXPECT_NE(
+      result.out.find(
+          " Average Recall     (AR) @[ IoU=0.50:0.95 | area= large | maxDets=100 ] = 0.350\n"),
+      std::string::npos)
       << result.out;
   EXPECT_NE(result.out.find("| class_84 | 0.187 |"), std::string::npos) << result.out;
 
@@ -30,8 +32,7 @@ TEST(EvalCli, PrintsPycocotoolsSummaryAndPerCategoryTableAndWritesJson) {
   simdjson::dom::array values = stats.root["stats"].get_array().value();
   ASSERT_EQ(values.size(), 12u);
   EXPECT_NEAR(values.at(0).get_double().value(), 0.04381542389481432, 1e-12);
-  EXPECT_NEAR(stats.root["per_category_ap"]["84"].get_double().value(), 0.18665199853318667,
-              1e-12);
+  EXPECT_NEAR(stats.root["per_category_ap"]["84"].get_double().value(), 0.18665199853318667, 1e-12);
   EXPECT_EQ(std::string(stats.root["per_category_name"]["84"].get_string().value()), "class_84");
 }
 
@@ -48,8 +49,8 @@ TEST(EvalCli, BadInputIsOneMessageAndExitCodeOne) {
       << truncated.err;
 
   const std::string foreign = dir.file("foreign.json");
-  testing::write_file(foreign,
-                      R"([{"image_id": 424242, "category_id": 9, "bbox": [1, 2, 3, 4], "score": 1}])");
+  testing::write_file(
+      foreign, R"([{"image_id": 424242, "category_id": 9, "bbox": [1, 2, 3, 4], "score": 1}])");
   const auto wrong_images =
       run_detkit({"eval", "coco", data_path("coco_eval/case_001/gt.json"), foreign});
   EXPECT_EQ(wrong_images.exit_code, 1);
@@ -74,7 +75,8 @@ TEST(EvalCli, SkipInvalidWarnsAndEvaluates) {
     "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10]},
                     {"id": 2, "image_id": 1, "category_id": 1, "bbox": [5, 5, 0, 10]}]})");
   const std::string dets = dir.file("dets.json");
-  testing::write_file(dets, R"([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.5}])");
+  testing::write_file(
+      dets, R"([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.5}])");
   const auto strict = run_detkit({"eval", "coco", gt, dets});
   EXPECT_EQ(strict.exit_code, 1);
   EXPECT_NE(strict.err.find("annotations[1] (id 2): bbox width and height must be > 0"),
@@ -88,13 +90,12 @@ TEST(EvalCli, SkipInvalidWarnsAndEvaluates) {
 }
 
 TEST(BenchmarkCli, PrintsPhasesReferenceAndRatio) {
-  const auto result = run_detkit({"benchmark", "coco-eval", "--gt",
-                                  data_path("coco_eval/case_005/gt.json"), "--dets",
-                                  data_path("coco_eval/case_005/dets.json"),
-                                  "--reference-seconds", "2"});
+  const auto result =
+      run_detkit({"benchmark", "coco-eval", "--gt", data_path("coco_eval/case_005/gt.json"),
+                  "--dets", data_path("coco_eval/case_005/dets.json"), "--reference-seconds", "2"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
-  for (const char* part : {"load (gt + results)", "evaluate", "accumulate",
-                           "evaluate + accumulate", "2.000 s", "x\n", "the given figure of 2 s"})
+  for (const char* part : {"load (gt + results)", "evaluate", "accumulate", "evaluate + accumulate",
+                           "2.000 s", "x\n", "the given figure of 2 s"})
     EXPECT_NE(result.out.find(part), std::string::npos) << part << " in\n" << result.out;
   const auto unknown = run_detkit({"benchmark", "everything"});
   EXPECT_EQ(unknown.exit_code, 1);

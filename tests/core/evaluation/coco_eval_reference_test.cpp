@@ -63,8 +63,8 @@ TEST(CocoReference, ThreadCountDoesNotChangeNumbers) {
 
 TEST(CocoReference, SummaryTextIsPycocotools) {
   const std::string dir = testing::data_path("coco_eval/case_001");
-  const CocoEvalResult result = evaluate_coco(read_coco_annotations(dir + "/gt.json"),
-                                              read_coco_results(dir + "/dets.json"));
+  const CocoEvalResult result =
+      evaluate_coco(read_coco_annotations(dir + "/gt.json"), read_coco_results(dir + "/dets.json"));
   const std::string text = format_coco_summary(result);
   // stats: 0.0438, 0.1173, 0.0033, 0.15, 0.0672, 0.0290, 0.0357, 0.1857, 0.1857, 0.2, 0.2, 0.35
   const char* expected =

@@ -139,10 +139,12 @@ TEST(CocoJson, WrongTypesNameTheAnnotation) {
 }
 
 TEST(CocoJson, MissingFieldsAreNamed) {
-  EXPECT_NE(annotation_error(with_annotation(R"({"id": 4, "category_id": 5, "bbox": [1, 2, 3, 4]})"))
-                .find("annotations[0] (id 4): missing 'image_id'"),
-            std::string::npos);
-  EXPECT_NE(annotation_error(with_annotation(R"({"image_id": 7, "category_id": 5, "bbox": [1, 2, 3, 4]})"))
+  EXPECT_NE(
+      annotation_error(with_annotation(R"({"id": 4, "category_id": 5, "bbox": [1, 2, 3, 4]})"))
+          .find("annotations[0] (id 4): missing 'image_id'"),
+      std::string::npos);
+  EXPECT_NE(annotation_error(
+                with_annotation(R"({"image_id": 7, "category_id": 5, "bbox": [1, 2, 3, 4]})"))
                 .find("annotations[0]: missing 'id'"),
             std::string::npos);
   EXPECT_NE(annotation_error(R"({"images": [{"id": 1}], "categories": []})")
@@ -165,14 +167,16 @@ TEST(CocoJson, DuplicateIdsKeepTheLaterEntryAsPycocotools) {
   ASSERT_EQ(gt.categories.size(), 1u);
   EXPECT_EQ(gt.categories[0].name, "b");
   ASSERT_EQ(gt.warnings.size(), 2u);
-  EXPECT_NE(gt.warnings[0].find("dup.json: images[2] (id 1): duplicate image id"), std::string::npos)
+  EXPECT_NE(gt.warnings[0].find("dup.json: images[2] (id 1): duplicate image id"),
+            std::string::npos)
       << gt.warnings[0];
-  EXPECT_THROW(parse_coco_annotations(
-                   R"({"images": [{"id": 1, "file_name": "a.jpg"}], "categories": [{"id": 1, "name": "a"}],
+  EXPECT_THROW(
+      parse_coco_annotations(
+          R"({"images": [{"id": 1, "file_name": "a.jpg"}], "categories": [{"id": 1, "name": "a"}],
                        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 2, 2]},
                                        {"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 2, 2]}]})",
-                   "dup.json"),
-               InvalidAnnotationError);
+          "dup.json"),
+      InvalidAnnotationError);
 }
 
 TEST(CocoJson, UnknownImageOrCategoryNamesTheAnnotationId) {

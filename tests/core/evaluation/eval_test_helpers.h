@@ -14,8 +14,10 @@ namespace detkit::testing {
 inline CocoGroundTruth make_ground_truth(int num_images, const std::vector<int64_t>& categories) {
   CocoGroundTruth gt;
   gt.source = "in-memory";
-  for (int i = 1; i <= num_images; ++i) gt.images.push_back({i, std::to_string(i) + ".jpg", 640, 480});
-  for (int64_t id : categories) gt.categories.push_back({id, "cat" + std::to_string(id)});
+  for (int i = 1; i <= num_images; ++i)
+    gt.images.push_back({i, std::to_string(i) + ".jpg", 640, 480});
+  for (int64_t id : categories)
+    gt.categories.push_back({id, "cat" + std::to_string(id)});
   return gt;
 }
 

@@ -11,18 +11,23 @@ namespace {
 
 namespace dom = simdjson::dom;
 
+/// The array `value` holds, by value (a range-for over `x.get_array().value()` would dangle).
+dom::array array_of(dom::element value) {
+  return value.get_array().value();
+}
+
 std::array<float, 4> read_box(dom::element value) {
   std::array<float, 4> box{};
   size_t i = 0;
-  for (dom::element v : value.get_array().value()) box[i++] = static_cast<float>(v.get_double().value());
+  for (dom::element v : array_of(value))
+    box[i++] = static_cast<float>(v.get_double().value());
   return box;
 }
 
 std::vector<double> read_doubles(dom::element value) {
-  if (!value.is_array())
-    throw std::runtime_error("expected a list of numbers, got " + simdjson::to_string(value));
   std::vector<double> out;
-  for (dom::element v : value.get_array().value()) out.push_back(v.get_double().value());
+  for (dom::element v : array_of(value))
+    out.push_back(v.get_double().value());
   return out;
 }
 
@@ -36,7 +41,7 @@ TEST_P(VocReference, MatchesMmdetEvalMap) {
   const dom::element opts = root["options"];
   options.iou_thresholds = read_doubles(opts["iou_thresholds"]);
   if (!opts["scale_ranges"].is_null()) {
-    for (dom::element range : opts["scale_ranges"].get_array().value()) {
+    for (dom::element range : array_of(opts["scale_ranges"])) {
       const std::vector<double> pair = read_doubles(range);
       options.scale_ranges.emplace_back(pair[0], pair[1]);
     }
@@ -48,20 +53,21 @@ TEST_P(VocReference, MatchesMmdetEvalMap) {
 
   std::vector<VocImageAnnotations> annotations;
   std::vector<std::vector<VocDetection>> detections;
-  for (dom::element image : root["images"].get_array().value()) {
+  for (dom::element image : array_of(root["images"])) {
     VocImageAnnotations ann;
-    for (dom::element box : image["boxes"].get_array().value()) ann.boxes.push_back(read_box(box));
-    for (dom::element label : image["labels"].get_array().value())
+    for (dom::element box : array_of(image["boxes"]))
+      ann.boxes.push_back(read_box(box));
+    for (dom::element label : array_of(image["labels"]))
       ann.labels.push_back(static_cast<int>(label.get_int64().value()));
-    for (dom::element box : image["ignored_boxes"].get_array().value())
+    for (dom::element box : array_of(image["ignored_boxes"]))
       ann.ignored_boxes.push_back(read_box(box));
-    for (dom::element label : image["ignored_labels"].get_array().value())
+    for (dom::element label : array_of(image["ignored_labels"]))
       ann.ignored_labels.push_back(static_cast<int>(label.get_int64().value()));
     std::vector<VocDetection> dets;
-    for (dom::element det : image["dets"].get_array().value()) {
+    for (dom::element det : array_of(image["dets"])) {
       const std::vector<double> v = read_doubles(det);
-      dets.push_back({{static_cast<float>(v[0]), static_cast<float>(v[1]),
-                       static_cast<float>(v[2]), static_cast<float>(v[3])},
+      dets.push_back({{static_cast<float>(v[0]), static_cast<float>(v[1]), static_cast<float>(v[2]),
+                       static_cast<float>(v[3])},
                       static_cast<float>(v[4]),
                       static_cast<int>(v[5])});
     }
@@ -73,18 +79,19 @@ TEST_P(VocReference, MatchesMmdetEvalMap) {
   const dom::element expected = root["expected"];
   EXPECT_NEAR(result.mean_ap, expected["mean_ap"].get_double().value(), 1e-6);
   size_t t = 0;
-  for (dom::element at : expected["thresholds"].get_array().value()) {
+  for (dom::element at : array_of(expected["thresholds"])) {
     ASSERT_LT(t, result.thresholds.size());
     const VocThresholdResult& got = result.thresholds[t++];
     const std::vector<double> mean_ap = read_doubles(at["mean_ap"]);
     ASSERT_EQ(got.mean_ap.size(), mean_ap.size());
     for (size_t k = 0; k < mean_ap.size(); ++k)
-      EXPECT_NEAR(got.mean_ap[k], mean_ap[k], 1e-6) << "iou " << got.iou_threshold << " scale " << k;
+      EXPECT_NEAR(got.mean_ap[k], mean_ap[k], 1e-6)
+          << "iou " << got.iou_threshold << " scale " << k;
     size_t c = 0;
-    for (dom::element cls : at["classes"].get_array().value()) {
+    for (dom::element cls : array_of(at["classes"])) {
       const VocClassResult& g = got.classes.at(c);
-      const std::string where = "iou " + std::to_string(got.iou_threshold) + " class " +
-                                std::to_string(c);
+      const std::string where =
+          "iou " + std::to_string(got.iou_threshold) + " class " + std::to_string(c);
       EXPECT_EQ(g.num_dets, cls["num_dets"].get_int64().value()) << where;
       const std::vector<double> num_gts = read_doubles(cls["num_gts"]);
       const std::vector<double> recall = read_doubles(cls["recall"]);

@@ -14,13 +14,20 @@
 // parallelism to one thread *in their own thread* (OpenMP's per-thread setting; the process-wide
 // at::set_num_threads is left alone), so W workers never start W x cores OpenMP threads and the
 // training thread keeps all its intra-op threads. The built-in transforms do their image work in
-// OpenCV, whose TBB pool is shared by all threads and sized to the machine.
+// OpenCV, whose TBB pool is shared by all threads and sized to the machine. Workers are named
+// "detkit-loader" (top -H, gdb). Note: LibTorch re-creates its small global pthreadpool (used
+// by QNNPACK/XNNPACK only) whenever a thread first initialises its intra-op settings, so its
+// threads come and go as workers start; that is LibTorch's behaviour, not a leak.
+//
+// DatasetBase::prepare (and so every transform's apply) is called from several threads at once
+// on the same objects: it must not modify shared state. The built-in transforms only read their
+// options.
 //
 // Reproducibility. The sampler's order depends on (seed, epoch) only. Before each sample is
 // prepared, random_engine() of the thread doing it is seeded from (seed, epoch, position of
 // the sample in the epoch), so the same seed gives the same batches and the same random
 // transforms whatever the number of workers (a repeated index, e.g. GroupSampler's padding,
-// gets its own draws).
+// gets its own draws). With workers_per_gpu = 0 that is the engine of the thread calling next().
 //
 // Errors and stopping. An exception while preparing or collating a sample is rethrown by
 // next() when the consumer reaches that batch (earlier batches are delivered first), as a

@@ -48,6 +48,7 @@ DETKIT_API int max_synthetic_classes();
 DETKIT_API std::vector<std::string> synthetic_class_names(int num_classes);
 
 /// Generates the dataset. Throws Error on bad options or when a file cannot be written.
-DETKIT_API SyntheticDatasetSummary generate_synthetic_dataset(const SyntheticDatasetOptions& options);
+DETKIT_API SyntheticDatasetSummary
+generate_synthetic_dataset(const SyntheticDatasetOptions& options);
 
 }  // namespace detkit

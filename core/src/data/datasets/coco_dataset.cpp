@@ -72,7 +72,8 @@ CocoDataset::CocoDataset(CustomDatasetOptions options, Rules rules)
   // pycocotools' imgToAnns: the annotations of each image, in file order.
   std::unordered_map<int64_t, size_t> image_index;
   image_index.reserve(gt.images.size());
-  for (size_t i = 0; i < gt.images.size(); ++i) image_index.emplace(gt.images[i].id, i);
+  for (size_t i = 0; i < gt.images.size(); ++i)
+    image_index.emplace(gt.images[i].id, i);
   std::vector<std::vector<uint32_t>> annotations_of(gt.images.size());
   for (size_t i = 0; i < gt.annotations.size(); ++i)
     annotations_of[image_index.at(gt.annotations[i].image_id)].push_back(static_cast<uint32_t>(i));

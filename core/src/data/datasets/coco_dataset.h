@@ -29,8 +29,9 @@ class CocoDataset : public CustomDataset {
 
   CocoDataset(CustomDatasetOptions options, Rules rules);
 
-  /// The COCO category id of each label (after any `classes` subset).
-  const std::vector<int64_t>& category_ids() const { return category_ids_; }
+  /// The COCO category id of each label (after any `classes` subset); -1 for a fixed class
+  /// the file has no category for.
+  std::vector<int64_t> category_ids() const override { return category_ids_; }
 
   static Schema schema();
   static std::shared_ptr<CocoDataset> create(const ComponentConfig& cfg);

@@ -37,6 +37,7 @@ class ConcatDataset : public DatasetBase {
   const std::vector<std::string>& classes() const override { return datasets_[0]->classes(); }
   bool test_mode() const override { return datasets_[0]->test_mode(); }
   std::string default_metric() const override { return datasets_[0]->default_metric(); }
+  std::vector<int64_t> category_ids() const override { return datasets_[0]->category_ids(); }
 
   const DataInfo& data_info(size_t index) const override {
     const auto [dataset, local] = locate(index);
@@ -47,7 +48,8 @@ class ConcatDataset : public DatasetBase {
     const auto [dataset, local] = locate(index);
     std::vector<DetSample> samples = datasets_[dataset]->prepare(local);
     const size_t offset = dataset == 0 ? 0 : ends_[dataset - 1];
-    for (DetSample& sample : samples) sample.meta.index += static_cast<int64_t>(offset);
+    for (DetSample& sample : samples)
+      sample.meta.index += static_cast<int64_t>(offset);
     return samples;
   }
 
@@ -68,8 +70,8 @@ class ConcatDataset : public DatasetBase {
     if (list.size() == 0) cfg.fail("datasets", "needs at least one dataset");
     std::vector<std::shared_ptr<DatasetBase>> datasets;
     for (size_t i = 0; i < list.size(); ++i) {
-      datasets.push_back(build<DatasetBase>(list.items()[i],
-                                            index_path(child_path(cfg.path(), "datasets"), i)));
+      datasets.push_back(
+          build<DatasetBase>(list.items()[i], index_path(child_path(cfg.path(), "datasets"), i)));
     }
     return std::make_shared<ConcatDataset>(std::move(datasets));
   }

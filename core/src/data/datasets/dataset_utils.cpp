@@ -47,8 +47,9 @@ void InvalidEntries::add_skipped(size_t count, const std::vector<std::string>& m
 
 void InvalidEntries::print_summary() const {
   if (count_ == 0) return;
-  std::string line = fmt::format("warning: {}: skipped {} invalid annotation{} in {} (skip_invalid)",
-                                 dataset_type_, count_, count_ == 1 ? "" : "s", source_);
+  std::string line =
+      fmt::format("warning: {}: skipped {} invalid annotation{} in {} (skip_invalid)",
+                  dataset_type_, count_, count_ == 1 ? "" : "s", source_);
   if (!examples_.empty()) line += "; first: " + examples_.front();
   std::cerr << line << "\n";
 }
@@ -84,6 +85,8 @@ bool overlaps_image(double x1, double y1, double x2, double y2, int64_t width, i
   return inter_w * inter_h > 0;
 }
 
-std::string format_number(double value) { return fmt::format("{}", value); }
+std::string format_number(double value) {
+  return fmt::format("{}", value);
+}
 
 }  // namespace detkit::data_detail

@@ -23,6 +23,7 @@ class RepeatDataset : public DatasetBase {
   const std::vector<std::string>& classes() const override { return dataset_->classes(); }
   bool test_mode() const override { return dataset_->test_mode(); }
   std::string default_metric() const override { return dataset_->default_metric(); }
+  std::vector<int64_t> category_ids() const override { return dataset_->category_ids(); }
 
   const DataInfo& data_info(size_t index) const override {
     return dataset_->data_info(inner_index(index));
@@ -31,7 +32,8 @@ class RepeatDataset : public DatasetBase {
   std::vector<DetSample> prepare(size_t index) const override {
     std::vector<DetSample> samples = dataset_->prepare(inner_index(index));
     const size_t round_start = index - index % dataset_->size();
-    for (DetSample& sample : samples) sample.meta.index += static_cast<int64_t>(round_start);
+    for (DetSample& sample : samples)
+      sample.meta.index += static_cast<int64_t>(round_start);
     return samples;
   }
 

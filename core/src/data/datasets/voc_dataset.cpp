@@ -16,9 +16,9 @@ class VOCDataset : public XMLDataset {
   /// The 20 VOC classes in label order.
   static const std::vector<std::string>& class_names() {
     static const std::vector<std::string> names = {
-        "aeroplane", "bicycle", "bird",  "boat",        "bottle", "bus",         "car",
-        "cat",       "chair",   "cow",   "diningtable", "dog",    "horse",       "motorbike",
-        "person",    "pottedplant", "sheep", "sofa",    "train",  "tvmonitor"};
+        "aeroplane", "bicycle",     "bird",  "boat",        "bottle", "bus",      "car",
+        "cat",       "chair",       "cow",   "diningtable", "dog",    "horse",    "motorbike",
+        "person",    "pottedplant", "sheep", "sofa",        "train",  "tvmonitor"};
     return names;
   }
 
@@ -53,8 +53,8 @@ class VOCDataset : public XMLDataset {
   static int infer_year(const CustomDatasetOptions& options) {
     if (options.img_prefix.find("VOC2007") != std::string::npos) return 2007;
     if (options.img_prefix.find("VOC2012") != std::string::npos) return 2012;
-    throw DataError(fmt::format("cannot infer the VOC year from img_prefix '{}'",
-                                options.img_prefix));
+    throw DataError(
+        fmt::format("cannot infer the VOC year from img_prefix '{}'", options.img_prefix));
   }
 
   int year_;

@@ -13,6 +13,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <pugixml.hpp>
 #include <sstream>
+#include <tuple>
 #include <unordered_map>
 
 #include "dataset_utils.h"
@@ -55,7 +56,8 @@ void load_xml(XmlFile& file, const std::string& image_id, const std::string& ann
   std::ostringstream buffer;
   buffer << in.rdbuf();
   file.text = buffer.str();
-  const pugi::xml_parse_result result = file.document.load_buffer(file.text.data(), file.text.size());
+  const pugi::xml_parse_result result =
+      file.document.load_buffer(file.text.data(), file.text.size());
   if (!result) {
     const size_t offset = std::min(size_t(std::max<ptrdiff_t>(result.offset, 0)), file.text.size());
     const auto line = 1 + std::count(file.text.begin(), file.text.begin() + offset, '\n');
@@ -113,18 +115,21 @@ XMLDataset::XMLDataset(CustomDatasetOptions options, Layout layout)
     : CustomDataset(std::move(options)) {
   const CustomDatasetOptions& opts = this->options();
   if (layout.min_size && opts.test_mode) {
-    throw ConfigError(layout.type_name + ": min_size ignores small boxes in training and cannot "
+    throw ConfigError(layout.type_name +
+                      ": min_size ignores small boxes in training and cannot "
                       "be used with test_mode (as in MMDetection)");
   }
   const std::vector<std::string> ids = data_detail::read_lines(opts.ann_file, "image id list");
   std::unordered_map<std::string, int64_t> label_of;
-  for (size_t i = 0; i < layout.classes.size(); ++i) label_of[layout.classes[i]] = int64_t(i);
+  for (size_t i = 0; i < layout.classes.size(); ++i)
+    label_of[layout.classes[i]] = int64_t(i);
   const std::vector<int64_t> selected = subset_labels(layout.classes);
   const std::string ann_dir = data_detail::join_path(opts.img_prefix, layout.ann_subdir);
   InvalidEntries invalid(layout.type_name, opts.ann_file, opts.skip_invalid);
 
   std::vector<DataInfo> infos;
   std::vector<float> boxes, ignored;
+  std::vector<int64_t> ignored_labels;
   std::vector<int64_t> labels;
   for (size_t index = 0; index < ids.size(); ++index) {
     const std::string& id = ids[index];
@@ -143,11 +148,13 @@ XMLDataset::XMLDataset(CustomDatasetOptions options, Layout layout)
     }
     std::tie(info.width, info.height) =
         image_size(file, root, data_detail::join_path(opts.img_prefix, info.filename));
-    const bool numeric = std::all_of(id.begin(), id.end(), [](char c) { return c >= '0' && c <= '9'; });
+    const bool numeric =
+        std::all_of(id.begin(), id.end(), [](char c) { return c >= '0' && c <= '9'; });
     info.image_id = numeric && id.size() < 18 ? std::stoll(id) : int64_t(index);
 
     boxes.clear();
     ignored.clear();
+    ignored_labels.clear();
     labels.clear();
     int object_index = -1;
     for (const pugi::xml_node object : root.children("object")) {
@@ -210,13 +217,15 @@ XMLDataset::XMLDataset(CustomDatasetOptions options, Layout layout)
       }
       const bool too_small = layout.min_size && (w < *layout.min_size || h < *layout.min_size);
       std::vector<float>& target = difficult || too_small ? ignored : boxes;
-      for (double v : xyxy) target.push_back(static_cast<float>(v));
-      if (!difficult && !too_small) labels.push_back(found->second);
+      for (double v : xyxy)
+        target.push_back(static_cast<float>(v));
+      (difficult || too_small ? ignored_labels : labels).push_back(found->second);
     }
     // MMDetection's XMLDataset._filter_imgs(min_size=32), training only.
     if (!opts.test_mode && std::min(info.width, info.height) < 32) continue;
     info.gt = data_detail::make_instances(boxes, labels);
     info.gt_ignore = data_detail::make_boxes(ignored);
+    info.ignore_labels = torch::tensor(ignored_labels, torch::kInt64);
     infos.push_back(std::move(info));
   }
   invalid.print_summary();

@@ -13,27 +13,29 @@ namespace detkit::transforms {
 namespace {
 
 /// (H, W, C) -> a new contiguous (C, H, W) tensor of `dtype` (uint8 -> float32 converts values).
-/// A plain loop: one pass, no ATen intra-op threads (see transform_utils.h).
-template <class In, class Out>
-void hwc_to_chw(const In* in, Out* out, int64_t pixels, int64_t channels) {
-  for (int64_t c = 0; c < channels; ++c) {
-    const In* src = in + c;
-    Out* dst = out + c * pixels;
-    for (int64_t p = 0; p < pixels; ++p)
-      dst[p] = static_cast<Out>(src[p * channels]);
-  }
-}
-
+/// OpenCV's split writes straight into the planes of the result (no ATen intra-op threads; see
+/// transform_utils.h).
 torch::Tensor to_chw(const torch::Tensor& hwc, torch::ScalarType dtype) {
   const torch::Tensor src = hwc.contiguous();
-  const int64_t h = src.size(0), w = src.size(1), channels = src.size(2), pixels = h * w;
-  torch::Tensor out = torch::empty({channels, h, w}, torch::TensorOptions().dtype(dtype));
-  if (src.scalar_type() == torch::kUInt8 && dtype == torch::kUInt8) {
-    hwc_to_chw(src.data_ptr<uint8_t>(), out.data_ptr<uint8_t>(), pixels, channels);
-  } else if (src.scalar_type() == torch::kUInt8) {
-    hwc_to_chw(src.data_ptr<uint8_t>(), out.data_ptr<float>(), pixels, channels);
-  } else {
-    hwc_to_chw(src.data_ptr<float>(), out.data_ptr<float>(), pixels, channels);
+  const int height = static_cast<int>(src.size(0)), width = static_cast<int>(src.size(1));
+  const int channels = static_cast<int>(src.size(2));
+  torch::Tensor out = torch::empty({channels, height, width}, torch::TensorOptions().dtype(dtype));
+  const bool convert = src.scalar_type() != dtype;
+  // Planes in the source's depth: the result's own memory, or temporaries to convert from.
+  const int depth = src.scalar_type() == torch::kUInt8 ? CV_8U : CV_32F;
+  std::vector<cv::Mat> planes;
+  auto* base = static_cast<uint8_t*>(out.data_ptr());
+  const size_t plane_bytes = static_cast<size_t>(height) * width * out.element_size();
+  for (int c = 0; c < channels; ++c) {
+    planes.push_back(convert ? cv::Mat(height, width, depth)
+                             : cv::Mat(height, width, depth, base + c * plane_bytes));
+  }
+  cv::split(as_mat(src), planes.data());
+  if (convert) {
+    for (int c = 0; c < channels; ++c) {
+      cv::Mat target(height, width, CV_32F, base + c * plane_bytes);
+      planes[static_cast<size_t>(c)].convertTo(target, CV_32F);
+    }
   }
   return out;
 }

@@ -26,6 +26,9 @@ struct DETKIT_API DataInfo {
   Instances gt;
   /// Crowd / ignored / difficult boxes.
   Boxes gt_ignore;
+  /// Labels of the gt_ignore boxes (int64, same length) where the format has them (VOC's
+  /// difficult objects: VOC evaluation ignores them per class); undefined otherwise.
+  torch::Tensor ignore_labels;
 };
 
 /// Base class of datasets.
@@ -49,6 +52,9 @@ class DETKIT_API DatasetBase {
   virtual std::vector<uint8_t> group_flags() const;
   /// The metric type that evaluates this dataset by default ("CocoMetric", "VOCMetric").
   virtual std::string default_metric() const;
+  /// The dataset's own id of each class, index = label (COCO category ids), used to write
+  /// results in the dataset's format. Default: 1, 2, ..., number of classes.
+  virtual std::vector<int64_t> category_ids() const;
 };
 
 /// A pipeline: transforms applied in order (MMDetection's Compose).
