@@ -3,6 +3,6 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$root/tools/install_deps.sh"
-"$root/tools/build.sh"
+"$root/tools/build.sh" -- -DDETKIT_BUILD_TESTS=ON
 cd "$root/build"
 ctest --output-on-failure -j"${DETKIT_JOBS:-2}"

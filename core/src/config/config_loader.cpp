@@ -108,6 +108,14 @@ ConfigNode load_recursive(const fs::path& path, std::vector<fs::path>& chain) {
                                       "a config file must be a map of keys, got " +
                                           std::string(root.type_name())));
   }
+  // Top-level keys starting with '_' (but _base_) are the file's own variables, e.g. YAML
+  // anchors: they are resolved by the parser and are not config keys.
+  auto& entries = root.entries();
+  entries.erase(std::remove_if(entries.begin(), entries.end(),
+                               [](const ConfigEntry& e) {
+                                 return !e.key.empty() && e.key[0] == '_' && e.key != "_base_";
+                               }),
+                entries.end());
   const fs::path dir = path.parent_path();
   resolve_plugin_paths(root, dir);
   const std::vector<std::string> bases = base_list(root);

@@ -284,14 +284,22 @@ std::shared_ptr<void> build_component(Kind kind, const ConfigNode& cfg, const st
                                       const ConfigNode* default_args) {
   const ComponentConfig config = validate_component(kind, cfg, path, default_args);
   const ComponentInfo& info = Registry::of(kind).get(config.type(), config.mark(), path);
+  // MMDetection's build_from_cfg prefixes the class name; we add the location too, and keep
+  // the error's kind (a DataError from a dataset's annotation file stays a DataError).
+  auto context = [&](const std::exception& e) {
+    return located_message(config.mark(), path,
+                           "building " + config.type() + " failed: " + exception_message(e));
+  };
   try {
     return info.factory(config);
   } catch (const ConfigError&) {
     throw;
+  } catch (const DataError& e) {
+    throw DataError(context(e));
+  } catch (const PluginError& e) {
+    throw PluginError(context(e));
   } catch (const std::exception& e) {
-    // MMDetection's build_from_cfg prefixes the class name; we add the location too.
-    throw ConfigError(located_message(config.mark(), path,
-                                      "building " + config.type() + " failed: " + exception_message(e)));
+    throw Error(context(e));
   }
 }
 

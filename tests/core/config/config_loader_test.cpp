@@ -244,3 +244,21 @@ TEST(YamlReader, MergeKeysFillMissingKeys) {
 
 }  // namespace
 }  // namespace detkit
+
+namespace detkit {
+namespace {
+
+TEST(BaseInheritanceVariables, UnderscoreKeysAreFileLocalVariables) {
+  testing::TempDir dir;
+  testing::write_file(dir.file("a.yaml"), "_norm: &n {mean: 1}\nx: {<<: *n, k: 1}\n");
+  testing::write_file(dir.file("b.yaml"), "_norm: &n {mean: 2}\ny: {<<: *n}\n");
+  testing::write_file(dir.file("c.yaml"), "_base_: [a.yaml, b.yaml]\n_mine: 3\n");
+  const ConfigNode cfg = load_config(dir.file("c.yaml"));  // no duplicate-key error for _norm
+  EXPECT_EQ(cfg.find("_norm"), nullptr);
+  EXPECT_EQ(cfg.find("_mine"), nullptr);
+  EXPECT_EQ(cfg.at("x").at("mean").as_int(), 1);
+  EXPECT_EQ(cfg.at("y").at("mean").as_int(), 2);
+}
+
+}  // namespace
+}  // namespace detkit
