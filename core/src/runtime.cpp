@@ -7,8 +7,8 @@
 #include <mutex>
 #include <thread>
 
-#include "detkit/plugin.h"
 #include "detkit/core/text.h"
+#include "detkit/plugin.h"
 
 namespace detkit {
 

@@ -41,7 +41,9 @@ TempDir::~TempDir() {
   fs::remove_all(path_, ec);
 }
 
-std::string TempDir::file(const std::string& name) const { return path_ + "/" + name; }
+std::string TempDir::file(const std::string& name) const {
+  return path_ + "/" + name;
+}
 
 void write_file(const std::string& path, const std::string& text) {
   const fs::path parent = fs::path(path).parent_path();
@@ -64,7 +66,8 @@ std::string drain(int fd) {
   std::string out;
   char buffer[4096];
   ssize_t n;
-  while ((n = ::read(fd, buffer, sizeof(buffer))) > 0) out.append(buffer, static_cast<size_t>(n));
+  while ((n = ::read(fd, buffer, sizeof(buffer))) > 0)
+    out.append(buffer, static_cast<size_t>(n));
   return out;
 }
 }  // namespace
@@ -76,21 +79,27 @@ ProcessResult run_process(const std::vector<std::string>& argv,
   const std::string out_path = dir.file("stdout"), err_path = dir.file("stderr");
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
   std::vector<std::string> environment;
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string item = *e;
     const std::string name = item.substr(0, item.find('='));
     bool overridden = false;
-    for (const auto& extra : env) overridden |= extra.substr(0, extra.find('=')) == name;
+    for (const auto& extra : env)
+      overridden |= extra.substr(0, extra.find('=')) == name;
     if (!overridden) environment.push_back(item);
   }
-  for (const auto& extra : env) environment.push_back(extra);
+  for (const auto& extra : env)
+    environment.push_back(extra);
   std::vector<char*> c_argv, c_env;
-  for (const auto& a : argv) c_argv.push_back(const_cast<char*>(a.c_str()));
+  for (const auto& a : argv)
+    c_argv.push_back(const_cast<char*>(a.c_str()));
   c_argv.push_back(nullptr);
-  for (const auto& e : environment) c_env.push_back(const_cast<char*>(e.c_str()));
+  for (const auto& e : environment)
+    c_env.push_back(const_cast<char*>(e.c_str()));
   c_env.push_back(nullptr);
   pid_t pid = 0;
   const int rc = posix_spawn(&pid, argv[0].c_str(), &actions, nullptr, c_argv.data(), c_env.data());
@@ -104,7 +113,8 @@ ProcessResult run_process(const std::vector<std::string>& argv,
     result.signaled = true;
     result.exit_code = 128 + WTERMSIG(status);
   }
-  const int out_fd = ::open(out_path.c_str(), O_RDONLY), err_fd = ::open(err_path.c_str(), O_RDONLY);
+  const int out_fd = ::open(out_path.c_str(), O_RDONLY),
+            err_fd = ::open(err_path.c_str(), O_RDONLY);
   result.out = drain(out_fd);
   result.err = drain(err_fd);
   ::close(out_fd);
@@ -112,7 +122,8 @@ ProcessResult run_process(const std::vector<std::string>& argv,
   return result;
 }
 
-ProcessResult run_detkit(const std::vector<std::string>& args, const std::vector<std::string>& env) {
+ProcessResult run_detkit(const std::vector<std::string>& args,
+                         const std::vector<std::string>& env) {
   std::vector<std::string> argv = {DETKIT_CLI};
   argv.insert(argv.end(), args.begin(), args.end());
   std::vector<std::string> environment = {"DETKIT_PLUGIN_PATH="};

@@ -163,6 +163,8 @@ int run_benchmark(const std::vector<std::string>& args) {
     return run_loader_benchmark({args.begin() + 1, args.end()});
   if (!args.empty() && args.front() == "losses")
     return run_losses_benchmark({args.begin() + 1, args.end()});
+  if (!args.empty() && args.front() == "dataset")
+    return run_dataset_benchmark({args.begin() + 1, args.end()});
   po::options_description options("detkit benchmark");
   add_common_options(options);
   options.add_options()("what", po::value<std::string>()->required(),
@@ -183,7 +185,7 @@ int run_benchmark(const std::vector<std::string>& args) {
     return 0;
   const std::string what = vm["what"].as<std::string>();
   if (what == "coco-eval") return run_coco_eval_benchmark(vm);
-  throw Error("unknown benchmark '" + what + "' (available: coco-eval, loader, losses)");
+  throw Error("unknown benchmark '" + what + "' (available: coco-eval, loader, losses, dataset)");
 }
 
 }  // namespace detkit::cli

@@ -74,7 +74,8 @@ std::map<std::string, double> run_reference(int64_t n, int64_t c, int repeat, in
          << c << "\n"
          << "def inputs(name):\n"
          << "    if name == 'FocalLoss': return torch.randn(N, C), torch.randint(0, C + 1, (N,))\n"
-         << "    if name == 'CrossEntropyLoss': return torch.randn(N, C + 1), torch.randint(0, C + 1, (N,))\n"
+         << "    if name == 'CrossEntropyLoss': return torch.randn(N, C + 1), torch.randint(0, C + "
+            "1, (N,))\n"
          << "    if name == 'GIoULoss':\n"
          << "        def boxes():\n"
          << "            xy = torch.rand(N, 2) * 100\n"
@@ -130,9 +131,10 @@ int run_losses_benchmark(const std::vector<std::string>& args) {
   std::map<std::string, double> reference;
   if (!vm.count("no-reference")) reference = run_reference(n, c, repeat, threads);
 
-  std::cout << fmt::format("losses: forward + backward, {} predictions, {} classes, {} thread(s), "
-                           "best of {}\n",
-                           n, c, threads, repeat);
+  std::cout << fmt::format(
+      "losses: forward + backward, {} predictions, {} classes, {} thread(s), "
+      "best of {}\n",
+      n, c, threads, repeat);
   std::cout << fmt::format("{:<18}{:>12}{:>14}{:>10}{:>16}\n", "loss", "detkit", "PyTorch", "ratio",
                            "value");
   for (const auto& lc : loss_cases()) {
@@ -160,7 +162,8 @@ int run_losses_benchmark(const std::vector<std::string>& args) {
   if (!vm.count("no-reference") && reference.empty())
     std::cout << "reference: /usr/bin/python3 with torch and torchvision is not available\n";
   else if (!reference.empty())
-    std::cout << "reference: the same call in PyTorch " << "(ratio > 1: detkit is faster)\n";
+    std::cout << "reference: the same call in PyTorch "
+              << "(ratio > 1: detkit is faster)\n";
   return 0;
 }
 

@@ -19,7 +19,8 @@ const std::vector<Command>& commands() {
       {"convert", "convert a dataset's annotations to COCO format (cityscapes)", &run_convert},
       {"eval", "evaluate a COCO result file against COCO ground truth (pycocotools' numbers)",
        &run_eval},
-      {"benchmark", "speed figures side by side with a reference run (coco-eval, loader)",
+      {"benchmark",
+       "speed figures side by side with a reference run (coco-eval, loader, losses, dataset)",
        &run_benchmark},
   };
   return table;

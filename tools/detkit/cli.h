@@ -50,5 +50,7 @@ int run_benchmark(const std::vector<std::string>& args);
 int run_loader_benchmark(const std::vector<std::string>& args);
 /// `detkit benchmark losses`.
 int run_losses_benchmark(const std::vector<std::string>& args);
+/// `detkit benchmark dataset`.
+int run_dataset_benchmark(const std::vector<std::string>& args);
 
 }  // namespace detkit::cli

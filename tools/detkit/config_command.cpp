@@ -38,7 +38,8 @@ int run_config(const std::vector<std::string>& args) {
     return 0;
   }
   std::cerr << vm["config"].as<std::string>() << ": " << errors.size() << " error(s)\n";
-  for (const auto& error : errors) std::cerr << "  " << error << "\n";
+  for (const auto& error : errors)
+    std::cerr << "  " << error << "\n";
   return 1;
 }
 

@@ -50,7 +50,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::vector<std::string> names;
-  for (const auto& command : detkit::cli::commands()) names.push_back(command.name);
+  for (const auto& command : detkit::cli::commands())
+    names.push_back(command.name);
   std::cerr << "detkit: unknown command '" << name << "'" << detkit::did_you_mean(name, names)
             << "\n";
   print_usage(std::cerr);

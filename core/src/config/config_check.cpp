@@ -68,15 +68,16 @@ namespace {
 void check_map(const ConfigNode& map, const Schema& schema, const std::string& path,
                bool allow_underscore_keys, std::vector<std::string>& errors) {
   std::vector<std::string> known;
-  for (const auto& spec : schema.params()) known.push_back(spec.name);
+  for (const auto& spec : schema.params())
+    known.push_back(spec.name);
   for (const auto& entry : map.entries()) {
     if (allow_underscore_keys && !entry.key.empty() && entry.key[0] == '_') continue;
     const std::string key_path = child_path(path, entry.key);
     const ParamSpec* spec = schema.find(entry.key);
     if (spec == nullptr) {
-      errors.push_back(located_message(entry.key_mark, key_path,
-                                       "unknown key '" + entry.key + "'" +
-                                           did_you_mean(entry.key, known)));
+      errors.push_back(
+          located_message(entry.key_mark, key_path,
+                          "unknown key '" + entry.key + "'" + did_you_mean(entry.key, known)));
       continue;
     }
     if (&schema == &top_level_schema() && entry.key == "data" && entry.value.is_map()) {

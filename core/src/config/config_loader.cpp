@@ -33,9 +33,11 @@ void strip_delete(ConfigNode& node, const std::string& path) {
   if (node.is_map()) {
     takes_delete(node, path);  // validates the flag
     node.erase("_delete_");
-    for (auto& entry : node.entries()) strip_delete(entry.value, child_path(path, entry.key));
+    for (auto& entry : node.entries())
+      strip_delete(entry.value, child_path(path, entry.key));
   } else if (node.is_list()) {
-    for (size_t i = 0; i < node.size(); ++i) strip_delete(node.items()[i], index_path(path, i));
+    for (size_t i = 0; i < node.size(); ++i)
+      strip_delete(node.items()[i], index_path(path, i));
   }
 }
 
@@ -50,9 +52,9 @@ void resolve_plugin_paths(ConfigNode& root, const fs::path& dir) {
     *plugins = list;
   }
   if (!plugins->is_list()) {
-    throw ConfigError(located_message(plugins->mark(), "plugins",
-                                      "expected a list of plugin files, got " +
-                                          std::string(plugins->type_name())));
+    throw ConfigError(located_message(
+        plugins->mark(), "plugins",
+        "expected a list of plugin files, got " + std::string(plugins->type_name())));
   }
   for (size_t i = 0; i < plugins->size(); ++i) {
     ConfigNode& item = plugins->items()[i];
@@ -94,7 +96,8 @@ ConfigNode load_recursive(const fs::path& path, std::vector<fs::path>& chain) {
   const fs::path canonical = fs::weakly_canonical(path, ec);
   if (std::find(chain.begin(), chain.end(), canonical) != chain.end()) {
     std::string cycle;
-    for (const auto& p : chain) cycle += p.string() + " -> ";
+    for (const auto& p : chain)
+      cycle += p.string() + " -> ";
     throw ConfigError("cycle in _base_: " + cycle + canonical.string());
   }
   ConfigNode root = parse_yaml_file(path.string());
@@ -104,9 +107,9 @@ ConfigNode load_recursive(const fs::path& path, std::vector<fs::path>& chain) {
     root.set_mark(mark);
   }
   if (!root.is_map()) {
-    throw ConfigError(located_message(root.mark(), "",
-                                      "a config file must be a map of keys, got " +
-                                          std::string(root.type_name())));
+    throw ConfigError(located_message(
+        root.mark(), "",
+        "a config file must be a map of keys, got " + std::string(root.type_name())));
   }
   // Top-level keys starting with '_' (but _base_) are the file's own variables, e.g. YAML
   // anchors: they are resolved by the parser and are not config keys.
@@ -131,24 +134,24 @@ ConfigNode load_recursive(const fs::path& path, std::vector<fs::path>& chain) {
   std::vector<std::pair<std::string, std::string>> key_origin;  // key -> base file
   for (size_t i = 0; i < bases.size(); ++i) {
     const fs::path base_path = (dir / bases[i]).lexically_normal();
-    const SourceMark& item_mark =
-        bases_node->is_list() ? mark_or(bases_node->items()[i], bases_node->mark())
-                              : bases_node->mark();
+    const SourceMark& item_mark = bases_node->is_list()
+                                      ? mark_or(bases_node->items()[i], bases_node->mark())
+                                      : bases_node->mark();
     if (!fs::exists(base_path, ec)) {
-      throw ConfigError(located_message(item_mark, "_base_",
-                                        "base file '" + bases[i] + "' not found (looked for " +
-                                            base_path.string() + ")"));
+      throw ConfigError(located_message(
+          item_mark, "_base_",
+          "base file '" + bases[i] + "' not found (looked for " + base_path.string() + ")"));
     }
     ConfigNode base = load_recursive(base_path, chain);
     for (auto& entry : base.entries()) {
       auto previous = std::find_if(key_origin.begin(), key_origin.end(),
                                    [&](const auto& p) { return p.first == entry.key; });
       if (previous != key_origin.end()) {
-        throw ConfigError(located_message(
-            item_mark, "_base_",
-            "duplicate key '" + entry.key + "' among base files: it is set in both " +
-                previous->second + " and " + base_path.string() +
-                " (keys of sibling _base_ files must be disjoint)"));
+        throw ConfigError(located_message(item_mark, "_base_",
+                                          "duplicate key '" + entry.key +
+                                              "' among base files: it is set in both " +
+                                              previous->second + " and " + base_path.string() +
+                                              " (keys of sibling _base_ files must be disjoint)"));
       }
       key_origin.emplace_back(entry.key, base_path.string());
       merged.set(entry.key, entry.value, entry.key_mark);
@@ -164,7 +167,8 @@ ConfigNode load_recursive(const fs::path& path, std::vector<fs::path>& chain) {
 void remark(ConfigNode& node, const SourceMark& mark) {
   node.set_mark(mark);
   if (node.is_list()) {
-    for (auto& item : node.items()) remark(item, mark);
+    for (auto& item : node.items())
+      remark(item, mark);
   } else if (node.is_map()) {
     for (auto& entry : node.entries()) {
       entry.key_mark = mark;
@@ -174,8 +178,8 @@ void remark(ConfigNode& node, const SourceMark& mark) {
 }
 
 bool is_index(const std::string& segment) {
-  return !segment.empty() &&
-         std::all_of(segment.begin(), segment.end(), [](unsigned char c) { return std::isdigit(c); });
+  return !segment.empty() && std::all_of(segment.begin(), segment.end(),
+                                         [](unsigned char c) { return std::isdigit(c); });
 }
 
 }  // namespace
@@ -197,8 +201,8 @@ void merge_config(ConfigNode& base, const ConfigNode& child, const std::string& 
         // MMDetection's message (mmcv Config._merge_a_into_b), with locations.
         throw ConfigError(located_message(
             mark_or(entry.value, entry.key_mark), key_path,
-            entry.key + " is a dict in the child config but is of type " +
-                existing->type_name() + " in the base config (" + existing->mark().str() +
+            entry.key + " is a dict in the child config but is of type " + existing->type_name() +
+                " in the base config (" + existing->mark().str() +
                 "), so it cannot inherit from it. You may set `_delete_: true` to ignore the "
                 "base config."));
       }
@@ -213,7 +217,8 @@ void merge_config(ConfigNode& base, const ConfigNode& child, const std::string& 
 ConfigNode load_config(const std::string& path, const std::vector<std::string>& cfg_options) {
   std::vector<fs::path> chain;
   ConfigNode root = load_recursive(fs::path(path), chain);
-  for (const auto& option : cfg_options) apply_cfg_option(root, option);
+  for (const auto& option : cfg_options)
+    apply_cfg_option(root, option);
   return root;
 }
 
@@ -231,13 +236,15 @@ void apply_cfg_option(ConfigNode& root, const std::string& option) {
   size_t start = 0;
   while (true) {
     const size_t dot = key.find('.', start);
-    segments.push_back(key.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
+    segments.push_back(
+        key.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
     if (dot == std::string::npos) break;
     start = dot + 1;
   }
   for (const auto& segment : segments) {
     if (segment.empty())
-      throw ConfigError("bad --cfg-options item '" + option + "': empty key segment in '" + key + "'");
+      throw ConfigError("bad --cfg-options item '" + option + "': empty key segment in '" + key +
+                        "'");
   }
   ConfigNode value;
   try {
@@ -276,8 +283,8 @@ void apply_cfg_option(ConfigNode& root, const std::string& option) {
     }
     if (!node->is_map()) {
       if (!node->is_null()) {
-        throw ConfigError("bad --cfg-options item '" + option + "': " +
-                          (path.empty() ? std::string("the config") : path) + " is " +
+        throw ConfigError("bad --cfg-options item '" + option +
+                          "': " + (path.empty() ? std::string("the config") : path) + " is " +
                           node->type_name() + ", not a map: it has no key '" + segment + "'");
       }
       *node = ConfigNode::make_map();

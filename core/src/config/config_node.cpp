@@ -45,24 +45,33 @@ ConfigNode ConfigNode::make_map() {
 
 const char* ConfigNode::type_name(Type type) {
   switch (type) {
-    case Type::null: return "null";
-    case Type::boolean: return "bool";
-    case Type::integer: return "int";
-    case Type::real: return "float";
-    case Type::string: return "string";
-    case Type::list: return "list";
-    case Type::map: return "map";
+    case Type::null:
+      return "null";
+    case Type::boolean:
+      return "bool";
+    case Type::integer:
+      return "int";
+    case Type::real:
+      return "float";
+    case Type::string:
+      return "string";
+    case Type::list:
+      return "list";
+    case Type::map:
+      return "map";
   }
   return "?";
 }
 
-const char* ConfigNode::type_name() const { return type_name(type_); }
+const char* ConfigNode::type_name() const {
+  return type_name(type_);
+}
 
 namespace {
 [[noreturn]] void type_mismatch(const ConfigNode& node, const char* expected) {
-  throw ConfigError(located_message(node.mark(), "",
-                                    std::string("expected ") + expected + ", got " +
-                                        node.type_name() + " " + node.to_flow()));
+  throw ConfigError(located_message(
+      node.mark(), "",
+      std::string("expected ") + expected + ", got " + node.type_name() + " " + node.to_flow()));
 }
 }  // namespace
 
@@ -135,11 +144,11 @@ const ConfigNode& ConfigNode::at(std::string_view key) const {
   if (value == nullptr) {
     std::vector<std::string> keys;
     if (type_ == Type::map) {
-      for (const auto& entry : map_) keys.push_back(entry.key);
+      for (const auto& entry : map_)
+        keys.push_back(entry.key);
     }
-    throw ConfigError(located_message(mark_, "",
-                                      "missing key '" + std::string(key) + "'" +
-                                          did_you_mean(key, keys)));
+    throw ConfigError(located_message(
+        mark_, "", "missing key '" + std::string(key) + "'" + did_you_mean(key, keys)));
   }
   return *value;
 }
@@ -177,7 +186,8 @@ size_t ConfigNode::size() const {
 
 void ConfigNode::set_mark_recursive(const SourceMark& mark) {
   if (!mark_.in_file()) mark_ = mark;
-  for (auto& item : list_) item.set_mark_recursive(mark);
+  for (auto& item : list_)
+    item.set_mark_recursive(mark);
   for (auto& entry : map_) {
     if (!entry.key_mark.in_file()) entry.key_mark = mark;
     entry.value.set_mark_recursive(mark);
@@ -193,9 +203,9 @@ bool needs_quotes(const std::string& text) {
   if (text.front() == ' ' || text.back() == ' ' || text.front() == '-' || text.front() == '?')
     return true;
   // Words YAML would read as another type.
-  static const char* const words[] = {"null", "Null", "NULL", "~",     "true", "True",
-                                      "TRUE", "false", "False", "FALSE", "yes", "no",
-                                      "on",   "off",  "Yes",   "No"};
+  static const char* const words[] = {"null", "Null",  "NULL",  "~",     "true", "True",
+                                      "TRUE", "false", "False", "FALSE", "yes",  "no",
+                                      "on",   "off",   "Yes",   "No"};
   for (const char* word : words) {
     if (text == word) return true;
   }
@@ -227,16 +237,22 @@ std::string format_real(double value) {
 
 std::string ConfigNode::to_flow() const {
   switch (type_) {
-    case Type::null: return "null";
-    case Type::boolean: return bool_ ? "true" : "false";
-    case Type::integer: return std::to_string(int_);
-    case Type::real: return format_real(real_);
+    case Type::null:
+      return "null";
+    case Type::boolean:
+      return bool_ ? "true" : "false";
+    case Type::integer:
+      return std::to_string(int_);
+    case Type::real:
+      return format_real(real_);
     case Type::string: {
       if (!needs_quotes(string_)) return string_;
       std::string out = "'";
       for (char c : string_) {
-        if (c == '\'') out += "''";
-        else out += c;
+        if (c == '\'')
+          out += "''";
+        else
+          out += c;
       }
       return out + "'";
     }
@@ -263,17 +279,22 @@ std::string ConfigNode::to_flow() const {
 bool ConfigNode::operator==(const ConfigNode& other) const {
   if (type_ != other.type_) return false;
   switch (type_) {
-    case Type::null: return true;
-    case Type::boolean: return bool_ == other.bool_;
-    case Type::integer: return int_ == other.int_;
-    case Type::real: return real_ == other.real_;
-    case Type::string: return string_ == other.string_;
-    case Type::list: return list_ == other.list_;
+    case Type::null:
+      return true;
+    case Type::boolean:
+      return bool_ == other.bool_;
+    case Type::integer:
+      return int_ == other.int_;
+    case Type::real:
+      return real_ == other.real_;
+    case Type::string:
+      return string_ == other.string_;
+    case Type::list:
+      return list_ == other.list_;
     case Type::map: {
       if (map_.size() != other.map_.size()) return false;
       for (size_t i = 0; i < map_.size(); ++i) {
-        if (map_[i].key != other.map_[i].key || map_[i].value != other.map_[i].value)
-          return false;
+        if (map_[i].key != other.map_[i].key || map_[i].value != other.map_[i].value) return false;
       }
       return true;
     }

@@ -35,10 +35,13 @@ class Printer {
       const std::string prefix = std::string(indent, ' ') + entry.key + ":";
       if (is_block(entry.value)) {
         lines.push_back({prefix, entry.key_mark.str()});
-        if (entry.value.is_map()) map(entry.value, indent + 2);
-        else list(entry.value, indent + 2);
+        if (entry.value.is_map())
+          map(entry.value, indent + 2);
+        else
+          list(entry.value, indent + 2);
       } else {
-        lines.push_back({prefix + " " + entry.value.to_flow(), source_of(entry.value, entry.key_mark)});
+        lines.push_back(
+            {prefix + " " + entry.value.to_flow(), source_of(entry.value, entry.key_mark)});
       }
     }
   }
@@ -63,10 +66,13 @@ class Printer {
 
 std::string format_config(const ConfigNode& root, bool show_sources) {
   Printer printer;
-  if (root.is_map()) printer.map(root, 0);
-  else printer.lines.push_back({root.to_flow(), root.mark().str()});
+  if (root.is_map())
+    printer.map(root, 0);
+  else
+    printer.lines.push_back({root.to_flow(), root.mark().str()});
   size_t width = 0;
-  for (const auto& line : printer.lines) width = std::max(width, line.text.size());
+  for (const auto& line : printer.lines)
+    width = std::max(width, line.text.size());
   width = std::min<size_t>(width, 72);
   std::string out;
   for (const auto& line : printer.lines) {

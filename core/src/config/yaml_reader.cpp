@@ -22,8 +22,7 @@ ConfigNode resolve_plain_scalar(const std::string& text) {
   static const std::regex int_pattern(R"([-+]?[0-9]+)");
   static const std::regex hex_pattern(R"(0x[0-9a-fA-F]+)");
   static const std::regex oct_pattern(R"(0o[0-7]+)");
-  static const std::regex float_pattern(
-      R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?)");
+  static const std::regex float_pattern(R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?)");
   if (text.empty() || text == "~" || text == "null" || text == "Null" || text == "NULL")
     return ConfigNode();
   if (text == "true" || text == "True" || text == "TRUE") return ConfigNode(true);
@@ -49,12 +48,13 @@ ConfigNode resolve_plain_scalar(const std::string& text) {
 /// Applies a YAML merge key: keys of the merged map(s) that `target` does not set yet.
 void merge_key(ConfigNode& target, const ConfigNode& source) {
   if (source.is_list()) {
-    for (const auto& item : source.items()) merge_key(target, item);
+    for (const auto& item : source.items())
+      merge_key(target, item);
     return;
   }
   if (!source.is_map()) {
-    throw ConfigError(located_message(source.mark(), "",
-                                      "a merge key (<<) needs a map or a list of maps"));
+    throw ConfigError(
+        located_message(source.mark(), "", "a merge key (<<) needs a map or a list of maps"));
   }
   for (const auto& entry : source.entries()) {
     if (!target.contains(entry.key)) target.set(entry.key, entry.value, entry.key_mark);
@@ -93,15 +93,16 @@ class Converter {
       }
       case YAML::NodeType::Sequence:
         out = ConfigNode::make_list();
-        for (const auto& item : node) out.push_back(convert(item));
+        for (const auto& item : node)
+          out.push_back(convert(item));
         break;
       case YAML::NodeType::Map: {
         out = ConfigNode::make_map();
         std::vector<ConfigNode> merges;  // YAML merge keys (<<: *anchor), applied after
         for (const auto& pair : node) {
           if (!pair.first.IsScalar()) {
-            throw ConfigError(located_message(mark(pair.first.Mark()), "",
-                                              "map keys must be plain strings"));
+            throw ConfigError(
+                located_message(mark(pair.first.Mark()), "", "map keys must be plain strings"));
           }
           const std::string key = pair.first.Scalar();
           if (key == "<<" && pair.first.Tag() == "?") {
@@ -111,12 +112,12 @@ class Converter {
           if (const ConfigEntry* previous = out.find_entry(key)) {
             throw ConfigError(located_message(
                 mark(pair.first.Mark()), "",
-                "duplicate key '" + key + "' (first written at " + previous->key_mark.str() +
-                    ")"));
+                "duplicate key '" + key + "' (first written at " + previous->key_mark.str() + ")"));
           }
           out.set(key, convert(pair.second), mark(pair.first.Mark()));
         }
-        for (const ConfigNode& merge : merges) merge_key(out, merge);
+        for (const ConfigNode& merge : merges)
+          merge_key(out, merge);
         break;
       }
     }

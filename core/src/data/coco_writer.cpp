@@ -2,6 +2,8 @@
 // Cityscapes converter).
 #include "detkit/core/coco_writer.h"
 
+#include <random>
+
 #include <fmt/format.h>
 
 #include <cmath>
@@ -131,6 +133,31 @@ std::string format_coco_annotations(const CocoDocument& document) {
 
 void write_coco_annotations(const std::string& path, const CocoDocument& document) {
   write_file_atomically(path, format_coco_annotations(document));
+}
+
+void write_random_coco_annotations(const std::string& path, int64_t images, uint64_t seed) {
+  CocoDocument doc;
+  std::mt19937_64 random(seed);
+  std::uniform_real_distribution<double> unit(0, 1);
+  for (int64_t c = 1; c <= 80; ++c)
+    doc.gt.categories.push_back({c, "class_" + std::to_string(c)});
+  int64_t next_id = 1;
+  for (int64_t i = 1; i <= images; ++i) {
+    doc.gt.images.push_back({i, std::to_string(i) + ".jpg", 640, 480});
+    const int count = static_cast<int>(random() % 15);
+    for (int k = 0; k < count; ++k) {
+      CocoAnnotation ann;
+      ann.id = next_id++;
+      ann.image_id = i;
+      ann.category_id = 1 + static_cast<int64_t>(random() % 80);
+      const double w = 5 + 150 * unit(random), h = 5 + 150 * unit(random);
+      ann.bbox = {(640 - w) * unit(random), (480 - h) * unit(random), w, h};
+      ann.area = w * h;
+      ann.iscrowd = unit(random) < 0.01;
+      doc.gt.annotations.push_back(ann);
+    }
+  }
+  write_coco_annotations(path, doc);
 }
 
 }  // namespace detkit

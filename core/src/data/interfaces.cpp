@@ -16,7 +16,9 @@ std::vector<DetSample> TransformBase::apply_multi(DetSample sample) {
   return out;
 }
 
-std::string TransformBase::repr() const { return typeid(*this).name(); }
+std::string TransformBase::repr() const {
+  return typeid(*this).name();
+}
 
 std::mt19937_64& random_engine() {
   thread_local std::mt19937_64 engine(0x5eed);
@@ -38,11 +40,14 @@ std::vector<uint8_t> DatasetBase::group_flags() const {
   return flags;
 }
 
-std::string DatasetBase::default_metric() const { return "CocoMetric"; }
+std::string DatasetBase::default_metric() const {
+  return "CocoMetric";
+}
 
 std::vector<int64_t> DatasetBase::category_ids() const {
   std::vector<int64_t> ids(classes().size());
-  for (size_t k = 0; k < ids.size(); ++k) ids[k] = static_cast<int64_t>(k) + 1;
+  for (size_t k = 0; k < ids.size(); ++k)
+    ids[k] = static_cast<int64_t>(k) + 1;
   return ids;
 }
 

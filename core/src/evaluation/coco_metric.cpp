@@ -21,18 +21,25 @@ std::vector<double> to_xywh(const float* box) {
 
 }  // namespace
 
-std::vector<CocoDetection> predictions_to_coco(const DatasetBase& dataset,
-                                               const std::vector<Instances>& predictions) {
+void check_predictions(const DatasetBase& dataset, const std::vector<Instances>& predictions) {
   if (predictions.size() != dataset.size()) {
     throw Error("got predictions for " + std::to_string(predictions.size()) +
                 " images, but the dataset has " + std::to_string(dataset.size()));
   }
+  for (size_t i = 0; i < predictions.size(); ++i) {
+    if (!predictions[i].empty() && !predictions[i].has_scores())
+      throw Error("predictions of image " + std::to_string(i) + " have no scores");
+  }
+}
+
+std::vector<CocoDetection> predictions_to_coco(const DatasetBase& dataset,
+                                               const std::vector<Instances>& predictions) {
+  check_predictions(dataset, predictions);
   const std::vector<int64_t> category_ids = dataset.category_ids();
   std::vector<CocoDetection> out;
   for (size_t i = 0; i < predictions.size(); ++i) {
     const Instances& pred = predictions[i];
     if (pred.empty()) continue;
-    if (!pred.has_scores()) throw Error("predictions of image " + std::to_string(i) + " have no scores");
     const auto boxes = pred.boxes().tensor().contiguous();
     const auto labels = pred.labels().contiguous();
     const auto scores = pred.scores().contiguous();
@@ -40,7 +47,7 @@ std::vector<CocoDetection> predictions_to_coco(const DatasetBase& dataset,
     const int64_t* l = labels.data_ptr<int64_t>();
     const float* s = scores.data_ptr<float>();
     const int64_t image_id = dataset.data_info(i).image_id >= 0 ? dataset.data_info(i).image_id
-                                                                  : static_cast<int64_t>(i);
+                                                                : static_cast<int64_t>(i);
     for (int64_t k = 0; k < pred.size(); ++k) {
       if (l[k] < 0 || l[k] >= static_cast<int64_t>(category_ids.size())) {
         throw Error("prediction label " + std::to_string(l[k]) + " of image " + std::to_string(i) +
@@ -63,7 +70,8 @@ CocoGroundTruth dataset_to_coco(const DatasetBase& dataset) {
   gt.source = "dataset";
   const std::vector<int64_t> category_ids = dataset.category_ids();
   const auto& classes = dataset.classes();
-  for (size_t k = 0; k < classes.size(); ++k) gt.categories.push_back({category_ids[k], classes[k]});
+  for (size_t k = 0; k < classes.size(); ++k)
+    gt.categories.push_back({category_ids[k], classes[k]});
   int64_t next_id = 1;
   for (size_t i = 0; i < dataset.size(); ++i) {
     const DataInfo& info = dataset.data_info(i);
@@ -99,21 +107,24 @@ namespace {
 /// sets params.imgIds / catIds to the dataset's).
 CocoGroundTruth restrict_to_dataset(CocoGroundTruth gt, const DatasetBase& dataset) {
   std::set<int64_t> images, categories;
-  for (size_t i = 0; i < dataset.size(); ++i) images.insert(dataset.data_info(i).image_id);
-  for (int64_t id : dataset.category_ids()) categories.insert(id);
+  for (size_t i = 0; i < dataset.size(); ++i)
+    images.insert(dataset.data_info(i).image_id);
+  for (int64_t id : dataset.category_ids())
+    categories.insert(id);
   auto keep_image = [&](int64_t id) { return images.count(id) != 0; };
   gt.images.erase(std::remove_if(gt.images.begin(), gt.images.end(),
                                  [&](const CocoImage& im) { return !keep_image(im.id); }),
                   gt.images.end());
-  gt.categories.erase(std::remove_if(gt.categories.begin(), gt.categories.end(),
-                                     [&](const CocoCategory& c) { return !categories.count(c.id); }),
-                      gt.categories.end());
-  gt.annotations.erase(
-      std::remove_if(gt.annotations.begin(), gt.annotations.end(),
-                     [&](const CocoAnnotation& a) {
-                       return !keep_image(a.image_id) || !categories.count(a.category_id);
-                     }),
-      gt.annotations.end());
+  gt.categories.erase(
+      std::remove_if(gt.categories.begin(), gt.categories.end(),
+                     [&](const CocoCategory& c) { return !categories.count(c.id); }),
+      gt.categories.end());
+  gt.annotations.erase(std::remove_if(gt.annotations.begin(), gt.annotations.end(),
+                                      [&](const CocoAnnotation& a) {
+                                        return !keep_image(a.image_id) ||
+                                               !categories.count(a.category_id);
+                                      }),
+                       gt.annotations.end());
   return gt;
 }
 
@@ -131,7 +142,9 @@ class CocoMetric : public MetricBase {
   explicit CocoMetric(Options options) : options_(std::move(options)) {}
 
   static Schema schema() {
-    return Schema("COCO bbox mAP exactly as pycocotools computes it (MMDetection's CocoDataset.evaluate).")
+    return Schema(
+               "COCO bbox mAP exactly as pycocotools computes it (MMDetection's "
+               "CocoDataset.evaluate).")
         .add<std::vector<std::string>>("metric", std::vector<std::string>{"bbox"},
                                        "metrics to compute")
         .choices({"bbox"})
@@ -152,13 +165,15 @@ class CocoMetric : public MetricBase {
     Options o;
     o.ann_file = cfg.get<std::optional<std::string>>("ann_file").value_or("");
     o.classwise = cfg.get<bool>("classwise");
-    o.iou_thrs = cfg.get<std::optional<std::vector<double>>>("iou_thrs").value_or(std::vector<double>{});
+    o.iou_thrs =
+        cfg.get<std::optional<std::vector<double>>>("iou_thrs").value_or(std::vector<double>{});
     o.proposal_nums = cfg.get<std::vector<int64_t>>("proposal_nums");
     o.jsonfile_prefix = cfg.get<std::optional<std::string>>("jsonfile_prefix").value_or("");
     return std::make_shared<CocoMetric>(o);
   }
 
-  MetricResult evaluate(const DatasetBase& dataset, const std::vector<Instances>& predictions) override {
+  MetricResult evaluate(const DatasetBase& dataset,
+                        const std::vector<Instances>& predictions) override {
     const std::vector<CocoDetection> detections = predictions_to_coco(dataset, predictions);
     if (!options_.jsonfile_prefix.empty())
       write_coco_results(options_.jsonfile_prefix + ".bbox.json", detections);
@@ -176,19 +191,21 @@ class CocoMetric : public MetricBase {
     MetricResult result;
     if (detections.empty()) {
       result.report = "The testing results of the whole dataset is empty.\n";
-      for (const char* key : {"bbox_mAP", "bbox_mAP_50", "bbox_mAP_75", "bbox_mAP_s",
-                              "bbox_mAP_m", "bbox_mAP_l"})
+      for (const char* key :
+           {"bbox_mAP", "bbox_mAP_50", "bbox_mAP_75", "bbox_mAP_s", "bbox_mAP_m", "bbox_mAP_l"})
         result.values.emplace_back(key, 0.0);
       return result;
     }
     const CocoEvalResult eval = evaluate_coco(gt, detections, params);
     result.report = format_coco_summary(eval);
     if (options_.classwise) result.report += format_coco_per_category(eval);
-    const char* keys[] = {"bbox_mAP", "bbox_mAP_50", "bbox_mAP_75",
-                          "bbox_mAP_s", "bbox_mAP_m", "bbox_mAP_l"};
-    for (size_t i = 0; i < 6; ++i) result.values.emplace_back(keys[i], eval.stats[i]);
+    const char* keys[] = {"bbox_mAP",   "bbox_mAP_50", "bbox_mAP_75",
+                          "bbox_mAP_s", "bbox_mAP_m",  "bbox_mAP_l"};
+    for (size_t i = 0; i < 6; ++i)
+      result.values.emplace_back(keys[i], eval.stats[i]);
     for (size_t i = 0; i < 3; ++i)
-      result.values.emplace_back("bbox_AR@" + std::to_string(params.max_dets[i]), eval.stats[6 + i]);
+      result.values.emplace_back("bbox_AR@" + std::to_string(params.max_dets[i]),
+                                 eval.stats[6 + i]);
     return result;
   }
 

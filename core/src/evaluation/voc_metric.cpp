@@ -36,12 +36,13 @@ std::vector<VocImageAnnotations> dataset_to_voc(const DatasetBase& dataset) {
   return out;
 }
 
-std::vector<std::vector<VocDetection>> predictions_to_voc(const std::vector<Instances>& predictions) {
+std::vector<std::vector<VocDetection>> predictions_to_voc(
+    const std::vector<Instances>& predictions) {
   std::vector<std::vector<VocDetection>> out(predictions.size());
   for (size_t i = 0; i < predictions.size(); ++i) {
     const Instances& pred = predictions[i];
     if (pred.empty()) continue;
-    if (!pred.has_scores()) throw Error("predictions of image " + std::to_string(i) + " have no scores");
+    if (!pred.has_scores()) throw Error("predictions without scores cannot be evaluated");
     const auto boxes = pred.boxes().tensor().contiguous();
     const auto labels = pred.labels().contiguous();
     const auto scores = pred.scores().contiguous();
@@ -99,24 +100,25 @@ class VOCMetric : public MetricBase {
                                        cfg.get<bool>("use_legacy_coordinate"));
   }
 
-  MetricResult evaluate(const DatasetBase& dataset, const std::vector<Instances>& predictions) override {
-    if (predictions.size() != dataset.size()) {
-      throw Error("got predictions for " + std::to_string(predictions.size()) +
-                  " images, but the dataset has " + std::to_string(dataset.size()));
-    }
+  MetricResult evaluate(const DatasetBase& dataset,
+                        const std::vector<Instances>& predictions) override {
+    check_predictions(dataset, predictions);
     VocEvalOptions options;
     options.num_classes = static_cast<int>(dataset.classes().size());
     options.class_names = dataset.classes();
     options.iou_thresholds = iou_thrs_;
     options.use_legacy_coordinate = legacy_coordinate_;
     options.mode = eval_mode_ == "11points" ? VocApMode::eleven_points : VocApMode::area;
-    for (const auto& r : scale_ranges_) options.scale_ranges.emplace_back(r[0], r[1]);
-    const VocEvalResult eval = evaluate_voc(dataset_to_voc(dataset), predictions_to_voc(predictions), options);
+    for (const auto& r : scale_ranges_)
+      options.scale_ranges.emplace_back(r[0], r[1]);
+    const VocEvalResult eval =
+        evaluate_voc(dataset_to_voc(dataset), predictions_to_voc(predictions), options);
     MetricResult result;
     result.report = format_voc_table(eval);
     for (const auto& t : eval.thresholds) {
       const int percent = static_cast<int>(std::lround(t.iou_threshold * 100));
-      result.values.emplace_back("AP" + std::to_string(percent), t.mean_ap.empty() ? 0.0 : t.mean_ap[0]);
+      result.values.emplace_back("AP" + std::to_string(percent),
+                                 t.mean_ap.empty() ? 0.0 : t.mean_ap[0]);
     }
     result.values.emplace_back("mAP", eval.mean_ap);
     return result;

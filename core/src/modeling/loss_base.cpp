@@ -20,9 +20,12 @@ Reduction reduction_from_string(const std::string& text) {
 
 const char* reduction_name(Reduction reduction) {
   switch (reduction) {
-    case Reduction::none: return "none";
-    case Reduction::mean: return "mean";
-    case Reduction::sum: return "sum";
+    case Reduction::none:
+      return "none";
+    case Reduction::mean:
+      return "mean";
+    case Reduction::sum:
+      return "sum";
   }
   return "?";
 }
@@ -32,9 +35,12 @@ torch::Tensor weight_reduce_loss(torch::Tensor loss, const torch::Tensor& weight
   if (weight.defined()) loss = loss * weight;
   if (!avg_factor) {
     switch (reduction) {
-      case Reduction::none: return loss;
-      case Reduction::mean: return loss.mean();
-      case Reduction::sum: return loss.sum();
+      case Reduction::none:
+        return loss;
+      case Reduction::mean:
+        return loss.mean();
+      case Reduction::sum:
+        return loss.sum();
     }
   }
   switch (reduction) {
@@ -43,8 +49,10 @@ torch::Tensor weight_reduce_loss(torch::Tensor loss, const torch::Tensor& weight
       const double eps = std::numeric_limits<float>::epsilon();
       return loss.sum() / (*avg_factor + eps);
     }
-    case Reduction::none: return loss;
-    case Reduction::sum: break;
+    case Reduction::none:
+      return loss;
+    case Reduction::sum:
+      break;
   }
   throw Error("avg_factor can not be used with reduction=\"sum\"");
 }

@@ -2,12 +2,12 @@
 // Boost 1.74's library_info.hpp needs <vector> before it with BOOST_DLL_USE_STD_FS.
 #include <vector>
 
-#include <boost/dll/library_info.hpp>
-#include <boost/dll/runtime_symbol_info.hpp>
-#include <boost/dll/shared_library.hpp>
 #include <cxxabi.h>
 #include <dlfcn.h>
 #include <sys/stat.h>
+#include <boost/dll/library_info.hpp>
+#include <boost/dll/runtime_symbol_info.hpp>
+#include <boost/dll/shared_library.hpp>
 
 #include <algorithm>
 #include <cstdlib>
@@ -80,7 +80,8 @@ std::string explain_load_error(const std::string& raw) {
 }
 
 bool same_file(const std::string& a, const std::string& b) {
-  struct stat sa {}, sb {};
+  struct stat sa {
+  }, sb{};
   if (::stat(a.c_str(), &sa) != 0 || ::stat(b.c_str(), &sb) != 0) return a == b;
   return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
@@ -113,10 +114,9 @@ std::string check_descriptor(const detkit_plugin_descriptor* d, const std::strin
                     "<= " + std::to_string(DETKIT_SDK_ABI_MINOR)) +
            "; the plugin needs a newer detkit";
   if (d->torch_major != TORCH_VERSION_MAJOR || d->torch_minor != TORCH_VERSION_MINOR)
-    return mismatch("LibTorch version",
-                    std::to_string(d->torch_major) + "." + std::to_string(d->torch_minor),
-                    std::to_string(TORCH_VERSION_MAJOR) + "." +
-                        std::to_string(TORCH_VERSION_MINOR));
+    return mismatch(
+        "LibTorch version", std::to_string(d->torch_major) + "." + std::to_string(d->torch_minor),
+        std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR));
   if (d->cxx11_abi != DETKIT_CXX11_ABI)
     return mismatch("_GLIBCXX_USE_CXX11_ABI", std::to_string(d->cxx11_abi),
                     std::to_string(DETKIT_CXX11_ABI));
@@ -131,8 +131,8 @@ std::string check_descriptor(const detkit_plugin_descriptor* d, const std::strin
   if (empty(d->version)) return "descriptor field 'version' is empty";
   if (empty(d->description)) return "descriptor field 'description' is empty";
   if (d->name != stem)
-    return "descriptor name '" + std::string(d->name) + "' does not match the file name (expected '" +
-           stem + "' for libdetkit-" + stem + ".so)";
+    return "descriptor name '" + std::string(d->name) +
+           "' does not match the file name (expected '" + stem + "' for libdetkit-" + stem + ".so)";
   if (d->register_components == nullptr) return "descriptor has no register_components";
   return {};
 }
@@ -141,9 +141,12 @@ std::string check_descriptor(const detkit_plugin_descriptor* d, const std::strin
 
 const char* plugin_status_name(PluginStatus status) {
   switch (status) {
-    case PluginStatus::loaded: return "LOADED";
-    case PluginStatus::rejected: return "REJECTED";
-    case PluginStatus::shadowed: return "SHADOWED";
+    case PluginStatus::loaded:
+      return "LOADED";
+    case PluginStatus::rejected:
+      return "REJECTED";
+    case PluginStatus::shadowed:
+      return "SHADOWED";
   }
   return "?";
 }
@@ -166,8 +169,10 @@ std::vector<std::string> PluginManager::default_folders() {
 }
 
 void PluginManager::load(const PluginSearch& search) {
-  for (const auto& path : search.command_line) consider_path(path, "--plugin", true);
-  for (const auto& path : search.config) consider_path(path, "config", true);
+  for (const auto& path : search.command_line)
+    consider_path(path, "--plugin", true);
+  for (const auto& path : search.config)
+    consider_path(path, "config", true);
   if (search.use_environment) {
     if (const char* env = std::getenv("DETKIT_PLUGIN_PATH")) {
       std::string value = env;
@@ -183,7 +188,8 @@ void PluginManager::load(const PluginSearch& search) {
     }
   }
   if (search.use_default_folders) {
-    for (const auto& folder : default_folders()) scan_folder(folder, "plugin folder");
+    for (const auto& folder : default_folders())
+      scan_folder(folder, "plugin folder");
   }
 }
 
@@ -248,7 +254,8 @@ void PluginManager::scan_folder(const std::string& folder, const std::string& so
       files.push_back(entry.path().string());
   }
   std::sort(files.begin(), files.end());
-  for (const auto& file : files) consider_path(file, source, false);
+  for (const auto& file : files)
+    consider_path(file, source, false);
 }
 
 void PluginManager::load_candidate(PluginRecord& record) {
@@ -311,8 +318,8 @@ void PluginManager::load_candidate(PluginRecord& record) {
     }
     for (size_t j = 0; j < i; ++j) {
       if (components[j].kind == info.kind && components[j].type == info.type) {
-        record.reason = std::string("registers ") + kind_name(info.kind) + " type '" +
-                        info.type + "' twice";
+        record.reason =
+            std::string("registers ") + kind_name(info.kind) + " type '" + info.type + "' twice";
         return;
       }
     }

@@ -15,7 +15,8 @@ namespace {
 std::string components_by_kind(const std::vector<std::pair<Kind, std::string>>& components,
                                const std::string& indent) {
   std::map<int, std::vector<std::string>> grouped;
-  for (const auto& [kind, type] : components) grouped[static_cast<int>(kind)].push_back(type);
+  for (const auto& [kind, type] : components)
+    grouped[static_cast<int>(kind)].push_back(type);
   std::string out;
   for (auto& [kind, types] : grouped) {
     std::sort(types.begin(), types.end());
@@ -31,7 +32,8 @@ std::string format_plugin_report() {
   const auto& records = PluginManager::instance().records();
   size_t loaded = 0, rejected = 0, shadowed = 0;
   for (const auto& record : records) {
-    out << std::string(plugin_status_name(record.status)) << std::string(10 - std::string(plugin_status_name(record.status)).size(), ' ')
+    out << std::string(plugin_status_name(record.status))
+        << std::string(10 - std::string(plugin_status_name(record.status)).size(), ' ')
         << record.path << "  [" << record.source << "]\n";
     switch (record.status) {
       case PluginStatus::loaded:
@@ -57,8 +59,8 @@ std::string format_plugin_report() {
     }
   }
   out << "BUILT-IN  libdetkit\n" << components_by_kind(builtins, "          ");
-  out << records.size() << " plugin file(s): " << loaded << " loaded, " << rejected
-      << " rejected, " << shadowed << " shadowed\n";
+  out << records.size() << " plugin file(s): " << loaded << " loaded, " << rejected << " rejected, "
+      << shadowed << " shadowed\n";
   return out.str();
 }
 
@@ -87,9 +89,10 @@ std::string format_component_help(const ComponentInfo& info) {
       const auto& spec = params[i];
       std::string doc = spec.doc;
       const std::string constraint = spec.constraint_text();
-      if (!constraint.empty()) doc += (doc.empty() ? "" : " ") + std::string("(") + constraint + ")";
-      out << "  " << pad(spec.name, name_width) << "  " << pad(spec.type_text(), type_width)
-          << "  " << pad(defaults[i], default_width) << "  " << doc << "\n";
+      if (!constraint.empty())
+        doc += (doc.empty() ? "" : " ") + std::string("(") + constraint + ")";
+      out << "  " << pad(spec.name, name_width) << "  " << pad(spec.type_text(), type_width) << "  "
+          << pad(defaults[i], default_width) << "  " << doc << "\n";
     }
   }
   if (kind_is_module(info.kind)) out << "  (every module also accepts init_cfg)\n";
@@ -102,7 +105,8 @@ const ComponentInfo& find_component_any_kind(const std::string& type, std::optio
   std::vector<std::string> all;
   for (Kind k : all_kinds()) {
     if (const ComponentInfo* info = Registry::of(k).find(type)) matches.push_back(info);
-    for (const auto& t : Registry::of(k).types()) all.push_back(t);
+    for (const auto& t : Registry::of(k).types())
+      all.push_back(t);
   }
   if (matches.size() == 1) return *matches.front();
   if (matches.empty()) {
@@ -111,7 +115,8 @@ const ComponentInfo& find_component_any_kind(const std::string& type, std::optio
                       rejected_plugins_note());
   }
   std::vector<std::string> kinds;
-  for (const auto* info : matches) kinds.push_back(kind_name(info->kind));
+  for (const auto* info : matches)
+    kinds.push_back(kind_name(info->kind));
   throw ConfigError("type '" + type + "' exists in several kinds (" + join(kinds, ", ") +
                     "); pass --kind");
 }

@@ -6,8 +6,8 @@
 
 namespace detkit {
 
-ComponentConfig::ComponentConfig(Kind kind, std::string type, ConfigNode values,
-                                 std::string path, SourceMark mark)
+ComponentConfig::ComponentConfig(Kind kind, std::string type, ConfigNode values, std::string path,
+                                 SourceMark mark)
     : kind_(kind),
       type_(std::move(type)),
       values_(std::move(values)),
@@ -17,8 +17,8 @@ ComponentConfig::ComponentConfig(Kind kind, std::string type, ConfigNode values,
 const ConfigNode& ComponentConfig::node(std::string_view name) const {
   const ConfigNode* value = values_.find(name);
   if (value == nullptr) {
-    throw ConfigError(located_message(mark_, path_,
-                                      type_ + " has no parameter '" + std::string(name) + "'"));
+    throw ConfigError(
+        located_message(mark_, path_, type_ + " has no parameter '" + std::string(name) + "'"));
   }
   return *value;
 }
@@ -30,9 +30,8 @@ bool ComponentConfig::has(std::string_view name) const {
 
 void ComponentConfig::fail(std::string_view name, const std::string& message) const {
   const ConfigNode* value = values_.find(name);
-  const SourceMark& mark = value && (value->mark().in_file() || !value->mark().origin.empty())
-                               ? value->mark()
-                               : mark_;
+  const SourceMark& mark =
+      value && (value->mark().in_file() || !value->mark().origin.empty()) ? value->mark() : mark_;
   throw ConfigError(located_message(mark, child_path(path_, name), message));
 }
 

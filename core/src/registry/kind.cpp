@@ -49,7 +49,8 @@ std::optional<Kind> kind_from_name(std::string_view name) {
 const std::vector<Kind>& all_kinds() {
   static const std::vector<Kind> kinds = [] {
     std::vector<Kind> out;
-    for (const auto& entry : kKindNames) out.push_back(entry.kind);
+    for (const auto& entry : kKindNames)
+      out.push_back(entry.kind);
     return out;
   }();
   return kinds;

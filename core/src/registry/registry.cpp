@@ -21,18 +21,21 @@ Registry& Registry::of(Kind kind) {
   // Never destroyed: factories may point into plugins, which are never unloaded either.
   static auto* registries = [] {
     auto* out = new std::vector<Registry*>();
-    for (Kind k : all_kinds()) out->push_back(new Registry(k));
+    for (Kind k : all_kinds())
+      out->push_back(new Registry(k));
     return out;
   }();
   return *(*registries)[static_cast<size_t>(kind)];
 }
 
-const char* Registry::name() const { return kind_name(kind_); }
+const char* Registry::name() const {
+  return kind_name(kind_);
+}
 
 void Registry::add(ComponentInfo info) {
   if (info.kind != kind_) {
-    throw PluginError(std::string("component '") + info.type + "' of kind " +
-                      kind_name(info.kind) + " added to the " + name() + " registry");
+    throw PluginError(std::string("component '") + info.type + "' of kind " + kind_name(info.kind) +
+                      " added to the " + name() + " registry");
   }
   if (info.type.empty()) throw PluginError(std::string("a ") + name() + " has an empty type name");
   if (!info.factory) throw PluginError("component '" + info.type + "' has no factory");
@@ -67,8 +70,8 @@ const ComponentInfo& Registry::get(std::string_view type, const SourceMark& wher
       break;
     }
   }
-  message += " (known " + std::string(name()) + " types: " +
-             (known.empty() ? std::string("none") : join(known, ", ")) + ")";
+  message += " (known " + std::string(name()) +
+             " types: " + (known.empty() ? std::string("none") : join(known, ", ")) + ")";
   message += rejected_plugins_note();
   throw ConfigError(located_message(where, path, message));
 }
@@ -76,14 +79,16 @@ const ComponentInfo& Registry::get(std::string_view type, const SourceMark& wher
 std::vector<const ComponentInfo*> Registry::components() const {
   std::lock_guard<std::mutex> lock(state_->mutex);
   std::vector<const ComponentInfo*> out;
-  for (const auto& [type, info] : state_->components) out.push_back(&info);
+  for (const auto& [type, info] : state_->components)
+    out.push_back(&info);
   return out;
 }
 
 std::vector<std::string> Registry::types() const {
   std::lock_guard<std::mutex> lock(state_->mutex);
   std::vector<std::string> out;
-  for (const auto& [type, info] : state_->components) out.push_back(type);
+  for (const auto& [type, info] : state_->components)
+    out.push_back(type);
   return out;
 }
 

@@ -21,22 +21,42 @@ std::string number_text(double value) {
 std::string ParamSpec::type_text() const {
   std::string text;
   switch (type) {
-    case ParamType::boolean: text = "bool"; break;
-    case ParamType::integer: text = "int"; break;
-    case ParamType::real: text = "float"; break;
-    case ParamType::string: text = "str"; break;
-    case ParamType::int_list: text = "list[int]"; break;
-    case ParamType::real_list: text = "list[float]"; break;
-    case ParamType::string_list: text = "list[str]"; break;
-    case ParamType::list: text = "list"; break;
-    case ParamType::dict: text = "dict"; break;
+    case ParamType::boolean:
+      text = "bool";
+      break;
+    case ParamType::integer:
+      text = "int";
+      break;
+    case ParamType::real:
+      text = "float";
+      break;
+    case ParamType::string:
+      text = "str";
+      break;
+    case ParamType::int_list:
+      text = "list[int]";
+      break;
+    case ParamType::real_list:
+      text = "list[float]";
+      break;
+    case ParamType::string_list:
+      text = "list[str]";
+      break;
+    case ParamType::list:
+      text = "list";
+      break;
+    case ParamType::dict:
+      text = "dict";
+      break;
     case ParamType::component:
       text = std::string(kind ? kind_name(*kind) : "component");
       break;
     case ParamType::component_list:
       text = "list[" + std::string(kind ? kind_name(*kind) : "component") + "]";
       break;
-    case ParamType::any: text = "any"; break;
+    case ParamType::any:
+      text = "any";
+      break;
   }
   if (length >= 0) text += "(len " + std::to_string(length) + ")";
   if (nullable && type != ParamType::any) text += "|null";
@@ -72,8 +92,7 @@ Schema& Schema::dict(std::string name, ConfigNode default_value, std::string doc
   return add_spec(std::move(spec));
 }
 
-Schema& Schema::component(std::string name, Kind kind, ConfigNode default_value,
-                          std::string doc) {
+Schema& Schema::component(std::string name, Kind kind, ConfigNode default_value, std::string doc) {
   ParamSpec spec;
   spec.name = std::move(name);
   spec.type = ParamType::component;

@@ -69,7 +69,8 @@ class Validator {
     values.set_mark(cfg.mark());
     const Schema& schema = info->schema;
     std::vector<std::string> known;
-    for (const auto& spec : schema.params()) known.push_back(spec.name);
+    for (const auto& spec : schema.params())
+      known.push_back(spec.name);
     for (const auto& entry : merged.entries()) {
       if (entry.key == "type") continue;
       const std::string key_path = child_path(path, entry.key);
@@ -176,7 +177,8 @@ class Validator {
         return;
       }
       case ParamType::list:
-        if (!node.is_list()) mismatch();
+        if (!node.is_list())
+          mismatch();
         else if (spec.length >= 0 && node.size() != static_cast<size_t>(spec.length))
           error(mark, path,
                 "expected " + std::to_string(spec.length) + " elements, got " +
@@ -208,8 +210,8 @@ class Validator {
       return;
     }
     if ((spec.min && v < *spec.min) || (spec.max && v > *spec.max)) {
-      error(mark, path, "value " + node.to_flow() + " is out of range: must be " +
-                            spec.constraint_text());
+      error(mark, path,
+            "value " + node.to_flow() + " is out of range: must be " + spec.constraint_text());
     }
   }
 
@@ -254,7 +256,8 @@ class Validator {
 [[noreturn]] void throw_errors(const std::vector<std::string>& errors) {
   if (errors.size() == 1) throw ConfigError(errors.front());
   std::string message = std::to_string(errors.size()) + " config errors:";
-  for (const auto& e : errors) message += "\n  " + e;
+  for (const auto& e : errors)
+    message += "\n  " + e;
   throw ConfigError(message);
 }
 

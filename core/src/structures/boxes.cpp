@@ -9,9 +9,12 @@ namespace detkit {
 
 const char* flip_direction_name(FlipDirection direction) {
   switch (direction) {
-    case FlipDirection::horizontal: return "horizontal";
-    case FlipDirection::vertical: return "vertical";
-    case FlipDirection::diagonal: return "diagonal";
+    case FlipDirection::horizontal:
+      return "horizontal";
+    case FlipDirection::vertical:
+      return "vertical";
+    case FlipDirection::diagonal:
+      return "diagonal";
   }
   return "?";
 }
@@ -32,15 +35,21 @@ Boxes::Boxes(torch::Tensor xyxy) {
   }
   if (xyxy.numel() == 0) xyxy = xyxy.reshape({0, 4});
   if (xyxy.dim() != 2 || xyxy.size(1) != 4) {
-    throw Error("boxes must be an (N, 4) tensor, got shape " + std::to_string(xyxy.dim()) +
-                "-d " + c10::str(xyxy.sizes()));
+    throw Error("boxes must be an (N, 4) tensor, got shape " + std::to_string(xyxy.dim()) + "-d " +
+                c10::str(xyxy.sizes()));
   }
   xyxy_ = xyxy.to(torch::kFloat32);
 }
 
-torch::Tensor Boxes::widths() const { return xyxy_.select(1, 2) - xyxy_.select(1, 0); }
-torch::Tensor Boxes::heights() const { return xyxy_.select(1, 3) - xyxy_.select(1, 1); }
-torch::Tensor Boxes::areas() const { return widths() * heights(); }
+torch::Tensor Boxes::widths() const {
+  return xyxy_.select(1, 2) - xyxy_.select(1, 0);
+}
+torch::Tensor Boxes::heights() const {
+  return xyxy_.select(1, 3) - xyxy_.select(1, 1);
+}
+torch::Tensor Boxes::areas() const {
+  return widths() * heights();
+}
 
 void Boxes::clip(int64_t height, int64_t width) {
   auto x = xyxy_.index({torch::indexing::Slice(), torch::indexing::Slice(0, 4, 2)})
@@ -79,12 +88,15 @@ torch::Tensor Boxes::nonempty(double min_size) const {
   return (widths() > min_size).logical_and(heights() > min_size);
 }
 
-Boxes Boxes::index(const torch::Tensor& selection) const { return Boxes(xyxy_.index({selection})); }
+Boxes Boxes::index(const torch::Tensor& selection) const {
+  return Boxes(xyxy_.index({selection}));
+}
 
 Boxes Boxes::cat(const std::vector<Boxes>& parts) {
   if (parts.empty()) return Boxes();
   std::vector<torch::Tensor> tensors;
-  for (const auto& p : parts) tensors.push_back(p.tensor());
+  for (const auto& p : parts)
+    tensors.push_back(p.tensor());
   return Boxes(torch::cat(tensors, 0));
 }
 

@@ -55,7 +55,8 @@ const torch::Tensor& Instances::field(const std::string& name) const {
 Instances Instances::index(const torch::Tensor& selection) const {
   Instances out(boxes_.index(selection), labels_.index({selection}),
                 scores_.defined() ? scores_.index({selection}) : torch::Tensor());
-  for (const auto& [name, value] : fields_) out.set_field(name, value.index({selection}));
+  for (const auto& [name, value] : fields_)
+    out.set_field(name, value.index({selection}));
   return out;
 }
 
@@ -74,7 +75,8 @@ Instances Instances::cat(const std::vector<Instances>& parts) {
                 scores.empty() ? torch::Tensor() : torch::cat(scores));
   for (const auto& [name, value] : parts.front().fields_) {
     std::vector<torch::Tensor> values;
-    for (const auto& p : parts) values.push_back(p.field(name));
+    for (const auto& p : parts)
+      values.push_back(p.field(name));
     out.set_field(name, torch::cat(values));
   }
   return out;

@@ -177,12 +177,14 @@ template <class T>
 struct ConfigValue<std::vector<T>> {
   static std::vector<T> from(const ConfigNode& node) {
     std::vector<T> out;
-    for (const auto& item : node.items()) out.push_back(ConfigValue<T>::from(item));
+    for (const auto& item : node.items())
+      out.push_back(ConfigValue<T>::from(item));
     return out;
   }
   static ConfigNode to(const std::vector<T>& values) {
     ConfigNode out = ConfigNode::make_list();
-    for (const auto& v : values) out.push_back(ConfigValue<T>::to(v));
+    for (const auto& v : values)
+      out.push_back(ConfigValue<T>::to(v));
     return out;
   }
 };

@@ -51,12 +51,12 @@ struct KindOf;
 }  // namespace detkit
 
 /// Declares that components of kind KIND derive from BASE (use at global scope).
-#define DETKIT_DECLARE_KIND_BASE(KIND, BASE)           \
-  template <>                                          \
-  struct detkit::KindBase<::detkit::Kind::KIND> {      \
-    using type = BASE;                                 \
-  };                                                   \
-  template <>                                          \
-  struct detkit::KindOf<BASE> {                        \
+#define DETKIT_DECLARE_KIND_BASE(KIND, BASE)                      \
+  template <>                                                     \
+  struct detkit::KindBase<::detkit::Kind::KIND> {                 \
+    using type = BASE;                                            \
+  };                                                              \
+  template <>                                                     \
+  struct detkit::KindOf<BASE> {                                   \
     static constexpr ::detkit::Kind value = ::detkit::Kind::KIND; \
   }

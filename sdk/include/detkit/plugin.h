@@ -141,26 +141,26 @@ __attribute__((visibility("hidden"))) inline int register_section_components(
 
 /// Defines the plugin's descriptor and entry point. Use once per plugin, at global scope.
 /// NAME must equal the plugin's file name between "libdetkit-" and ".so".
-#define DETKIT_PLUGIN(NAME, VERSION, DESCRIPTION)                                              \
-  static const detkit_plugin_descriptor detkit_plugin_descriptor_ = {                         \
-      sizeof(detkit_plugin_descriptor),                                                        \
-      DETKIT_PLUGIN_ENTRY_ABI,                                                                 \
-      DETKIT_SDK_ABI_MAJOR,                                                                    \
-      DETKIT_SDK_ABI_MINOR,                                                                    \
-      TORCH_VERSION_MAJOR,                                                                     \
-      TORCH_VERSION_MINOR,                                                                     \
-      DETKIT_CXX11_ABI,                                                                        \
-      DETKIT_BUILT_WITH_CUDA,                                                                  \
-      DETKIT_COMPILER_ID,                                                                      \
-      DETKIT_COMPILER_MAJOR,                                                                   \
-      DETKIT_GLIBCXX_RELEASE,                                                                  \
-      NAME,                                                                                    \
-      VERSION,                                                                                 \
-      DESCRIPTION,                                                                             \
-      &::detkit::detail::register_section_components,                                         \
-      &DETKIT_ABI_TRIPWIRE};                                                                   \
-  static const detkit_plugin_descriptor* detkit_plugin_entry_() {                             \
-    return &detkit_plugin_descriptor_;                                                         \
-  }                                                                                            \
-  extern "C" DETKIT_PLUGIN_EXPORT __attribute__((section("dkplug"), used))                    \
+#define DETKIT_PLUGIN(NAME, VERSION, DESCRIPTION)                          \
+  static const detkit_plugin_descriptor detkit_plugin_descriptor_ = {      \
+      sizeof(detkit_plugin_descriptor),                                    \
+      DETKIT_PLUGIN_ENTRY_ABI,                                             \
+      DETKIT_SDK_ABI_MAJOR,                                                \
+      DETKIT_SDK_ABI_MINOR,                                                \
+      TORCH_VERSION_MAJOR,                                                 \
+      TORCH_VERSION_MINOR,                                                 \
+      DETKIT_CXX11_ABI,                                                    \
+      DETKIT_BUILT_WITH_CUDA,                                              \
+      DETKIT_COMPILER_ID,                                                  \
+      DETKIT_COMPILER_MAJOR,                                               \
+      DETKIT_GLIBCXX_RELEASE,                                              \
+      NAME,                                                                \
+      VERSION,                                                             \
+      DESCRIPTION,                                                         \
+      &::detkit::detail::register_section_components,                      \
+      &DETKIT_ABI_TRIPWIRE};                                               \
+  static const detkit_plugin_descriptor* detkit_plugin_entry_() {          \
+    return &detkit_plugin_descriptor_;                                     \
+  }                                                                        \
+  extern "C" DETKIT_PLUGIN_EXPORT __attribute__((section("dkplug"), used)) \
   const detkit_plugin_entry_fn detkit_plugin_v1 = &detkit_plugin_entry_

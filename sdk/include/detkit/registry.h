@@ -136,11 +136,11 @@ ComponentInfo describe(const char* type) {
 #error "detkit component registration needs an ELF target (Linux); see docs on Windows support"
 #endif
 
-#define DETKIT_REGISTER_RECORD_(KIND, CLASS, NAME, ID)                                        \
-  static ::detkit::ComponentInfo DETKIT_CAT(detkit_describe_, ID)() {                         \
-    return ::detkit::detail::describe<::detkit::Kind::KIND, CLASS>(NAME);                     \
-  }                                                                                            \
-  DETKIT_COMPONENT_SECTION static const ::detkit::detail::DescribeFn DETKIT_CAT(              \
+#define DETKIT_REGISTER_RECORD_(KIND, CLASS, NAME, ID)                           \
+  static ::detkit::ComponentInfo DETKIT_CAT(detkit_describe_, ID)() {            \
+    return ::detkit::detail::describe<::detkit::Kind::KIND, CLASS>(NAME);        \
+  }                                                                              \
+  DETKIT_COMPONENT_SECTION static const ::detkit::detail::DescribeFn DETKIT_CAT( \
       detkit_component_, ID) = &DETKIT_CAT(detkit_describe_, ID)
 
 /// Registers CLASS in the registry of KIND under the type name NAME (a string literal).

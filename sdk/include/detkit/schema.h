@@ -116,8 +116,8 @@ struct ParamTypeOf<std::optional<T>> {
 ///
 ///   Schema("Sigmoid focal loss.")
 ///       .add<double>("gamma", 2.0, "focusing parameter").min(0)
-///       .add<std::string>("reduction", "mean", "none, mean or sum").choices({"none", "mean", "sum"})
-///       .required<int64_t>("num_classes", "number of object classes");
+///       .add<std::string>("reduction", "mean", "none, mean or sum").choices({"none", "mean",
+///       "sum"}) .required<int64_t>("num_classes", "number of object classes");
 ///
 /// Modifiers (choices, range, min, max, length) apply to the parameter added last.
 class DETKIT_API Schema {

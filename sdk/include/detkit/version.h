@@ -28,11 +28,10 @@
 /// contract, defined only in libdetkit. A plugin built against another SDK major, LibTorch
 /// major.minor or string ABI references a name libdetkit does not define, so dlopen() refuses
 /// it before any of its static initializers run.
-#define DETKIT_ABI_TRIPWIRE                                                               \
-  DETKIT_CAT(                                                                             \
-      DETKIT_CAT(DETKIT_CAT(DETKIT_CAT(detkit_abi_, DETKIT_SDK_ABI_MAJOR), _torch_),      \
-                 DETKIT_CAT(DETKIT_CAT(TORCH_VERSION_MAJOR, _), TORCH_VERSION_MINOR)),     \
-      DETKIT_CAT(_cxx11abi_, DETKIT_CXX11_ABI))
+#define DETKIT_ABI_TRIPWIRE                                                                   \
+  DETKIT_CAT(DETKIT_CAT(DETKIT_CAT(DETKIT_CAT(detkit_abi_, DETKIT_SDK_ABI_MAJOR), _torch_),   \
+                        DETKIT_CAT(DETKIT_CAT(TORCH_VERSION_MAJOR, _), TORCH_VERSION_MINOR)), \
+             DETKIT_CAT(_cxx11abi_, DETKIT_CXX11_ABI))
 
 extern "C" DETKIT_API const int DETKIT_ABI_TRIPWIRE;
 

@@ -12,7 +12,8 @@ using testing::write_file;
 
 /// Output must never show a C++ backtrace or an internal assert.
 void expect_no_trace(const testing::ProcessResult& r) {
-  for (const char* marker : {"frame #", "Exception raised from", "INTERNAL ASSERT", "terminate called"}) {
+  for (const char* marker :
+       {"frame #", "Exception raised from", "INTERNAL ASSERT", "terminate called"}) {
     EXPECT_EQ(r.err.find(marker), std::string::npos) << r.err;
     EXPECT_EQ(r.out.find(marker), std::string::npos) << r.out;
   }
@@ -22,8 +23,8 @@ TEST(ConfigCli, PrintShowsMergedConfigWithSources) {
   TempDir dir;
   write_file(dir.file("base.yaml"), "optimizer: {type: SGD, lr: 0.02}\n");
   write_file(dir.file("leaf.yaml"), "_base_: base.yaml\noptimizer: {lr: 0.01}\n");
-  const auto r = run_detkit({"config", "print", dir.file("leaf.yaml"), "--cfg-options",
-                             "optimizer.momentum=0.9"});
+  const auto r = run_detkit(
+      {"config", "print", dir.file("leaf.yaml"), "--cfg-options", "optimizer.momentum=0.9"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("lr: 0.01"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("leaf.yaml:2:"), std::string::npos) << r.out;

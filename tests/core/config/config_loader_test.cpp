@@ -20,8 +20,8 @@ void expect_config_error(Fn fn, std::initializer_list<std::string> parts) {
   } catch (const ConfigError& e) {
     const std::string message = e.what();
     for (const auto& part : parts) {
-      EXPECT_NE(message.find(part), std::string::npos)
-          << "message lacks '" << part << "':\n" << message;
+      EXPECT_NE(message.find(part), std::string::npos) << "message lacks '" << part << "':\n"
+                                                       << message;
     }
   }
 }
@@ -83,14 +83,14 @@ class BaseInheritance : public ::testing::Test {
 
 TEST_F(BaseInheritance, MergesMapsRecursivelyAndReplacesListsAndScalars) {
   write("base/model.yaml",
-        "model:\n  type: RetinaNet\n  backbone: {type: ResNet, depth: 50, out_indices: [0, 1, 2, 3]}\n"
+        "model:\n  type: RetinaNet\n  backbone: {type: ResNet, depth: 50, out_indices: [0, 1, 2, "
+        "3]}\n"
         "  neck: {type: FPN, in_channels: [256, 512]}\n");
   write("base/schedule.yaml", "optimizer: {type: SGD, lr: 0.02, momentum: 0.9}\n");
-  const std::string leaf = write(
-      "configs/leaf.yaml",
-      "_base_: [../base/model.yaml, ../base/schedule.yaml]\n"
-      "model:\n  backbone: {depth: 101, out_indices: [1, 2]}\n"
-      "optimizer: {lr: 0.01}\n");
+  const std::string leaf = write("configs/leaf.yaml",
+                                 "_base_: [../base/model.yaml, ../base/schedule.yaml]\n"
+                                 "model:\n  backbone: {depth: 101, out_indices: [1, 2]}\n"
+                                 "optimizer: {lr: 0.01}\n");
   const ConfigNode cfg = load_config(leaf);
   const ConfigNode& backbone = cfg.at("model").at("backbone");
   EXPECT_EQ(backbone.at("type").as_string(), "ResNet");  // kept from the base
@@ -133,8 +133,8 @@ TEST_F(BaseInheritance, DeleteReplacesTheWholeMap) {
 
 TEST_F(BaseInheritance, DictOverListNeedsDeleteWithMmdetMessage) {
   write("base.yaml", "model:\n  roi_head:\n    bbox_head: [{type: A}, {type: B}]\n");
-  const std::string leaf =
-      write("leaf.yaml", "_base_: base.yaml\nmodel:\n  roi_head:\n    bbox_head: {num_classes: 1}\n");
+  const std::string leaf = write(
+      "leaf.yaml", "_base_: base.yaml\nmodel:\n  roi_head:\n    bbox_head: {num_classes: 1}\n");
   expect_config_error([&] { load_config(leaf); },
                       {"leaf.yaml:4:", "model.roi_head.bbox_head",
                        "is a dict in the child config but is of type list in the base config",
@@ -199,13 +199,15 @@ TEST(CfgOptions, BadSyntaxIsAClearError) {
   expect_config_error([&] { apply_cfg_option(cfg, "a..b=1"); }, {"empty key segment"});
   expect_config_error([&] { apply_cfg_option(cfg, "a.5=1"); }, {"out of range"});
   expect_config_error([&] { apply_cfg_option(cfg, "a.x=1"); }, {"is a list"});
-  expect_config_error([&] { apply_cfg_option(cfg, "b.c=1"); }, {"b is int, not a map", "no key 'c'"});
+  expect_config_error([&] { apply_cfg_option(cfg, "b.c=1"); },
+                      {"b is int, not a map", "no key 'c'"});
   expect_config_error([&] { apply_cfg_option(cfg, "c=[1, 2"); }, {"not valid YAML"});
 }
 
 TEST(ConfigPrinter, ShowsEveryValueWithItsSource) {
   TempDir dir;
-  write_file(dir.file("base.yaml"), "model:\n  type: M\n  sizes: [1, 2]\nlist: [{type: A, k: 1}]\n");
+  write_file(dir.file("base.yaml"),
+             "model:\n  type: M\n  sizes: [1, 2]\nlist: [{type: A, k: 1}]\n");
   write_file(dir.file("leaf.yaml"), "_base_: base.yaml\nmodel: {type: N}\n");
   ConfigNode cfg = load_config(dir.file("leaf.yaml"), {"model.extra=5"});
   const std::string text = format_config(cfg, true);

@@ -116,8 +116,9 @@ TEST(Validation, MissingRequiredParameter) {
 }
 
 TEST(Validation, RangeChoicesAndLength) {
-  EXPECT_NE(validation_error("{type: SchemaTestLoss, num_classes: 1, scale: 11}").find("in [0, 10]"),
-            std::string::npos);
+  EXPECT_NE(
+      validation_error("{type: SchemaTestLoss, num_classes: 1, scale: 11}").find("in [0, 10]"),
+      std::string::npos);
   EXPECT_NE(validation_error("{type: SchemaTestLoss, num_classes: 0}").find(">= 1"),
             std::string::npos);
   const std::string choice =
@@ -177,7 +178,8 @@ TEST(ConfigCheck, DataSectionAndComponentKindsAreChecked) {
       "data: {samples_per_gpu: 0, trian: {}}\ncustom_hooks: [{type: SchemaTestLoss}]\n", "d.yaml");
   const auto errors = check_config(cfg);
   std::string all;
-  for (const auto& e : errors) all += e + "\n";
+  for (const auto& e : errors)
+    all += e + "\n";
   EXPECT_NE(all.find("data.samples_per_gpu"), std::string::npos) << all;
   EXPECT_NE(all.find("did you mean 'train'"), std::string::npos) << all;
   EXPECT_NE(all.find("'SchemaTestLoss' is a loss, but a hook is expected"), std::string::npos)

@@ -8,6 +8,7 @@
 
 #include "dataset_test_utils.h"
 #include "detkit/core/coco_json.h"
+#include "detkit/core/coco_writer.h"
 #include "test_support.h"
 
 namespace detkit::testing {
@@ -212,33 +213,6 @@ TEST_F(CocoDatasetTest, UnknownParameterIsAConfigError) {
 
 /// Writes a COCO file like coco_eval_big.py's: `images` 640x480 images with 0..14 boxes each,
 /// 80 categories, about 1.3 kB per image.
-void write_big_coco(const std::string& path, int images) {
-  std::ofstream out(path);
-  std::mt19937 random(7);
-  std::uniform_real_distribution<double> unit(0, 1);
-  out << "{\"images\": [";
-  for (int i = 1; i <= images; ++i)
-    out << (i > 1 ? ", " : "") << "{\"id\": " << i << ", \"width\": 640, \"height\": 480, "
-        << "\"file_name\": \"" << i << ".jpg\"}";
-  out << "], \"annotations\": [";
-  int id = 0;
-  for (int i = 1; i <= images; ++i) {
-    const int count = int(random() % 15);
-    for (int k = 0; k < count; ++k) {
-      const double w = 5 + 150 * unit(random), h = 5 + 150 * unit(random);
-      const double x = (640 - w) * unit(random), y = (480 - h) * unit(random);
-      out << (id > 0 ? ", " : "") << "{\"id\": " << ++id << ", \"image_id\": " << i
-          << ", \"category_id\": " << 1 + random() % 80 << ", \"bbox\": [" << x << ", " << y << ", "
-          << w << ", " << h << "], \"area\": " << w * h
-          << ", \"iscrowd\": " << (unit(random) < 0.01 ? 1 : 0) << "}";
-    }
-  }
-  out << "], \"categories\": [";
-  for (int c = 1; c <= 80; ++c)
-    out << (c > 1 ? ", " : "") << "{\"id\": " << c << ", \"name\": \"c" << c << "\"}";
-  out << "]}";
-}
-
 TEST(CocoDatasetLoad, ReferenceCocoEvalFiles) {
   for (int n = 1; n <= 6; ++n) {
     const std::string path = data_path("coco_eval/case_00" + std::to_string(n) + "/gt.json");
@@ -272,25 +246,11 @@ TEST(CocoDatasetLoad, ReferenceCocoEvalFiles) {
 
 TEST(CocoDatasetLoad, ManyImages) {
   TempDir dir;
-  write_big_coco(dir.file("big.json"), 2000);
+  write_random_coco_annotations(dir.file("big.json"), 2000);
   auto dataset = build_dataset("{type: CocoDataset, test_mode: true, ann_file: '" +
                                dir.file("big.json") + "'}");
   EXPECT_EQ(dataset->size(), 2000u);
   EXPECT_EQ(dataset->classes().size(), 80u);
-}
-
-// About 100 MB (100,000 images): run with --gtest_also_run_disabled_tests to time the load.
-TEST(CocoDatasetLoad, DISABLED_HundredMegabytes) {
-  TempDir dir;
-  write_big_coco(dir.file("big.json"), 100000);
-  const auto bytes = std::ifstream(dir.file("big.json"), std::ios::ate).tellg();
-  const auto start = std::chrono::steady_clock::now();
-  auto dataset = build_dataset("{type: CocoDataset, ann_file: '" + dir.file("big.json") + "'}");
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::cout << "loaded " << double(bytes) / 1e6 << " MB, " << dataset->size()
-            << " training images in " << seconds << " s\n";
-  EXPECT_LT(seconds, 20.0);
 }
 
 }  // namespace

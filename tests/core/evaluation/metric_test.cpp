@@ -24,10 +24,12 @@ std::shared_ptr<MetricBase> build_metric(const std::string& yaml) {
 /// Predictions per dataset index from a COCO result file (category id -> label).
 std::vector<Instances> predictions_from(const DatasetBase& dataset, const std::string& results) {
   std::map<int64_t, size_t> index_of_image;
-  for (size_t i = 0; i < dataset.size(); ++i) index_of_image[dataset.data_info(i).image_id] = i;
+  for (size_t i = 0; i < dataset.size(); ++i)
+    index_of_image[dataset.data_info(i).image_id] = i;
   std::map<int64_t, int64_t> label_of;
   const auto ids = dataset.category_ids();
-  for (size_t k = 0; k < ids.size(); ++k) label_of[ids[k]] = static_cast<int64_t>(k);
+  for (size_t k = 0; k < ids.size(); ++k)
+    label_of[ids[k]] = static_cast<int64_t>(k);
   std::vector<std::vector<float>> boxes(dataset.size()), scores(dataset.size());
   std::vector<std::vector<int64_t>> labels(dataset.size());
   for (const CocoDetection& d : read_coco_results(results)) {
@@ -50,7 +52,8 @@ std::vector<double> expected_stats(const std::string& path) {
   simdjson::dom::parser parser;
   simdjson::dom::element doc = parser.load(path);
   std::vector<double> out;
-  for (double v : doc["stats"].get_array()) out.push_back(v);
+  for (double v : doc["stats"].get_array())
+    out.push_back(v);
   return out;
 }
 
@@ -67,9 +70,10 @@ TEST(CocoMetric, ThroughACocoDatasetMatchesPycocotools) {
   // maxDets 1/10/100 as pycocotools' defaults: all 12 numbers.
   auto metric = build_metric("{type: CocoMetric, proposal_nums: [1, 10, 100], classwise: true}");
   const MetricResult result = metric->evaluate(*dataset, predictions);
-  const char* keys[] = {"bbox_mAP", "bbox_mAP_50", "bbox_mAP_75", "bbox_mAP_s", "bbox_mAP_m",
-                        "bbox_mAP_l", "bbox_AR@1", "bbox_AR@10", "bbox_AR@100"};
-  for (size_t i = 0; i < 9; ++i) EXPECT_NEAR(result.at(keys[i]), expected[i], 1e-6) << keys[i];
+  const char* keys[] = {"bbox_mAP",   "bbox_mAP_50", "bbox_mAP_75", "bbox_mAP_s", "bbox_mAP_m",
+                        "bbox_mAP_l", "bbox_AR@1",   "bbox_AR@10",  "bbox_AR@100"};
+  for (size_t i = 0; i < 9; ++i)
+    EXPECT_NEAR(result.at(keys[i]), expected[i], 1e-6) << keys[i];
   EXPECT_NE(result.report.find("Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | "
                                "maxDets=100 ]"),
             std::string::npos)
@@ -119,8 +123,9 @@ TEST(VOCMetric, DifficultObjectsAreIgnoredPerClass) {
   OneImageDataset dataset;
   auto metric = build_metric("{type: VOCMetric, iou_thr: [0.5, 0.75]}");
   // The highest-scored detection hits the difficult box: neither TP nor FP.
-  Instances pred(Boxes(torch::tensor({60.f, 60.f, 90.f, 90.f, 10.f, 10.f, 50.f, 50.f}).reshape({2, 4})),
-                 torch::tensor({int64_t{0}, int64_t{0}}), torch::tensor({0.95f, 0.9f}));
+  Instances pred(
+      Boxes(torch::tensor({60.f, 60.f, 90.f, 90.f, 10.f, 10.f, 50.f, 50.f}).reshape({2, 4})),
+      torch::tensor({int64_t{0}, int64_t{0}}), torch::tensor({0.95f, 0.9f}));
   MetricResult result = metric->evaluate(dataset, {pred});
   EXPECT_NEAR(result.at("AP50"), 1.0, 1e-6);
   EXPECT_NEAR(result.at("mAP"), 1.0, 1e-6);

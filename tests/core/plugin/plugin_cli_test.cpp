@@ -56,8 +56,8 @@ TEST(PluginsCli, EveryBrokenFixtureIsReportedWhileGoodOnesLoad) {
 }
 
 TEST(PluginsCli, SamePluginNameInTwoFoldersIsShadowedNotOpened) {
-  const auto r = run_detkit(
-      {"plugins", "list"}, {"DETKIT_PLUGIN_PATH=" + fixture_dir("twin1") + ":" + fixture_dir("twin2")});
+  const auto r = run_detkit({"plugins", "list"}, {"DETKIT_PLUGIN_PATH=" + fixture_dir("twin1") +
+                                                  ":" + fixture_dir("twin2")});
   // Opening the second copy would abort inside dlopen (duplicate TORCH_LIBRARY namespace).
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(block_of(r.out, fixture_dir("twin1") + "/libdetkit-twin.so").rfind("LOADED", 0), 0u)
@@ -70,9 +70,9 @@ TEST(PluginsCli, SamePluginNameInTwoFoldersIsShadowedNotOpened) {
 }
 
 TEST(PluginsCli, CommandLinePluginComesFirstAndTwoRequestedTwinsFail) {
-  const auto r = run_detkit({"plugins", "list", "--plugin",
-                             fixture_dir("twin2") + "/libdetkit-twin.so", "--plugin",
-                             fixture_dir("twin1") + "/libdetkit-twin.so"});
+  const auto r =
+      run_detkit({"plugins", "list", "--plugin", fixture_dir("twin2") + "/libdetkit-twin.so",
+                  "--plugin", fixture_dir("twin1") + "/libdetkit-twin.so"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(block_of(r.out, fixture_dir("twin2") + "/libdetkit-twin.so").rfind("LOADED", 0), 0u);
   EXPECT_NE(block_of(r.out, fixture_dir("twin1") + "/libdetkit-twin.so")
@@ -82,24 +82,26 @@ TEST(PluginsCli, CommandLinePluginComesFirstAndTwoRequestedTwinsFail) {
 }
 
 TEST(PluginsCli, DescribeShowsParameters) {
-  const auto r = run_detkit({"plugins", "describe", "FixtureLoss", "--plugin", fixture_dir("good")});
+  const auto r =
+      run_detkit({"plugins", "describe", "FixtureLoss", "--plugin", fixture_dir("good")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("FixtureLoss (loss, from "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("num_classes"), std::string::npos);
   EXPECT_NE(r.out.find("required"), std::string::npos);
   EXPECT_NE(r.out.find("one of mean|sum"), std::string::npos);
   EXPECT_NE(r.out.find("in [0, 10]"), std::string::npos);
-  const auto unknown = run_detkit({"plugins", "describe", "FixtureLos", "--plugin", fixture_dir("good")});
+  const auto unknown =
+      run_detkit({"plugins", "describe", "FixtureLos", "--plugin", fixture_dir("good")});
   EXPECT_EQ(unknown.exit_code, 1);
   EXPECT_NE(unknown.err.find("did you mean 'FixtureLoss'"), std::string::npos) << unknown.err;
 }
 
 TEST(PluginsCli, ConfigUsingATypeOfARejectedPluginFailsWithItsReason) {
   testing::TempDir dir;
-  testing::write_file(dir.file("cfg.yaml"),
-                      "plugins: [" + fixture_dir("throwing") + "/libdetkit-throwing.so]\n"
-                      "allow_failed_plugins: true\n"
-                      "custom_hooks: [{type: ThrowingLoss}]\n");
+  testing::write_file(dir.file("cfg.yaml"), "plugins: [" + fixture_dir("throwing") +
+                                                "/libdetkit-throwing.so]\n"
+                                                "allow_failed_plugins: true\n"
+                                                "custom_hooks: [{type: ThrowingLoss}]\n");
   const auto r = run_detkit({"config", "check", dir.file("cfg.yaml")});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("unknown hook type 'ThrowingLoss'"), std::string::npos) << r.err;

@@ -80,7 +80,8 @@ INSTANTIATE_TEST_SUITE_P(
         RejectCase{"tripwire", "oldsdk",
                    "built against SDK ABI 0 / LibTorch 1.12 / cxx11 ABI 1, but this host "
                    "provides SDK ABI 1 / LibTorch 1.13"},
-        RejectCase{"abi_major", "abimajor", "SDK ABI major mismatch: plugin has 2, host supports 1"},
+        RejectCase{"abi_major", "abimajor",
+                   "SDK ABI major mismatch: plugin has 2, host supports 1"},
         RejectCase{"abi_minor", "abiminor", "the plugin needs a newer detkit"},
         RejectCase{"torch_version", "torchversion",
                    "LibTorch version mismatch: plugin has 1.14, host supports 1.13"},

@@ -35,6 +35,12 @@ DETKIT_API std::string format_coco_annotations(const CocoDocument& document);
 /// cannot.
 DETKIT_API void write_coco_annotations(const std::string& path, const CocoDocument& document);
 
+/// Writes an annotation file shaped like COCO train2017's (no images): `images` 640x480 image
+/// entries, 0-14 random boxes each over 80 categories, 1% crowd; deterministic for a seed. For
+/// load benchmarks and tests (100000 images make ~100 MB).
+DETKIT_API void write_random_coco_annotations(const std::string& path, int64_t images,
+                                              uint64_t seed = 7);
+
 /// `text` as a JSON string literal, quotes included.
 DETKIT_API std::string json_quote(const std::string& text);
 

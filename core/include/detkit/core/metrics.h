@@ -12,10 +12,14 @@
 
 namespace detkit {
 
+/// Throws Error unless there is one prediction per dataset sample, each with scores.
+DETKIT_API void check_predictions(const DatasetBase& dataset,
+                                  const std::vector<Instances>& predictions);
+
 /// The predictions as COCO results: label -> the dataset's category id, xyxy -> xywh (no +1,
 /// as MMDetection 2.x), image id from each sample's DataInfo.
-DETKIT_API std::vector<CocoDetection> predictions_to_coco(const DatasetBase& dataset,
-                                                          const std::vector<Instances>& predictions);
+DETKIT_API std::vector<CocoDetection> predictions_to_coco(
+    const DatasetBase& dataset, const std::vector<Instances>& predictions);
 
 /// The dataset's annotations as COCO ground truth: its images (DataInfo image ids, sizes), its
 /// classes as categories (with the dataset's category ids), gt boxes with their `area` field

@@ -13,9 +13,11 @@ namespace detkit {
 DETKIT_API size_t edit_distance(std::string_view a, std::string_view b);
 /// The candidate closest to `word` if it is close enough to be a likely typo (distance at most
 /// a third of the longer word, or a case-insensitive match), else "".
-DETKIT_API std::string closest_match(std::string_view word, const std::vector<std::string>& candidates);
+DETKIT_API std::string closest_match(std::string_view word,
+                                     const std::vector<std::string>& candidates);
 /// "; did you mean 'X'?" or "".
-DETKIT_API std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates);
+DETKIT_API std::string did_you_mean(std::string_view word,
+                                    const std::vector<std::string>& candidates);
 /// Joins with a separator.
 DETKIT_API std::string join(const std::vector<std::string>& parts, std::string_view separator);
 /// "file:line:col: path: message" (parts that are unknown are left out).

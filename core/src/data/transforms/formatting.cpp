@@ -59,16 +59,8 @@ class DefaultFormatBundle : public TransformBase {
   static Schema schema() {
     Schema s("Image to a (C, H, W) float tensor, default meta (MMDetection DefaultFormatBundle).");
     s.add<bool>("img_to_float", true, "convert a uint8 image to float32");
-    s.dict(
-        "pad_val",
-        [] {
-          ConfigNode values = ConfigNode::make_map();
-          values.set("img", 0);
-          values.set("masks", 0);
-          values.set("seg", 255);
-          return values;
-        }(),
-        "batch padding values; the loader pads images with 0, so img must be 0");
+    s.dict("pad_val", default_pad_values(),
+           "batch padding values; the loader pads images with 0, so img must be 0");
     return s;
   }
 

@@ -36,16 +36,8 @@ class Pad : public TransformBase {
                                   "pad height and width to multiples of this")
         .min(1);
     s.add<bool>("pad_to_square", false, "pad to a square of the longer side");
-    s.any(
-        "pad_val",
-        [] {
-          ConfigNode values = ConfigNode::make_map();
-          values.set("img", 0);
-          values.set("masks", 0);
-          values.set("seg", 255);
-          return values;
-        }(),
-        "padding value: a number, or {img: v or [v per channel], masks: v, seg: v}");
+    s.any("pad_val", default_pad_values(),
+          "padding value: a number, or {img: v or [v per channel], masks: v, seg: v}");
     return s;
   }
 

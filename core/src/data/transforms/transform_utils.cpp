@@ -174,4 +174,12 @@ double random_real(double low, double high) {
   return low + (high - low) * random_uniform();
 }
 
+ConfigNode default_pad_values() {
+  ConfigNode values = ConfigNode::make_map();
+  values.set("img", 0);
+  values.set("masks", 0);
+  values.set("seg", 255);
+  return values;
+}
+
 }  // namespace detkit::transforms

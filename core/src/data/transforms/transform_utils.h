@@ -73,6 +73,9 @@ int64_t random_int(int64_t low, int64_t high);
 /// A uniform real in [low, high) from random_engine() (numpy's uniform(low, high)).
 double random_real(double low, double high);
 
+/// MMDetection's default `pad_val`: {img: 0, masks: 0, seg: 255} (Pad, DefaultFormatBundle).
+ConfigNode default_pad_values();
+
 /// The choices MultiScaleFlipAug fixes for one augmented version (MMDetection sets
 /// results['scale'] or results['scale_factor'], and results['flip'] / ['flip_direction'],
 /// before the inner transforms run).

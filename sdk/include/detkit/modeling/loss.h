@@ -40,8 +40,7 @@ class DETKIT_API LossBase : public torch::nn::Module {
 /// sums; `mean` divides the sum by `avg_factor` (+ float eps, as MMDetection) when given,
 /// else takes the mean. `sum` with an `avg_factor` is an error, as in MMDetection.
 DETKIT_API torch::Tensor weight_reduce_loss(torch::Tensor loss, const torch::Tensor& weight,
-                                            Reduction reduction,
-                                            std::optional<double> avg_factor);
+                                            Reduction reduction, std::optional<double> avg_factor);
 
 }  // namespace detkit
 

@@ -1,0 +1,103 @@
+// `detkit benchmark dataset [--ann-file F | --images N] [--no-reference]`: times building a
+// CocoDataset from a COCO annotation file (parse + label mapping + filtering) beside Python's
+// json.load plus the per-image index pycocotools' COCO() builds, run by /usr/bin/python3.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "cli.h"
+#include "detkit/core/coco_writer.h"
+#include "detkit/core/config.h"
+#include "detkit/data/dataset.h"
+#include "detkit/registry.h"
+
+namespace detkit::cli {
+
+namespace {
+
+/// Seconds Python takes for json.load + pycocotools' createIndex loops; negative if it failed.
+double reference_seconds(const std::string& path) {
+  const std::string script =
+      "import json, sys, time\nfrom collections import defaultdict\n"
+      "t = time.perf_counter()\nd = json.load(open(sys.argv[1]))\n"
+      "anns, cats, imgs = {}, {}, {}\nimg_to_anns, cat_to_imgs = defaultdict(list), "
+      "defaultdict(list)\n"
+      "for a in d['annotations']:\n    img_to_anns[a['image_id']].append(a); anns[a['id']] = a\n"
+      "for i in d['images']:\n    imgs[i['id']] = i\n"
+      "for c in d['categories']:\n    cats[c['id']] = c\n"
+      "for a in d['annotations']:\n    cat_to_imgs[a['category_id']].append(a['image_id'])\n"
+      "print('DETKIT_REFERENCE', time.perf_counter() - t)\n";
+  const std::string script_path =
+      "/tmp/detkit-benchmark-dataset-" + std::to_string(::getpid()) + ".py";
+  if (FILE* f = std::fopen(script_path.c_str(), "w")) {
+    std::fputs(script.c_str(), f);
+    std::fclose(f);
+  }
+  double seconds = -1;
+  if (FILE* pipe = ::popen(
+          ("/usr/bin/python3 " + script_path + " '" + path + "' 2>/dev/null").c_str(), "r")) {
+    char line[256];
+    while (std::fgets(line, sizeof(line), pipe))
+      std::sscanf(line, "DETKIT_REFERENCE %lf", &seconds);
+    ::pclose(pipe);
+  }
+  std::remove(script_path.c_str());
+  return seconds;
+}
+
+}  // namespace
+
+int run_dataset_benchmark(const std::vector<std::string>& args) {
+  po::options_description options("detkit benchmark dataset");
+  add_common_options(options);
+  options.add_options()("ann-file", po::value<std::string>(), "a COCO annotation file to load")(
+      "images", po::value<int64_t>()->default_value(100000),
+      "without --ann-file: images of the synthetic file to write (100000 make ~100 MB)")(
+      "no-reference", "do not run the Python reference");
+  po::variables_map vm;
+  if (!parse(args, options, {}, vm, "detkit benchmark dataset [--ann-file F | --images N]"))
+    return 0;
+  namespace fs = std::filesystem;
+  std::string path;
+  fs::path temp_dir;
+  if (vm.count("ann-file")) {
+    path = vm["ann-file"].as<std::string>();
+  } else {
+    const int64_t images = vm["images"].as<int64_t>();
+    if (images < 1) throw Error("--images must be positive");
+    temp_dir = fs::temp_directory_path() / ("detkit-benchmark-" + std::to_string(::getpid()));
+    fs::create_directories(temp_dir);
+    path = (temp_dir / "annotations.json").string();
+    std::cout << "writing a synthetic COCO file of " << images << " images..." << std::endl;
+    write_random_coco_annotations(path, images);
+  }
+  load_plugins(vm, nullptr, true);
+  const double megabytes = static_cast<double>(fs::file_size(path)) / 1e6;
+  const auto start = std::chrono::steady_clock::now();
+  auto dataset = build<DatasetBase>(
+      parse_yaml_text("{type: CocoDataset, pipeline: [], ann_file: '" + path + "'}", "benchmark"),
+      "data.train");
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double reference = vm.count("no-reference") ? -1 : reference_seconds(path);
+  std::cout << fmt::format("CocoDataset load: {:.1f} MB, {} training samples, {} classes\n",
+                           megabytes, dataset->size(), dataset->classes().size());
+  std::cout << fmt::format("{:<34}{:>12}\n", "detkit (parse + build dataset)",
+                           fmt::format("{:.2f} s", seconds));
+  if (reference >= 0) {
+    std::cout << fmt::format("{:<34}{:>12}{:>10}\n", "Python json.load + COCO index",
+                             fmt::format("{:.2f} s", reference),
+                             fmt::format("{:.1f}x", reference / std::max(seconds, 1e-9)));
+  } else if (!vm.count("no-reference")) {
+    std::cout << "reference: /usr/bin/python3 could not run\n";
+  }
+  if (!temp_dir.empty()) fs::remove_all(temp_dir);
+  return 0;
+}
+
+}  // namespace detkit::cli
