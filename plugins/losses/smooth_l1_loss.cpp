@@ -53,9 +53,10 @@ class SmoothL1LossImpl : public LossBase {
     const double beta = options.beta();
     return weighted_elementwise_loss("SmoothL1Loss", pred, target, weight, reduction, avg_factor,
                                      [beta](const torch::Tensor& p, const torch::Tensor& t) {
-                                       const torch::Tensor diff = (p - t).abs();
-                                       return torch::where(diff < beta, 0.5 * diff * diff / beta,
-                                                           diff - 0.5 * beta);
+                                       // ATen's fused kernel computes MMDetection's formula:
+                                       // 0.5 d^2 / beta below beta, d - 0.5 beta above.
+                                       return torch::smooth_l1_loss(p, t, at::Reduction::None,
+                                                                    beta);
                                      }) *
            options.loss_weight();
   }
