@@ -117,3 +117,27 @@ TEST(PluginsCli, ConfigUsingATypeOfARejectedPluginFailsWithItsReason) {
 
 }  // namespace
 }  // namespace detkit
+
+namespace detkit {
+namespace {
+
+TEST(BenchmarkCli, LossesAreComputedThroughThePlugin) {
+  const auto r = testing::run_detkit(
+      {"benchmark", "losses", "--num", "64", "--classes", "3", "--repeat", "1", "--no-reference"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* loss : {"FocalLoss", "CrossEntropyLoss", "L1Loss", "SmoothL1Loss", "GIoULoss"})
+    EXPECT_NE(r.out.find(loss), std::string::npos) << r.out;
+  EXPECT_EQ(testing::run_detkit({"benchmark", "losses", "--num", "0"}).exit_code, 1);
+}
+
+TEST(BenchmarkCli, DatasetLoadOfASyntheticFile) {
+  const auto r = testing::run_detkit({"benchmark", "dataset", "--images", "50", "--no-reference"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("training samples, 80 classes"), std::string::npos) << r.out;
+  const auto missing = testing::run_detkit({"benchmark", "dataset", "--ann-file", "/nonexistent.json"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("/nonexistent.json"), std::string::npos) << missing.err;
+}
+
+}  // namespace
+}  // namespace detkit
