@@ -113,6 +113,20 @@ Schema& Schema::component_list(std::string name, Kind kind, ConfigNode default_v
   return add_spec(std::move(spec));
 }
 
+Schema& Schema::required_component(std::string name, Kind kind, std::string doc) {
+  component(std::move(name), kind, ConfigNode(), std::move(doc));
+  params_.back().required = true;
+  params_.back().nullable = false;
+  return *this;
+}
+
+Schema& Schema::required_component_list(std::string name, Kind kind, std::string doc) {
+  component_list(std::move(name), kind, ConfigNode(), std::move(doc));
+  params_.back().required = true;
+  params_.back().nullable = false;
+  return *this;
+}
+
 Schema& Schema::any(std::string name, ConfigNode default_value, std::string doc) {
   ParamSpec spec;
   spec.name = std::move(name);

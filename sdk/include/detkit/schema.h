@@ -152,6 +152,10 @@ class DETKIT_API Schema {
   Schema& component(std::string name, Kind kind, ConfigNode default_value, std::string doc);
   /// A list of nested components of `kind`.
   Schema& component_list(std::string name, Kind kind, ConfigNode default_value, std::string doc);
+  /// A nested component of `kind` the config must set.
+  Schema& required_component(std::string name, Kind kind, std::string doc);
+  /// A list of nested components of `kind` the config must set.
+  Schema& required_component_list(std::string name, Kind kind, std::string doc);
   /// A parameter of any type (int, float, string, list or map), e.g. MMDetection's
   /// `img_scale` that is a pair or a list of pairs. The component checks the shape itself.
   Schema& any(std::string name, ConfigNode default_value, std::string doc);

@@ -48,6 +48,16 @@ std::vector<Instances> predictions_from(const DatasetBase& dataset, const std::s
   return out;
 }
 
+/// The CocoDataset (test mode) of a reference case folder.
+std::shared_ptr<DatasetBase> reference_dataset(const std::string& dir) {
+  initialize_runtime();
+  return build<DatasetBase>(
+      parse_yaml_text("{type: CocoDataset, ann_file: '" + dir + "gt.json', img_prefix: '" + dir +
+                          "', test_mode: true, pipeline: []}",
+                      "data.yaml"),
+      "data.test");
+}
+
 std::vector<double> expected_stats(const std::string& path) {
   simdjson::dom::parser parser;
   simdjson::dom::element doc = parser.load(path);
@@ -59,12 +69,7 @@ std::vector<double> expected_stats(const std::string& path) {
 
 TEST(CocoMetric, ThroughACocoDatasetMatchesPycocotools) {
   const std::string dir = testing::data_path("coco_eval/case_001/");
-  initialize_runtime();
-  auto dataset = build<DatasetBase>(
-      parse_yaml_text("{type: CocoDataset, ann_file: '" + dir + "gt.json', img_prefix: '" + dir +
-                          "', test_mode: true, pipeline: []}",
-                      "data.yaml"),
-      "data.test");
+  auto dataset = reference_dataset(dir);
   const auto predictions = predictions_from(*dataset, dir + "dets.json");
   const auto expected = expected_stats(dir + "expected.json");
   // maxDets 1/10/100 as pycocotools' defaults: all 12 numbers.
@@ -86,12 +91,7 @@ TEST(CocoMetric, ThroughACocoDatasetMatchesPycocotools) {
 
 TEST(CocoMetric, ResultsAreCocoFormatWithCategoryIds) {
   const std::string dir = testing::data_path("coco_eval/case_001/");
-  initialize_runtime();
-  auto dataset = build<DatasetBase>(
-      parse_yaml_text("{type: CocoDataset, ann_file: '" + dir + "gt.json', img_prefix: '" + dir +
-                          "', test_mode: true, pipeline: []}",
-                      "data.yaml"),
-      "data.test");
+  auto dataset = reference_dataset(dir);
   const auto predictions = predictions_from(*dataset, dir + "dets.json");
   const auto detections = predictions_to_coco(*dataset, predictions);
   EXPECT_EQ(detections.size(), read_coco_results(dir + "dets.json").size());

@@ -54,14 +54,8 @@ class ConcatDataset : public DatasetBase {
   }
 
   static Schema schema() {
-    ParamSpec datasets;
-    datasets.name = "datasets";
-    datasets.type = ParamType::component_list;
-    datasets.kind = Kind::dataset;
-    datasets.required = true;
-    datasets.doc = "the datasets, each a dataset config";
     return Schema("Several datasets one after another (MMDetection's ConcatDataset).")
-        .add_spec(std::move(datasets))
+        .required_component_list("datasets", Kind::dataset, "the datasets, each a dataset config")
         .add<bool>("separate_eval", true, "evaluate each dataset on its own (MMDetection option)");
   }
 

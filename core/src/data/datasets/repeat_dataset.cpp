@@ -38,14 +38,8 @@ class RepeatDataset : public DatasetBase {
   }
 
   static Schema schema() {
-    ParamSpec dataset;
-    dataset.name = "dataset";
-    dataset.type = ParamType::component;
-    dataset.kind = Kind::dataset;
-    dataset.required = true;
-    dataset.doc = "the dataset to repeat";
     return Schema("One dataset repeated `times` times (MMDetection's RepeatDataset).")
-        .add_spec(std::move(dataset))
+        .required_component("dataset", Kind::dataset, "the dataset to repeat")
         .required<int64_t>("times", "how many times")
         .min(1);
   }
