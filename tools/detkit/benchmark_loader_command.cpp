@@ -1,8 +1,7 @@
-// `detkit benchmark loader [--data DIR_OR_ANN] [--workers 1,2] ...`: images per second of the
-// COCO training pipeline through the DataLoader, for each worker count. Without --data it
-// writes a handful of synthetic 640x480 JPEGs to a temporary folder. The images are read
-// through a small in-memory dataset (a folder of images, or the images and boxes of a COCO
-// annotation file), so the figure does not depend on the COCO dataset class.
+// `detkit benchmark loader [--data ANN.json [--img-prefix DIR]] [--workers 1,2] ...`: images per
+// second of MMDetection's COCO training pipeline through CocoDataset and the DataLoader, for each
+// worker count. Without --data it writes a small synthetic dataset (`detkit data synth`'s
+// generator) of 640x480 images to a temporary folder.
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 #include <unistd.h>
@@ -12,20 +11,17 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
-#include <map>
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
-#include <random>
 #include <sstream>
 
 #include <fmt/format.h>
 
 #include "cli.h"
-#include "detkit/core/coco_json.h"
 #include "detkit/core/config.h"
 #include "detkit/core/data_loader.h"
 #include "detkit/core/runtime.h"
+#include "detkit/core/synthetic_data.h"
 #include "detkit/error.h"
+#include "detkit/registry.h"
 
 namespace detkit::cli {
 
@@ -43,138 +39,6 @@ constexpr const char* kCocoTrainPipeline = R"([
   {type: Pad, size_divisor: 32},
   {type: DefaultFormatBundle},
   {type: Collect, keys: [img, gt_bboxes, gt_labels]}])";
-
-/// Image files (and their boxes, when read from an annotation file) held in memory.
-class ImageListDataset : public DatasetBase {
- public:
-  ImageListDataset(std::vector<DataInfo> infos, std::vector<std::string> paths, Pipeline pipeline)
-      : infos_(std::move(infos)), paths_(std::move(paths)), pipeline_(std::move(pipeline)) {}
-
-  size_t size() const override { return infos_.size(); }
-  const std::vector<std::string>& classes() const override { return classes_; }
-  const DataInfo& data_info(size_t index) const override { return infos_.at(index); }
-  bool test_mode() const override { return false; }
-
-  std::vector<DetSample> prepare(size_t index) const override {
-    DetSample sample;
-    sample.meta.filename = paths_.at(index);
-    sample.meta.ori_filename = infos_[index].filename;
-    sample.meta.image_id = infos_[index].image_id;
-    sample.meta.index = static_cast<int64_t>(index);
-    sample.ann = infos_[index].gt;
-    sample.ann_ignore = infos_[index].gt_ignore;
-    return pipeline_(std::move(sample));
-  }
-
-  std::vector<std::string> classes_;
-
- private:
-  std::vector<DataInfo> infos_;
-  std::vector<std::string> paths_;
-  Pipeline pipeline_;
-};
-
-/// The image files of a folder, sorted, with one box covering each image's centre.
-std::shared_ptr<ImageListDataset> folder_dataset(const std::string& folder, Pipeline pipeline) {
-  std::vector<DataInfo> infos;
-  std::vector<std::string> paths;
-  std::vector<fs::path> files;
-  for (const auto& entry : fs::directory_iterator(folder)) {
-    std::string ext = entry.path().extension().string();
-    std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
-    if (entry.is_regular_file() &&
-        (ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".bmp"))
-      files.push_back(entry.path());
-  }
-  std::sort(files.begin(), files.end());
-  if (files.empty()) throw DataError("no images (.jpg, .jpeg, .png, .bmp) in '" + folder + "'");
-  for (const auto& file : files) {
-    DataInfo info;
-    info.filename = file.filename().string();
-    info.image_id = static_cast<int64_t>(infos.size());
-    // A box in image coordinates; the pipeline scales it with the image.
-    info.gt = Instances(Boxes(torch::tensor({{16.f, 16.f, 128.f, 96.f}})),
-                        torch::tensor({0}, torch::kInt64));
-    infos.push_back(std::move(info));
-    paths.push_back(file.string());
-  }
-  auto dataset =
-      std::make_shared<ImageListDataset>(std::move(infos), std::move(paths), std::move(pipeline));
-  dataset->classes_ = {"object"};
-  return dataset;
-}
-
-/// The images and boxes of a COCO annotation file; files resolved against `img_prefix`.
-std::shared_ptr<ImageListDataset> coco_dataset(const std::string& ann_file,
-                                               const std::string& img_prefix, Pipeline pipeline) {
-  const CocoGroundTruth gt = read_coco_annotations(ann_file, CocoReadOptions{true});
-  std::map<int64_t, int64_t> label_of;
-  std::vector<std::string> classes;
-  for (const auto& category : gt.categories) {
-    label_of[category.id] = static_cast<int64_t>(classes.size());
-    classes.push_back(category.name);
-  }
-  std::map<int64_t, std::vector<const CocoAnnotation*>> by_image;
-  for (const auto& ann : gt.annotations)
-    by_image[ann.image_id].push_back(&ann);
-  std::vector<DataInfo> infos;
-  std::vector<std::string> paths;
-  for (const auto& image : gt.images) {
-    DataInfo info;
-    info.filename = image.file_name;
-    info.image_id = image.id;
-    info.width = image.width;
-    info.height = image.height;
-    std::vector<float> boxes, ignore;
-    std::vector<int64_t> labels;
-    for (const CocoAnnotation* ann : by_image[image.id]) {
-      const auto& b = ann->bbox;
-      auto& target = ann->iscrowd ? ignore : boxes;
-      for (double v : {b[0], b[1], b[0] + b[2], b[1] + b[3]})
-        target.push_back(static_cast<float>(v));
-      if (!ann->iscrowd)
-        labels.push_back(label_of.count(ann->category_id) ? label_of[ann->category_id] : 0);
-    }
-    auto as_boxes = [](const std::vector<float>& v) {
-      return Boxes(torch::tensor(v, torch::kFloat32).view({-1, 4}));
-    };
-    info.gt = Instances(as_boxes(boxes), torch::tensor(labels, torch::kInt64));
-    info.gt_ignore = as_boxes(ignore);
-    infos.push_back(std::move(info));
-    paths.push_back((fs::path(img_prefix) / image.file_name).string());
-  }
-  if (infos.empty()) throw DataError("'" + ann_file + "' lists no images");
-  auto dataset =
-      std::make_shared<ImageListDataset>(std::move(infos), std::move(paths), std::move(pipeline));
-  dataset->classes_ = classes;
-  return dataset;
-}
-
-/// Writes `count` synthetic JPEGs (gradients, shapes and noise) of the given size.
-void write_synthetic_images(const std::string& folder, int count, int width, int height) {
-  std::mt19937 rng(12345);
-  for (int i = 0; i < count; ++i) {
-    cv::Mat image(height, width, CV_8UC3);
-    for (int y = 0; y < height; ++y) {
-      auto* row = image.ptr<cv::Vec3b>(y);
-      for (int x = 0; x < width; ++x) {
-        row[x] = cv::Vec3b(static_cast<uint8_t>((x + i * 17) % 256), static_cast<uint8_t>(y % 256),
-                           static_cast<uint8_t>(((x ^ y) + i * 31) % 256));
-      }
-    }
-    for (int s = 0; s < 12; ++s) {
-      const cv::Point a(static_cast<int>(rng() % width), static_cast<int>(rng() % height));
-      const cv::Point b(static_cast<int>(rng() % width), static_cast<int>(rng() % height));
-      cv::rectangle(image, a, b, cv::Scalar(rng() % 256, rng() % 256, rng() % 256), cv::FILLED);
-    }
-    cv::Mat noise(height, width, CV_8UC3);
-    cv::randu(noise, cv::Scalar::all(0), cv::Scalar::all(24));
-    image += noise;
-    const std::string path = fmt::format("{}/synthetic_{:03d}.jpg", folder, i);
-    if (!cv::imwrite(path, image, {cv::IMWRITE_JPEG_QUALITY, 90}))
-      throw Error("cannot write the synthetic image '" + path + "'");
-  }
-}
 
 /// Removes a folder when it goes.
 struct TempFolder {
@@ -210,7 +74,7 @@ int run_loader_benchmark(const std::vector<std::string>& args) {
   po::options_description options("detkit benchmark loader");
   add_common_options(options);
   options.add_options()("data", po::value<std::string>(),
-                        "a folder of images, or a COCO annotation file (default: synthetic JPEGs)")(
+                        "a COCO annotation file (default: a synthetic dataset)")(
       "img-prefix", po::value<std::string>(),
       "with an annotation file: the image folder (default: the file's folder)")(
       "workers", po::value<std::string>()->default_value("1,2"), "worker counts to time")(
@@ -222,45 +86,48 @@ int run_loader_benchmark(const std::vector<std::string>& args) {
       "size WxH of the synthetic images")("seed", po::value<uint64_t>()->default_value(0),
                                           "loader seed");
   po::variables_map vm;
-  if (!parse(args, options, {}, vm, "detkit benchmark loader [--data DIR_OR_ANN] [--workers 1,2]"))
+  if (!parse(args, options, {}, vm, "detkit benchmark loader [--data ANN.json] [--workers 1,2]"))
     return 0;
   const auto worker_counts = parse_worker_list(vm["workers"].as<std::string>());
   const int64_t samples_per_gpu = vm["samples-per-gpu"].as<int64_t>();
   const int64_t images = vm["images"].as<int64_t>();
   if (samples_per_gpu < 1 || images < 1) throw Error("--samples-per-gpu and --images must be >= 1");
 
-  Pipeline pipeline =
-      Pipeline::from_config(parse_yaml_text(kCocoTrainPipeline, "coco pipeline"), "pipeline");
   TempFolder synthetic;
-  std::shared_ptr<ImageListDataset> dataset;
-  std::string source;
+  std::string ann_file, img_prefix, source;
   if (vm.count("data")) {
-    const std::string data = vm["data"].as<std::string>();
-    if (fs::is_directory(data)) {
-      dataset = folder_dataset(data, pipeline);
-      source = fmt::format("{} images from {}", dataset->size(), data);
-    } else if (fs::is_regular_file(data)) {
-      const std::string prefix = vm.count("img-prefix") ? vm["img-prefix"].as<std::string>()
-                                                        : fs::path(data).parent_path().string();
-      dataset = coco_dataset(data, prefix, pipeline);
-      source = fmt::format("{} images of {} (images in {})", dataset->size(), data, prefix);
-    } else {
-      throw Error("--data '" + data + "' is neither a folder of images nor an annotation file");
-    }
+    ann_file = vm["data"].as<std::string>();
+    if (!fs::is_regular_file(ann_file))
+      throw Error("--data '" + ann_file + "' is not a COCO annotation file");
+    img_prefix = vm.count("img-prefix") ? vm["img-prefix"].as<std::string>()
+                                        : fs::path(ann_file).parent_path().string();
   } else {
-    int width = 0, height = 0;
+    SyntheticDatasetOptions synth;
     const std::string size = vm["synthetic-size"].as<std::string>();
-    if (std::sscanf(size.c_str(), "%dx%d", &width, &height) != 2 || width < 16 || height < 16)
+    if (std::sscanf(size.c_str(), "%dx%d", &synth.image_width, &synth.image_height) != 2 ||
+        synth.image_width < 16 || synth.image_height < 16)
       throw Error("--synthetic-size expects WxH (at least 16x16), got '" + size + "'");
-    const int count = std::max(1, vm["synthetic"].as<int>());
     synthetic.path =
         (fs::temp_directory_path() / ("detkit-loader-bench-" + std::to_string(::getpid())))
             .string();
-    fs::create_directories(synthetic.path);
-    write_synthetic_images(synthetic.path, count, width, height);
-    dataset = folder_dataset(synthetic.path, pipeline);
-    source = fmt::format("{} synthetic {}x{} JPEGs", count, width, height);
+    synth.out_dir = synthetic.path;
+    synth.num_train = std::max(1, vm["synthetic"].as<int>());
+    synth.num_val = 0;
+    synth.num_classes = 4;
+    const SyntheticDatasetSummary summary = generate_synthetic_dataset(synth);
+    ann_file = summary.train_json;
+    img_prefix = summary.train_dir;
+    source = fmt::format("{} synthetic {}x{} images", summary.train_images, synth.image_width,
+                         synth.image_height);
   }
+  // Every image counts (filter_empty_gt off), through the dataset class a config would build.
+  const std::string dataset_config = fmt::format(
+      "{{type: CocoDataset, ann_file: '{}', img_prefix: '{}', filter_empty_gt: false, "
+      "pipeline: {}}}",
+      ann_file, img_prefix + "/", kCocoTrainPipeline);
+  auto dataset = build<DatasetBase>(parse_yaml_text(dataset_config, "benchmark"), "data.train");
+  if (source.empty())
+    source = fmt::format("{} images of {} (images in {})", dataset->size(), ann_file, img_prefix);
 
   std::cout
       << "DataLoader benchmark: MMDetection's COCO training pipeline\n"
