@@ -1,19 +1,15 @@
 // `detkit benchmark coco-eval --gt G --dets D [--reference-seconds S | --run-reference]`: times
 // detkit's COCO evaluation (load / evaluate / accumulate) and prints it beside pycocotools'
 // evaluate + accumulate time, measured (--run-reference, when pycocotools is importable) or given.
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
-#include <cstdlib>
-#include <fstream>
 #include <iostream>
 #include <optional>
 #include <sstream>
 
 #include <fmt/format.h>
 
+#include "benchmark_support.h"
 #include "cli.h"
 #include "detkit/core/coco_eval.h"
 #include "detkit/core/coco_json.h"
@@ -24,20 +20,8 @@ namespace detkit::cli {
 
 namespace {
 
-constexpr const char* kPython = "/usr/bin/python3";
 /// pycocotools' evaluate + accumulate on the 5000-image case of coco_eval_big.py, 2-core machine.
 constexpr double kDefaultReferenceSeconds = 65.0;
-
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-std::string shell_quote(const std::string& text) {
-  std::string out = "'";
-  for (const char c : text)
-    out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
 
 /// pycocotools' times, as measured by a Python child process.
 struct ReferenceRun {
@@ -45,40 +29,24 @@ struct ReferenceRun {
 };
 
 bool pycocotools_importable() {
-  return std::system((std::string(kPython) + " -c 'import pycocotools' >/dev/null 2>&1").c_str()) ==
-         0;
+  return run_python_reference("import pycocotools\n").ok;
 }
 
 ReferenceRun run_pycocotools(const std::string& gt, const std::string& dets) {
-  const std::string script_path = "/tmp/detkit-benchmark-" + std::to_string(::getpid()) + ".py";
-  {
-    std::ofstream script(script_path);
-    script << "import contextlib, io, sys, time\n"
-              "from pycocotools.coco import COCO\n"
-              "from pycocotools.cocoeval import COCOeval\n"
-              "with contextlib.redirect_stdout(io.StringIO()):\n"
-              "    t0 = time.perf_counter(); gt = COCO(sys.argv[1]); dt = gt.loadRes(sys.argv[2])\n"
-              "    t1 = time.perf_counter(); E = COCOeval(gt, dt, 'bbox'); E.evaluate()\n"
-              "    t2 = time.perf_counter(); E.accumulate(); t3 = time.perf_counter(); "
-              "E.summarize()\n"
-              "print('DETKIT_REFERENCE', t1 - t0, t2 - t1, t3 - t2, E.stats[0])\n";
-  }
-  const std::string command = std::string(kPython) + " " + shell_quote(script_path) + " " +
-                              shell_quote(gt) + " " + shell_quote(dets) + " 2>&1";
-  std::string output;
-  if (FILE* pipe = ::popen(command.c_str(), "r")) {
-    char buffer[4096];
-    size_t n;
-    while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0)
-      output.append(buffer, n);
-    ::pclose(pipe);
-  }
-  std::remove(script_path.c_str());
-  const size_t at = output.find("DETKIT_REFERENCE");
+  const ReferenceOutput out = run_python_reference(
+      "import contextlib, io, sys, time\n"
+      "from pycocotools.coco import COCO\n"
+      "from pycocotools.cocoeval import COCOeval\n"
+      "with contextlib.redirect_stdout(io.StringIO()):\n"
+      "    t0 = time.perf_counter(); gt = COCO(sys.argv[1]); dt = gt.loadRes(sys.argv[2])\n"
+      "    t1 = time.perf_counter(); E = COCOeval(gt, dt, 'bbox'); E.evaluate()\n"
+      "    t2 = time.perf_counter(); E.accumulate(); t3 = time.perf_counter(); E.summarize()\n"
+      "print('DETKIT_REFERENCE', t1 - t0, t2 - t1, t3 - t2, E.stats[0])\n",
+      {gt, dets});
   ReferenceRun run;
-  std::istringstream line(at == std::string::npos ? "" : output.substr(at + 16));
+  std::istringstream line(out.results.empty() ? "" : out.results.front());
   if (!(line >> run.load >> run.evaluate >> run.accumulate >> run.ap))
-    throw Error("the pycocotools reference run failed:\n" + output);
+    throw Error("the pycocotools reference run failed:\n" + out.output);
   return run;
 }
 
@@ -122,7 +90,7 @@ int run_coco_eval_benchmark(const po::variables_map& vm) {
       reference_note = fmt::format(
           "reference: pycocotools is not importable by {}; using the given figure of {:g} s "
           "(--reference-seconds)",
-          kPython, reference);
+          kReferencePython, reference);
     }
   } else {
     reference_note = fmt::format(

@@ -1,15 +1,15 @@
 // `detkit benchmark dataset [--ann-file F | --images N] [--no-reference]`: times building a
 // CocoDataset from a COCO annotation file (parse + label mapping + filtering) beside Python's
 // json.load plus the per-image index pycocotools' COCO() builds, run by /usr/bin/python3.
-#include <unistd.h>
-
 #include <chrono>
-#include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <optional>
+#include <sstream>
 
 #include <fmt/format.h>
 
+#include "benchmark_support.h"
 #include "cli.h"
 #include "detkit/core/coco_writer.h"
 #include "detkit/core/config.h"
@@ -32,21 +32,9 @@ double reference_seconds(const std::string& path) {
       "for c in d['categories']:\n    cats[c['id']] = c\n"
       "for a in d['annotations']:\n    cat_to_imgs[a['category_id']].append(a['image_id'])\n"
       "print('DETKIT_REFERENCE', time.perf_counter() - t)\n";
-  const std::string script_path =
-      "/tmp/detkit-benchmark-dataset-" + std::to_string(::getpid()) + ".py";
-  if (FILE* f = std::fopen(script_path.c_str(), "w")) {
-    std::fputs(script.c_str(), f);
-    std::fclose(f);
-  }
+  const ReferenceOutput out = run_python_reference(script, {path});
   double seconds = -1;
-  if (FILE* pipe = ::popen(
-          ("/usr/bin/python3 " + script_path + " '" + path + "' 2>/dev/null").c_str(), "r")) {
-    char line[256];
-    while (std::fgets(line, sizeof(line), pipe))
-      std::sscanf(line, "DETKIT_REFERENCE %lf", &seconds);
-    ::pclose(pipe);
-  }
-  std::remove(script_path.c_str());
+  if (!out.results.empty()) std::istringstream(out.results.front()) >> seconds;
   return seconds;
 }
 
@@ -64,15 +52,14 @@ int run_dataset_benchmark(const std::vector<std::string>& args) {
     return 0;
   namespace fs = std::filesystem;
   std::string path;
-  fs::path temp_dir;
+  std::optional<ScopedTempDir> temp_dir;
   if (vm.count("ann-file")) {
     path = vm["ann-file"].as<std::string>();
   } else {
     const int64_t images = vm["images"].as<int64_t>();
     if (images < 1) throw Error("--images must be positive");
-    temp_dir = fs::temp_directory_path() / ("detkit-benchmark-" + std::to_string(::getpid()));
-    fs::create_directories(temp_dir);
-    path = (temp_dir / "annotations.json").string();
+    temp_dir.emplace("detkit-benchmark-dataset");
+    path = temp_dir->path() + "/annotations.json";
     std::cout << "writing a synthetic COCO file of " << images << " images..." << std::endl;
     write_random_coco_annotations(path, images);
   }
@@ -82,8 +69,7 @@ int run_dataset_benchmark(const std::vector<std::string>& args) {
   auto dataset = build<DatasetBase>(
       parse_yaml_text("{type: CocoDataset, pipeline: [], ann_file: '" + path + "'}", "benchmark"),
       "data.train");
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds = seconds_since(start);
   const double reference = vm.count("no-reference") ? -1 : reference_seconds(path);
   std::cout << fmt::format("CocoDataset load: {:.1f} MB, {} training samples, {} classes\n",
                            megabytes, dataset->size(), dataset->classes().size());
@@ -96,7 +82,6 @@ int run_dataset_benchmark(const std::vector<std::string>& args) {
   } else if (!vm.count("no-reference")) {
     std::cout << "reference: /usr/bin/python3 could not run\n";
   }
-  if (!temp_dir.empty()) fs::remove_all(temp_dir);
   return 0;
 }
 

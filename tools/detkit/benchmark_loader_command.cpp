@@ -4,7 +4,6 @@
 // generator) of 640x480 images to a temporary folder.
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -15,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "benchmark_support.h"
 #include "cli.h"
 #include "detkit/core/config.h"
 #include "detkit/core/data_loader.h"
@@ -39,15 +39,6 @@ constexpr const char* kCocoTrainPipeline = R"([
   {type: Pad, size_divisor: 32},
   {type: DefaultFormatBundle},
   {type: Collect, keys: [img, gt_bboxes, gt_labels]}])";
-
-/// Removes a folder when it goes.
-struct TempFolder {
-  std::string path;
-  ~TempFolder() {
-    std::error_code ec;
-    if (!path.empty()) fs::remove_all(path, ec);
-  }
-};
 
 std::vector<int64_t> parse_worker_list(const std::string& text) {
   std::vector<int64_t> workers;
@@ -93,7 +84,7 @@ int run_loader_benchmark(const std::vector<std::string>& args) {
   const int64_t images = vm["images"].as<int64_t>();
   if (samples_per_gpu < 1 || images < 1) throw Error("--samples-per-gpu and --images must be >= 1");
 
-  TempFolder synthetic;
+  std::optional<ScopedTempDir> synthetic;
   std::string ann_file, img_prefix, source;
   if (vm.count("data")) {
     ann_file = vm["data"].as<std::string>();
@@ -107,10 +98,8 @@ int run_loader_benchmark(const std::vector<std::string>& args) {
     if (std::sscanf(size.c_str(), "%dx%d", &synth.image_width, &synth.image_height) != 2 ||
         synth.image_width < 16 || synth.image_height < 16)
       throw Error("--synthetic-size expects WxH (at least 16x16), got '" + size + "'");
-    synthetic.path =
-        (fs::temp_directory_path() / ("detkit-loader-bench-" + std::to_string(::getpid())))
-            .string();
-    synth.out_dir = synthetic.path;
+    synthetic.emplace("detkit-benchmark-loader");
+    synth.out_dir = synthetic->path();
     synth.num_train = std::max(1, vm["synthetic"].as<int>());
     synth.num_val = 0;
     synth.num_classes = 4;
@@ -156,8 +145,7 @@ int run_loader_benchmark(const std::vector<std::string>& args) {
       loaded += take();
       ++batches;
     }
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double seconds = seconds_since(start);
     std::cout << fmt::format("{:>8}{:>12.1f}{:>12.1f}\n", workers,
                              static_cast<double>(loaded) / seconds,
                              1000.0 * seconds / static_cast<double>(batches));

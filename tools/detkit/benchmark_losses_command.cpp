@@ -4,16 +4,14 @@
 // by Debian's /usr/bin/python3 on the same sizes and thread count.
 #include <torch/torch.h>
 
-#include <unistd.h>
-
 #include <chrono>
-#include <cstdio>
 #include <iostream>
 #include <map>
 #include <sstream>
 
 #include <fmt/format.h>
 
+#include "benchmark_support.h"
 #include "cli.h"
 #include "detkit/core/config.h"
 #include "detkit/modeling/loss.h"
@@ -62,10 +60,6 @@ std::pair<torch::Tensor, torch::Tensor> make_inputs(const std::string& name, int
   return {torch::randn({n, 4}), torch::randn({n, 4})};
 }
 
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
 /// Times forward + backward of each case in Python; returns name -> seconds (best of repeat).
 std::map<std::string, double> run_reference(int64_t n, int64_t c, int repeat, int threads) {
   std::ostringstream script;
@@ -90,22 +84,13 @@ std::map<std::string, double> run_reference(int64_t n, int64_t c, int repeat, in
            << "; loss.backward(); best = min(best, time.perf_counter() - t)\n"
            << "print('DETKIT_REFERENCE', '" << c_.name << "', best)\n";
   }
-  const std::string path = "/tmp/detkit-benchmark-losses-" + std::to_string(::getpid()) + ".py";
-  if (FILE* f = std::fopen(path.c_str(), "w")) {
-    std::fputs(script.str().c_str(), f);
-    std::fclose(f);
-  }
   std::map<std::string, double> out;
-  if (FILE* pipe = ::popen(("/usr/bin/python3 " + path + " 2>/dev/null").c_str(), "r")) {
-    char line[512];
-    while (std::fgets(line, sizeof(line), pipe)) {
-      char name[128];
-      double seconds = 0;
-      if (std::sscanf(line, "DETKIT_REFERENCE %127s %lf", name, &seconds) == 2) out[name] = seconds;
-    }
-    ::pclose(pipe);
+  for (const std::string& result : run_python_reference(script.str()).results) {
+    std::istringstream line(result);
+    std::string name;
+    double seconds = 0;
+    if (line >> name >> seconds) out[name] = seconds;
   }
-  std::remove(path.c_str());
   return out;
 }
 

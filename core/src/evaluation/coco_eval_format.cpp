@@ -7,6 +7,7 @@
 
 #include "ascii_table.h"
 #include "detkit/core/coco_eval.h"
+#include "detkit/core/coco_writer.h"
 
 namespace detkit {
 
@@ -26,21 +27,6 @@ std::string summary_line(const CocoEvalParams& p, bool ap, double iou, const cha
 /// A JSON number (shortest round-trip form; non-finite values as null).
 std::string json_number(double value) {
   return std::isfinite(value) ? fmt::format("{}", value) : "null";
-}
-
-std::string json_string(const std::string& text) {
-  std::string out = "\"";
-  for (const char c : text) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      out += fmt::format("\\u{:04x}", static_cast<int>(c));
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
 }
 
 }  // namespace
@@ -107,7 +93,7 @@ std::string coco_result_to_json(const CocoEvalResult& result) {
   out += "},\n  \"per_category_name\": {";
   for (size_t k = 0; k < result.category_ids.size(); ++k)
     out += std::string(k ? ", " : "") + "\"" + std::to_string(result.category_ids[k]) +
-           "\": " + json_string(result.category_names[k]);
+           "\": " + json_quote(result.category_names[k]);
   out += "}\n}\n";
   return out;
 }

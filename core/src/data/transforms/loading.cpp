@@ -106,14 +106,8 @@ class LoadImageFromFile : public TransformBase {
                   "grayscale_ignore_orientation"});
     s.add<std::string>("channel_order", "bgr", "channel order of color images")
         .choices({"bgr", "rgb"});
-    s.dict(
-        "file_client_args",
-        [] {
-          ConfigNode args = ConfigNode::make_map();
-          args.set("backend", "disk");
-          return args;
-        }(),
-        "file access; only {backend: disk} is supported");
+    s.dict("file_client_args", default_file_client_args(),
+           "file access; only {backend: disk} is supported");
     return s;
   }
 
@@ -215,14 +209,8 @@ class LoadAnnotations : public TransformBase {
     s.add<bool>("with_seg", false, "load semantic segmentation (not supported: must be false)");
     s.add<bool>("poly2mask", true, "convert polygons to bitmaps (only with masks; unused)");
     s.add<bool>("denorm_bbox", false, "boxes are relative to the image size: multiply by it");
-    s.dict(
-        "file_client_args",
-        [] {
-          ConfigNode args = ConfigNode::make_map();
-          args.set("backend", "disk");
-          return args;
-        }(),
-        "file access (unused: annotations come from the dataset)");
+    s.dict("file_client_args", default_file_client_args(),
+           "file access (unused: annotations come from the dataset)");
     return s;
   }
 

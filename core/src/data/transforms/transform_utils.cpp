@@ -174,6 +174,12 @@ double random_real(double low, double high) {
   return low + (high - low) * random_uniform();
 }
 
+ConfigNode default_file_client_args() {
+  ConfigNode args = ConfigNode::make_map();
+  args.set("backend", "disk");
+  return args;
+}
+
 ConfigNode default_pad_values() {
   ConfigNode values = ConfigNode::make_map();
   values.set("img", 0);

@@ -76,6 +76,9 @@ double random_real(double low, double high);
 /// MMDetection's default `pad_val`: {img: 0, masks: 0, seg: 255} (Pad, DefaultFormatBundle).
 ConfigNode default_pad_values();
 
+/// MMDetection's default `file_client_args`: {backend: disk}.
+ConfigNode default_file_client_args();
+
 /// The choices MultiScaleFlipAug fixes for one augmented version (MMDetection sets
 /// results['scale'] or results['scale_factor'], and results['flip'] / ['flip_direction'],
 /// before the inner transforms run).
