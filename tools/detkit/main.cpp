@@ -33,7 +33,11 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (name == "--version") {
-    std::cout << "detkit " << detkit::BuildInfo::version() << "\n";
+    using detkit::BuildInfo;
+    std::cout << "detkit " << BuildInfo::version() << " (SDK ABI " << DETKIT_SDK_ABI_MAJOR << "."
+              << DETKIT_SDK_ABI_MINOR << ", LibTorch " << BuildInfo::torch_major() << "."
+              << BuildInfo::torch_minor() << ", " << (BuildInfo::cuda() ? "CUDA" : "CPU only")
+              << "; plugins must reference " << BuildInfo::tripwire_symbol() << ")\n";
     return 0;
   }
   const std::vector<std::string> args(argv + 2, argv + argc);

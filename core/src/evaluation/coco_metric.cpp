@@ -182,9 +182,13 @@ class CocoMetric : public MetricBase {
       if (const auto* custom = dynamic_cast<const CustomDataset*>(&dataset))
         ann_file = custom->options().ann_file;
     }
-    const CocoGroundTruth gt = ann_file.empty()
-                                   ? dataset_to_coco(dataset)
-                                   : restrict_to_dataset(read_coco_annotations(ann_file), dataset);
+    // The annotation file is read once and kept: the metric runs after every epoch.
+    if (!ann_file.empty() && cached_ann_file_ != ann_file) {
+      cached_gt_ = read_coco_annotations(ann_file);
+      cached_ann_file_ = ann_file;
+    }
+    const CocoGroundTruth gt =
+        ann_file.empty() ? dataset_to_coco(dataset) : restrict_to_dataset(cached_gt_, dataset);
     CocoEvalParams params;
     if (!options_.iou_thrs.empty()) params.iou_thresholds = options_.iou_thrs;
     params.max_dets.assign(options_.proposal_nums.begin(), options_.proposal_nums.end());
@@ -211,6 +215,8 @@ class CocoMetric : public MetricBase {
 
  private:
   Options options_;
+  std::string cached_ann_file_;
+  CocoGroundTruth cached_gt_;
 };
 DETKIT_REGISTER(metric, CocoMetric);
 
