@@ -33,12 +33,17 @@ Boxes::Boxes(torch::Tensor xyxy) {
     xyxy_ = torch::zeros({0, 4}, torch::kFloat32);
     return;
   }
-  if (xyxy.numel() == 0) xyxy = xyxy.reshape({0, 4});
+  // A flat empty tensor (e.g. from an empty std::vector) means no boxes.
+  if (xyxy.numel() == 0 && (xyxy.dim() <= 1 || xyxy.size(0) == 0)) xyxy = xyxy.reshape({0, 4});
   if (xyxy.dim() != 2 || xyxy.size(1) != 4) {
     throw Error("boxes must be an (N, 4) tensor, got shape " + std::to_string(xyxy.dim()) + "-d " +
                 c10::str(xyxy.sizes()));
   }
   xyxy_ = xyxy.to(torch::kFloat32);
+}
+
+Boxes Boxes::to(const torch::Device& device) const {
+  return Boxes(xyxy_.to(device));
 }
 
 torch::Tensor Boxes::widths() const {
@@ -51,20 +56,35 @@ torch::Tensor Boxes::areas() const {
   return widths() * heights();
 }
 
+namespace {
+
+/// Applies `x_op` to the x columns (x1, x2) and `y_op` to the y columns (y1, y2) of a copy of
+/// `xyxy`, in place and with scalars only, so no tensor is made on another device.
+template <typename XOp, typename YOp>
+torch::Tensor per_axis(const torch::Tensor& xyxy, XOp x_op, YOp y_op) {
+  using torch::indexing::Slice;
+  torch::Tensor out = xyxy.clone();
+  x_op(out.index({Slice(), Slice(0, 4, 2)}));
+  y_op(out.index({Slice(), Slice(1, 4, 2)}));
+  return out;
+}
+
+}  // namespace
+
 void Boxes::clip(int64_t height, int64_t width) {
-  auto x = xyxy_.index({torch::indexing::Slice(), torch::indexing::Slice(0, 4, 2)})
-               .clamp(0, static_cast<double>(width));
-  auto y = xyxy_.index({torch::indexing::Slice(), torch::indexing::Slice(1, 4, 2)})
-               .clamp(0, static_cast<double>(height));
-  xyxy_ = torch::stack({x.select(1, 0), y.select(1, 0), x.select(1, 1), y.select(1, 1)}, 1);
+  const double w = static_cast<double>(width), h = static_cast<double>(height);
+  xyxy_ = per_axis(
+      xyxy_, [&](torch::Tensor x) { x.clamp_(0, w); }, [&](torch::Tensor y) { y.clamp_(0, h); });
 }
 
 void Boxes::scale(double sx, double sy) {
-  xyxy_ = xyxy_ * torch::tensor({sx, sy, sx, sy}, torch::kFloat32);
+  xyxy_ = per_axis(
+      xyxy_, [&](torch::Tensor x) { x.mul_(sx); }, [&](torch::Tensor y) { y.mul_(sy); });
 }
 
 void Boxes::translate(double dx, double dy) {
-  xyxy_ = xyxy_ + torch::tensor({dx, dy, dx, dy}, torch::kFloat32);
+  xyxy_ = per_axis(
+      xyxy_, [&](torch::Tensor x) { x.add_(dx); }, [&](torch::Tensor y) { y.add_(dy); });
 }
 
 void Boxes::flip(int64_t height, int64_t width, FlipDirection direction) {
@@ -85,7 +105,7 @@ void Boxes::flip(int64_t height, int64_t width, FlipDirection direction) {
 }
 
 torch::Tensor Boxes::nonempty(double min_size) const {
-  return (widths() > min_size).logical_and(heights() > min_size);
+  return (widths() > min_size) & (heights() > min_size);
 }
 
 Boxes Boxes::index(const torch::Tensor& selection) const {
@@ -93,10 +113,16 @@ Boxes Boxes::index(const torch::Tensor& selection) const {
 }
 
 Boxes Boxes::cat(const std::vector<Boxes>& parts) {
-  if (parts.empty()) return Boxes();
   std::vector<torch::Tensor> tensors;
-  for (const auto& p : parts)
+  for (const auto& p : parts) {
+    if (p.empty()) continue;
+    if (!tensors.empty() && p.device() != tensors.front().device()) {
+      throw Error("Boxes::cat: boxes on " + tensors.front().device().str() + " and on " +
+                  p.device().str() + "; move them to one device first with Boxes::to");
+    }
     tensors.push_back(p.tensor());
+  }
+  if (tensors.empty()) return parts.empty() ? Boxes() : parts.front();
   return Boxes(torch::cat(tensors, 0));
 }
 

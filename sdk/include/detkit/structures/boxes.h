@@ -18,18 +18,24 @@ DETKIT_API const char* flip_direction_name(FlipDirection direction);
 /// Parses a flip direction; throws Error for anything else.
 DETKIT_API FlipDirection flip_direction_from_string(const std::string& text);
 
-/// (N, 4) xyxy float32 boxes. Geometric operations follow MMDetection 2.x exactly (no +1 in
-/// widths; a horizontal flip maps x to W - x).
+/// (N, 4) xyxy float32 boxes on any device. Geometric operations follow MMDetection 2.x exactly
+/// (no +1 in widths; a horizontal flip maps x to W - x). Every operation keeps the boxes on
+/// their device: nothing creates a tensor on another one.
 class DETKIT_API Boxes {
  public:
-  /// No boxes: a (0, 4) tensor.
+  /// No boxes: a (0, 4) tensor on the CPU.
   Boxes();
-  /// Wraps `xyxy` (N, 4); converts to float32. Throws Error on another shape.
+  /// Wraps `xyxy` (N, 4) on its device; converts it to float32. An undefined or empty tensor
+  /// gives no boxes. Throws Error on another shape.
   explicit Boxes(torch::Tensor xyxy);
 
   const torch::Tensor& tensor() const { return xyxy_; }
   int64_t size() const { return xyxy_.size(0); }
   bool empty() const { return size() == 0; }
+  /// The device the boxes are on.
+  torch::Device device() const { return xyxy_.device(); }
+  /// The same boxes on `device` (no copy when they are there already).
+  Boxes to(const torch::Device& device) const;
 
   /// Widths, heights and areas, each (N,).
   torch::Tensor widths() const;
@@ -47,7 +53,8 @@ class DETKIT_API Boxes {
   torch::Tensor nonempty(double min_size = 0.0) const;
   /// The boxes selected by a bool mask or an index tensor.
   Boxes index(const torch::Tensor& selection) const;
-  /// Concatenation.
+  /// Concatenation. Empty parts are skipped, so default (CPU) Boxes() join boxes on any
+  /// device; the non-empty parts must share one device (Error otherwise).
   static Boxes cat(const std::vector<Boxes>& parts);
 
  private:
