@@ -30,9 +30,9 @@ DETKIT_API OverlapMode overlap_mode_from_string(const std::string& text);
 
 /// MMDetection 2.x bbox_overlaps: `boxes1` (..., M, 4) against `boxes2` (..., N, 4) with equal
 /// leading batch dims; returns (..., M, N), or (..., M) for `is_aligned` (then M must equal N),
-/// in the boxes' floating dtype (integer boxes give float32) and device. Denominators (union, the first box's area for iof, the
-/// enclosing area for giou) are clamped to at least `eps`. Empty inputs give empty results.
-/// Throws Error on bad shapes.
+/// in the boxes' floating dtype (integer boxes give float32) and device. Denominators (union,
+/// the first box's area for iof, the enclosing area for giou) are clamped to at least `eps`.
+/// Empty inputs give empty results. Throws Error on bad shapes.
 DETKIT_API torch::Tensor bbox_overlaps(const torch::Tensor& boxes1, const torch::Tensor& boxes2,
                                        OverlapMode mode = OverlapMode::iou, bool is_aligned = false,
                                        double eps = 1e-6);
