@@ -7,6 +7,9 @@ Error::Error(const std::string& message) : std::runtime_error(message) {}
 Error::~Error() = default;
 ConfigError::ConfigError(const std::string& message) : Error(message) {}
 ConfigError::~ConfigError() = default;
+InvalidParameter::InvalidParameter(std::string param, const std::string& message)
+    : ConfigError(message), param_(std::move(param)) {}
+InvalidParameter::~InvalidParameter() = default;
 PluginError::PluginError(const std::string& message) : Error(message) {}
 PluginError::~PluginError() = default;
 DataError::DataError(const std::string& message) : Error(message) {}

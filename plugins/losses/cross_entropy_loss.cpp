@@ -26,6 +26,23 @@ struct CrossEntropyLossOptions {
   TORCH_ARG(double, loss_weight) = 1.0;
   /// With reduction 'mean' and no avg_factor, average over the non-ignored elements only.
   TORCH_ARG(bool, avg_non_ignore) = false;
+
+  /// The parameters, declared once (params.h).
+  template <class P>
+  void declare(P& p) {
+    p.summary("Softmax or sigmoid cross-entropy (MMDetection CrossEntropyLoss).");
+    DETKIT_PARAM(p, use_sigmoid, "per-class sigmoid + binary cross-entropy, not softmax");
+    DETKIT_PARAM(p, reduction, "how the element-wise loss is reduced: none, mean or sum")
+        .choices({"none", "mean", "sum"});
+    DETKIT_PARAM(p, class_weight,
+                 "weight of each class (softmax: class weight; sigmoid: BCE pos_weight); null = "
+                 "none")
+        .min(0);
+    DETKIT_PARAM(p, ignore_index, "label excluded from the loss; null means -100");
+    DETKIT_PARAM(p, loss_weight, "factor the reduced loss is multiplied by").min(0);
+    DETKIT_PARAM(p, avg_non_ignore,
+                 "mean reduction averages over non-ignored labels only (as F.cross_entropy)");
+  }
 };
 
 /// Cross-entropy on class scores `pred` of shape (N, C).
@@ -38,42 +55,12 @@ struct CrossEntropyLossOptions {
 /// get weight 0 — or a tensor of pred's shape (masked where < 0 or == ignore_index).
 class CrossEntropyLossImpl : public LossBase {
  public:
+  using Options = CrossEntropyLossOptions;
+
   explicit CrossEntropyLossImpl(const CrossEntropyLossOptions& options_ = {}) : options(options_) {
-    if (options.class_weight()) {
-      for (double w : *options.class_weight()) {
-        check_option(w >= 0, "class_weight", "class weights must be >= 0");
-      }
-    }
+    check_options(options, "CrossEntropyLoss");
   }
 
-  /// Parameters, as MMDetection's CrossEntropyLoss (without use_mask).
-  static Schema schema() {
-    Schema s("Softmax or sigmoid cross-entropy (MMDetection CrossEntropyLoss).");
-    s.add<bool>("use_sigmoid", false, "per-class sigmoid + binary cross-entropy, not softmax");
-    add_reduction_param(s);
-    s.add<std::optional<std::vector<double>>>(
-         "class_weight", std::nullopt,
-         "weight of each class (softmax: class weight; sigmoid: BCE pos_weight); null = none")
-        .min(0);
-    s.add<std::optional<int64_t>>("ignore_index", std::nullopt,
-                                  "label excluded from the loss; null means -100");
-    add_loss_weight_param(s);
-    s.add<bool>("avg_non_ignore", false,
-                "mean reduction averages over non-ignored labels only (as F.cross_entropy)");
-    return s;
-  }
-
-  /// Builds the loss from its validated config.
-  static std::shared_ptr<CrossEntropyLossImpl> create(const ComponentConfig& cfg) {
-    return make_loss<CrossEntropyLossImpl>(
-        cfg, CrossEntropyLossOptions()
-                 .use_sigmoid(cfg.get<bool>("use_sigmoid"))
-                 .reduction(reduction_param(cfg))
-                 .class_weight(cfg.get<std::optional<std::vector<double>>>("class_weight"))
-                 .ignore_index(cfg.get<std::optional<int64_t>>("ignore_index"))
-                 .loss_weight(cfg.get<double>("loss_weight"))
-                 .avg_non_ignore(cfg.get<bool>("avg_non_ignore")));
-  }
 
   /// The cross-entropy of `pred` against `target` (see the class comment), reduced and
   /// multiplied by loss_weight.
@@ -86,6 +73,11 @@ class CrossEntropyLossImpl : public LossBase {
         options.use_sigmoid() ? binary_cross_entropy(pred, target, weight, reduction, avg_factor)
                               : cross_entropy(pred, target, weight, reduction, avg_factor);
     return loss * options.loss_weight();
+  }
+
+  /// Class scores with labels: sigmoid ([0, C], C: background) or softmax ([0, C)).
+  LossInput input_form() const override {
+    return options.use_sigmoid() ? LossInput::sigmoid_scores : LossInput::softmax_scores;
   }
 
   /// The options the loss was built with.

@@ -2,6 +2,7 @@
 #include <torch/torch.h>
 
 #include "detkit/registry.h"
+#include "focal_loss_kernel.h"
 #include "loss_utils.h"
 
 namespace detkit::losses {
@@ -22,6 +23,19 @@ struct FocalLossOptions {
   TORCH_ARG(double, loss_weight) = 1.0;
   /// Whether pred already holds probabilities (no sigmoid is applied).
   TORCH_ARG(bool, activated) = false;
+
+  /// The parameters, declared once (params.h).
+  template <class P>
+  void declare(P& p) {
+    p.summary("Sigmoid focal loss (MMDetection FocalLoss) on (N, num_classes) class scores.");
+    DETKIT_PARAM(p, use_sigmoid, "must be true: only the sigmoid focal loss exists");
+    DETKIT_PARAM(p, gamma, "focusing parameter: weight (1 - p_t)^gamma").min(0);
+    DETKIT_PARAM(p, alpha, "weight of positives (negatives get 1 - alpha)").range(0, 1);
+    DETKIT_PARAM(p, reduction, "how the element-wise loss is reduced: none, mean or sum")
+        .choices({"none", "mean", "sum"});
+    DETKIT_PARAM(p, loss_weight, "factor the reduced loss is multiplied by").min(0);
+    DETKIT_PARAM(p, activated, "pred holds probabilities already (no sigmoid applied)");
+  }
 };
 
 /// Sigmoid focal loss (Lin et al., 2017) on class scores of shape (N, num_classes).
@@ -31,35 +45,15 @@ struct FocalLossOptions {
 /// is per sample (N,), per element (N, num_classes), or per element flattened (N * num_classes,).
 class FocalLossImpl : public LossBase {
  public:
+  using Options = FocalLossOptions;
+
   explicit FocalLossImpl(const FocalLossOptions& options_ = {}) : options(options_) {
-    check_option(options.use_sigmoid(), "use_sigmoid",
-                 "only the sigmoid focal loss is supported (as in MMDetection): use_sigmoid must "
-                 "be true");
-    check_option(options.gamma() >= 0, "gamma", "gamma must be >= 0");
-    check_option(options.alpha() >= 0 && options.alpha() <= 1, "alpha", "alpha must be in [0, 1]");
-  }
-
-  /// Parameters, as MMDetection's FocalLoss.
-  static Schema schema() {
-    Schema s("Sigmoid focal loss (MMDetection FocalLoss) on (N, num_classes) class scores.");
-    s.add<bool>("use_sigmoid", true, "must be true: only the sigmoid focal loss exists");
-    s.add<double>("gamma", 2.0, "focusing parameter: weight (1 - p_t)^gamma").min(0);
-    s.add<double>("alpha", 0.25, "weight of positives (negatives get 1 - alpha)").range(0, 1);
-    add_reduction_param(s);
-    add_loss_weight_param(s);
-    s.add<bool>("activated", false, "pred holds probabilities already (no sigmoid applied)");
-    return s;
-  }
-
-  /// Builds the loss from its validated config.
-  static std::shared_ptr<FocalLossImpl> create(const ComponentConfig& cfg) {
-    return make_loss<FocalLossImpl>(cfg, FocalLossOptions()
-                                             .use_sigmoid(cfg.get<bool>("use_sigmoid"))
-                                             .gamma(cfg.get<double>("gamma"))
-                                             .alpha(cfg.get<double>("alpha"))
-                                             .reduction(reduction_param(cfg))
-                                             .loss_weight(cfg.get<double>("loss_weight"))
-                                             .activated(cfg.get<bool>("activated")));
+    check_options(options, "FocalLoss");
+    if (!options.use_sigmoid()) {
+      throw InvalidParameter("use_sigmoid",
+                             "only the sigmoid focal loss is supported (as in MMDetection): "
+                             "use_sigmoid must be true");
+    }
   }
 
   /// The focal loss of `pred` against `target` (see the class comment), reduced and multiplied
@@ -69,23 +63,37 @@ class FocalLossImpl : public LossBase {
                         std::optional<double> avg_factor = std::nullopt,
                         std::optional<Reduction> reduction_override = std::nullopt) override {
     const Reduction reduction = effective_reduction(options.reduction(), reduction_override);
-    const torch::Tensor t = target_like(pred, target);
-    // MMDetection's py_sigmoid_focal_loss / py_focal_loss_with_prob.
-    const torch::Tensor p = options.activated() ? pred : pred.sigmoid();
-    const torch::Tensor pt = (1 - p) * t + p * (1 - t);
-    const double alpha = options.alpha();
-    const torch::Tensor focal_weight =
-        (alpha * t + (1 - alpha) * (1 - t)) * pt.pow(options.gamma());
-    const auto none = F::BinaryCrossEntropyFuncOptions().reduction(torch::kNone);
-    const torch::Tensor bce =
-        options.activated()
-            ? F::binary_cross_entropy(pred, t, none)
-            : F::binary_cross_entropy_with_logits(
-                  pred, t, F::BinaryCrossEntropyWithLogitsFuncOptions().reduction(torch::kNone));
-    const torch::Tensor loss = bce * focal_weight;
+    // Logits go through the fused kernel (focal_loss_kernel.h). The tensor ops below are its
+    // reference formula; they compute probabilities (activated) and report bad inputs.
+    std::optional<torch::Tensor> fused;
+    if (!options.activated()) {
+      fused = fused_sigmoid_focal_loss(pred, target, options.gamma(), options.alpha());
+    }
+    torch::Tensor loss;
+    if (fused) {
+      loss = *fused;
+    } else {
+      const torch::Tensor t = target_like(pred, target);
+      // MMDetection's py_sigmoid_focal_loss / py_focal_loss_with_prob.
+      const torch::Tensor p = options.activated() ? pred : pred.sigmoid();
+      const torch::Tensor pt = (1 - p) * t + p * (1 - t);
+      const double alpha = options.alpha();
+      const torch::Tensor focal_weight =
+          (alpha * t + (1 - alpha) * (1 - t)) * pt.pow(options.gamma());
+      const auto none = F::BinaryCrossEntropyFuncOptions().reduction(torch::kNone);
+      const torch::Tensor bce =
+          options.activated()
+              ? F::binary_cross_entropy(pred, t, none)
+              : F::binary_cross_entropy_with_logits(
+                    pred, t, F::BinaryCrossEntropyWithLogitsFuncOptions().reduction(torch::kNone));
+      loss = bce * focal_weight;
+    }
     return weight_reduce_loss(loss, weight_like(weight, loss), reduction, avg_factor) *
            options.loss_weight();
   }
+
+  /// Class scores (N, C) with labels in [0, C] (C: background) or targets of their shape.
+  LossInput input_form() const override { return LossInput::sigmoid_scores; }
 
   /// The options the loss was built with.
   FocalLossOptions options;

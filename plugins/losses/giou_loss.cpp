@@ -15,6 +15,16 @@ struct GIoULossOptions {
   TORCH_ARG(Reduction, reduction) = Reduction::mean;
   /// Factor the reduced loss is multiplied by.
   TORCH_ARG(double, loss_weight) = 1.0;
+
+  /// The parameters, declared once (params.h).
+  template <class P>
+  void declare(P& p) {
+    p.summary("Generalized IoU loss 1 - GIoU (MMDetection GIoULoss) on aligned (N, 4) boxes.");
+    DETKIT_PARAM(p, eps, "lower bound of the union and enclosing areas").min(0);
+    DETKIT_PARAM(p, reduction, "how the element-wise loss is reduced: none, mean or sum")
+        .choices({"none", "mean", "sum"});
+    DETKIT_PARAM(p, loss_weight, "factor the reduced loss is multiplied by").min(0);
+  }
 };
 
 namespace {
@@ -48,26 +58,12 @@ torch::Tensor aligned_giou(const torch::Tensor& a, const torch::Tensor& b, doubl
 /// all-zero (or empty) weight returns (pred * weight).sum(), a zero connected to pred.
 class GIoULossImpl : public LossBase {
  public:
+  using Options = GIoULossOptions;
+
   explicit GIoULossImpl(const GIoULossOptions& options_ = {}) : options(options_) {
-    check_option(options.eps() >= 0, "eps", "eps must be >= 0");
+    check_options(options, kName);
   }
 
-  /// Parameters, as MMDetection's GIoULoss.
-  static Schema schema() {
-    Schema s("Generalized IoU loss 1 - GIoU (MMDetection GIoULoss) on aligned (N, 4) boxes.");
-    s.add<double>("eps", 1e-6, "lower bound of the union and enclosing areas").min(0);
-    add_reduction_param(s);
-    add_loss_weight_param(s);
-    return s;
-  }
-
-  /// Builds the loss from its validated config.
-  static std::shared_ptr<GIoULossImpl> create(const ComponentConfig& cfg) {
-    return make_loss<GIoULossImpl>(cfg, GIoULossOptions()
-                                            .eps(cfg.get<double>("eps"))
-                                            .reduction(reduction_param(cfg))
-                                            .loss_weight(cfg.get<double>("loss_weight")));
-  }
 
   /// The GIoU loss of `pred` against `target` (see the class comment), reduced and multiplied
   /// by loss_weight.
@@ -96,6 +92,9 @@ class GIoULossImpl : public LossBase {
     check_weight_broadcasts(kName, w, loss);
     return weight_reduce_loss(loss, w, reduction, avg_factor) * options.loss_weight();
   }
+
+  /// Boxes (N, 4) against boxes.
+  LossInput input_form() const override { return LossInput::boxes; }
 
   /// The options the loss was built with.
   GIoULossOptions options;

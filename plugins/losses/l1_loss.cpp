@@ -12,28 +12,27 @@ struct L1LossOptions {
   TORCH_ARG(Reduction, reduction) = Reduction::mean;
   /// Factor the reduced loss is multiplied by.
   TORCH_ARG(double, loss_weight) = 1.0;
+
+  /// The parameters, declared once (params.h).
+  template <class P>
+  void declare(P& p) {
+    p.summary("L1 loss |pred - target| (MMDetection L1Loss).");
+    DETKIT_PARAM(p, reduction, "how the element-wise loss is reduced: none, mean or sum")
+        .choices({"none", "mean", "sum"});
+    DETKIT_PARAM(p, loss_weight, "factor the reduced loss is multiplied by").min(0);
+  }
 };
 
 /// |pred - target| element-wise (pred and target of equal shape, usually (N, 4)); `weight`
 /// multiplies element-wise (broadcasting). An empty target gives pred.sum() * 0.
 class L1LossImpl : public LossBase {
  public:
-  explicit L1LossImpl(const L1LossOptions& options_ = {}) : options(options_) {}
+  using Options = L1LossOptions;
 
-  /// Parameters, as MMDetection's L1Loss.
-  static Schema schema() {
-    Schema s("L1 loss |pred - target| (MMDetection L1Loss).");
-    add_reduction_param(s);
-    add_loss_weight_param(s);
-    return s;
+  explicit L1LossImpl(const L1LossOptions& options_ = {}) : options(options_) {
+    check_options(options, "L1Loss");
   }
 
-  /// Builds the loss from its validated config.
-  static std::shared_ptr<L1LossImpl> create(const ComponentConfig& cfg) {
-    return make_loss<L1LossImpl>(cfg, L1LossOptions()
-                                          .reduction(reduction_param(cfg))
-                                          .loss_weight(cfg.get<double>("loss_weight")));
-  }
 
   /// The L1 loss of `pred` against `target`, reduced and multiplied by loss_weight.
   torch::Tensor forward(const torch::Tensor& pred, const torch::Tensor& target,
@@ -46,6 +45,9 @@ class L1LossImpl : public LossBase {
                [](const torch::Tensor& p, const torch::Tensor& t) { return (p - t).abs(); }) *
            options.loss_weight();
   }
+
+  /// Any tensor against one of its shape.
+  LossInput input_form() const override { return LossInput::elementwise; }
 
   /// The options the loss was built with.
   L1LossOptions options;

@@ -12,55 +12,13 @@
 #include "detkit/component_config.h"
 #include "detkit/error.h"
 #include "detkit/modeling/loss.h"
-#include "detkit/schema.h"
+#include "detkit/params.h"
 
 namespace detkit::losses {
-
-/// Adds MMDetection's `reduction` parameter (default 'mean') to `schema`.
-inline Schema& add_reduction_param(Schema& schema) {
-  return schema
-      .add<std::string>("reduction", "mean",
-                        "how the element-wise loss is reduced: none, mean or sum")
-      .choices({"none", "mean", "sum"});
-}
-
-/// Adds MMDetection's `loss_weight` parameter (default 1.0) to `schema`.
-inline Schema& add_loss_weight_param(Schema& schema) {
-  return schema.add<double>("loss_weight", 1.0, "factor the reduced loss is multiplied by").min(0);
-}
-
-/// The validated `reduction` parameter of `cfg`.
-inline Reduction reduction_param(const ComponentConfig& cfg) {
-  return reduction_from_string(cfg.get<std::string>("reduction"));
-}
 
 /// The reduction of one call: `reduction_override` when given, else the configured one.
 inline Reduction effective_reduction(Reduction configured, std::optional<Reduction> override_) {
   return override_ ? *override_ : configured;
-}
-
-/// An invalid option found by a loss constructor; `param` names the parameter.
-class InvalidOption : public Error {
- public:
-  InvalidOption(std::string param, const std::string& message)
-      : Error(message), param(std::move(param)) {}
-  std::string param;
-};
-
-/// Throws InvalidOption(param, message) unless `ok`.
-inline void check_option(bool ok, const char* param, const std::string& message) {
-  if (!ok) throw InvalidOption(param, message);
-}
-
-/// Constructs `Impl` from `options`; an InvalidOption becomes a ConfigError located at the
-/// offending parameter of `cfg` (file:line:col and dotted path).
-template <class Impl, class Options>
-std::shared_ptr<Impl> make_loss(const ComponentConfig& cfg, const Options& options) {
-  try {
-    return std::make_shared<Impl>(options);
-  } catch (const InvalidOption& e) {
-    cfg.fail(e.param, e.what());
-  }
 }
 
 /// A shape as text: "[8, 4]".

@@ -14,6 +14,18 @@ struct SmoothL1LossOptions {
   TORCH_ARG(Reduction, reduction) = Reduction::mean;
   /// Factor the reduced loss is multiplied by.
   TORCH_ARG(double, loss_weight) = 1.0;
+
+  /// The parameters, declared once (params.h).
+  template <class P>
+  void declare(P& p) {
+    p.summary("Smooth L1 loss (MMDetection SmoothL1Loss): quadratic below beta, linear above.");
+    DETKIT_PARAM(p, beta, "threshold between the quadratic and linear parts (for a plain L1 "
+                          "loss use L1Loss)")
+        .greater_than(0);
+    DETKIT_PARAM(p, reduction, "how the element-wise loss is reduced: none, mean or sum")
+        .choices({"none", "mean", "sum"});
+    DETKIT_PARAM(p, loss_weight, "factor the reduced loss is multiplied by").min(0);
+  }
 };
 
 /// Smooth L1 (Huber-like) loss element-wise, with d = |pred - target|:
@@ -21,28 +33,12 @@ struct SmoothL1LossOptions {
 /// target gives pred.sum() * 0.
 class SmoothL1LossImpl : public LossBase {
  public:
+  using Options = SmoothL1LossOptions;
+
   explicit SmoothL1LossImpl(const SmoothL1LossOptions& options_ = {}) : options(options_) {
-    check_option(
-        options.beta() > 0, "beta",
-        "beta must be > 0, got " + c10::str(options.beta()) + " (for a plain L1 loss use L1Loss)");
+    check_options(options, "SmoothL1Loss");
   }
 
-  /// Parameters, as MMDetection's SmoothL1Loss.
-  static Schema schema() {
-    Schema s("Smooth L1 loss (MMDetection SmoothL1Loss): quadratic below beta, linear above.");
-    s.add<double>("beta", 1.0, "threshold between the quadratic and linear parts; must be > 0");
-    add_reduction_param(s);
-    add_loss_weight_param(s);
-    return s;
-  }
-
-  /// Builds the loss from its validated config.
-  static std::shared_ptr<SmoothL1LossImpl> create(const ComponentConfig& cfg) {
-    return make_loss<SmoothL1LossImpl>(cfg, SmoothL1LossOptions()
-                                                .beta(cfg.get<double>("beta"))
-                                                .reduction(reduction_param(cfg))
-                                                .loss_weight(cfg.get<double>("loss_weight")));
-  }
 
   /// The smooth L1 loss of `pred` against `target`, reduced and multiplied by loss_weight.
   torch::Tensor forward(const torch::Tensor& pred, const torch::Tensor& target,
@@ -60,6 +56,9 @@ class SmoothL1LossImpl : public LossBase {
                                      }) *
            options.loss_weight();
   }
+
+  /// Any tensor against one of its shape.
+  LossInput input_form() const override { return LossInput::elementwise; }
 
   /// The options the loss was built with.
   SmoothL1LossOptions options;

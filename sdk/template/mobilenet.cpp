@@ -16,17 +16,9 @@ constexpr int64_t kStemChannels = 32;
 constexpr int64_t kStageChannels[] = {128, 256, 512, 1024};
 constexpr int64_t kNumStages = 4;
 
-/// An invalid option; `param` names it so create() can report it at its config key.
-class OptionError : public detkit::Error {
- public:
-  OptionError(std::string param_, const std::string& message)
-      : detkit::Error("MobileNet: " + message), param(std::move(param_)) {}
-  std::string param;
-};
-
-/// Throws OptionError(param, message) unless `ok`.
+/// Throws InvalidParameter(param, message) unless `ok`: reported at the parameter's config key.
 void check_option(bool ok, const char* param, const std::string& message) {
-  if (!ok) throw OptionError(param, message);
+  if (!ok) throw detkit::InvalidParameter(param, "MobileNet: " + message);
 }
 
 /// MMDetection's make_divisible: `value` rounded to the nearest multiple of `divisor`, at least
@@ -38,29 +30,14 @@ int64_t make_divisible(double value, int64_t divisor = 8) {
   return rounded;
 }
 
-/// Rejects options a schema cannot express (the constructor's checks, also for C++ callers).
+/// Checks the declared constraints, then what a declaration cannot express.
 void check_options(const MobileNetOptions& o) {
-  check_option(o.widen_factor() > 0, "widen_factor",
-               "widen_factor must be > 0, got " + c10::str(o.widen_factor()));
-  check_option(o.in_channels() >= 1, "in_channels",
-               "in_channels must be >= 1, got " + std::to_string(o.in_channels()));
-  check_option(
-      static_cast<int64_t>(o.stage_blocks().size()) == kNumStages, "stage_blocks",
-      "stage_blocks must list 4 block counts, got " + std::to_string(o.stage_blocks().size()));
-  for (int64_t blocks : o.stage_blocks()) {
-    check_option(blocks >= 1, "stage_blocks",
-                 "every stage needs at least 1 block, got " + std::to_string(blocks));
-  }
+  detkit::check_options(o, "MobileNet");
   check_option(!o.out_indices().empty(), "out_indices", "out_indices must not be empty");
-  for (size_t i = 0; i < o.out_indices().size(); ++i) {
-    const int64_t index = o.out_indices()[i];
-    check_option(index >= 0 && index < kNumStages, "out_indices",
-                 "out_indices must be stage indices in 0..3, got " + std::to_string(index));
-    check_option(i == 0 || index > o.out_indices()[i - 1], "out_indices",
+  for (size_t i = 1; i < o.out_indices().size(); ++i) {
+    check_option(o.out_indices()[i] > o.out_indices()[i - 1], "out_indices",
                  "out_indices must be strictly increasing (outputs come in stage order)");
   }
-  check_option(o.frozen_stages() >= -1 && o.frozen_stages() <= kNumStages, "frozen_stages",
-               "frozen_stages must be in -1..4, got " + std::to_string(o.frozen_stages()));
 }
 
 }  // namespace
@@ -99,39 +76,11 @@ MobileNetImpl::MobileNetImpl(const MobileNetOptions& options_) : options(options
   reset();
 }
 
-detkit::Schema MobileNetImpl::schema() {
-  detkit::Schema s(
-      "MobileNet-style backbone: conv stem, then 4 stages of depthwise-separable blocks "
-      "(strides 4, 8, 16, 32).");
-  s.add<double>("widen_factor", 1.0, "multiplier of every layer's channels (> 0, rounded to x8)");
-  s.add<std::vector<int64_t>>("out_indices", std::vector<int64_t>{1, 2, 3},
-                              "stages whose feature maps are returned, increasing")
-      .range(0, kNumStages - 1);
-  s.add<std::vector<int64_t>>("stage_blocks", std::vector<int64_t>{2, 2, 6, 2},
-                              "depthwise-separable blocks in each of the 4 stages")
-      .length(kNumStages)
-      .min(1);
-  s.add<int64_t>("frozen_stages", -1,
-                 "-1: train all; 0: freeze the stem; k: freeze the stem and stages 0..k-1")
-      .range(-1, kNumStages);
-  s.add<bool>("norm_eval", false, "keep BatchNorm layers in eval mode (frozen statistics)");
-  s.add<int64_t>("in_channels", 3, "channels of the input images").min(1);
-  return s;
-}
-
-std::shared_ptr<MobileNetImpl> MobileNetImpl::create(const detkit::ComponentConfig& cfg) {
-  const auto options = MobileNetOptions()
-                           .widen_factor(cfg.get<double>("widen_factor"))
-                           .out_indices(cfg.get<std::vector<int64_t>>("out_indices"))
-                           .stage_blocks(cfg.get<std::vector<int64_t>>("stage_blocks"))
-                           .frozen_stages(cfg.get<int64_t>("frozen_stages"))
-                           .norm_eval(cfg.get<bool>("norm_eval"))
-                           .in_channels(cfg.get<int64_t>("in_channels"));
-  try {
-    return std::make_shared<MobileNetImpl>(options);
-  } catch (const OptionError& e) {
-    cfg.fail(e.param, e.what());
-  }
+std::shared_ptr<MobileNetImpl> MobileNetImpl::create(const detkit::ComponentConfig& cfg,
+                                                     const detkit::BackboneContext& context) {
+  auto options = detkit::options_from<MobileNetOptions>(cfg);
+  options.in_channels(cfg.agree<int64_t>("in_channels", context.in_channels));
+  return std::make_shared<MobileNetImpl>(options);
 }
 
 void MobileNetImpl::reset() {
@@ -217,12 +166,7 @@ void MobileNetImpl::freeze_stages() {
 }
 
 void MobileNetImpl::pretty_print(std::ostream& stream) const {
-  stream << "mobilenet_plugin::MobileNet(widen_factor=" << options.widen_factor()
-         << ", out_indices=" << c10::IntArrayRef(options.out_indices())
-         << ", stage_blocks=" << c10::IntArrayRef(options.stage_blocks())
-         << ", frozen_stages=" << options.frozen_stages()
-         << ", norm_eval=" << (options.norm_eval() ? "true" : "false")
-         << ", in_channels=" << options.in_channels() << ")";
+  stream << detkit::repr_of("mobilenet_plugin::MobileNet", options);
 }
 
 DETKIT_REGISTER_MODULE(backbone, MobileNet);

@@ -17,9 +17,10 @@
 //   // features[0]: (1, 256, 4, 4) at stride 16; features[1]: (1, 512, 2, 2) at stride 32
 #pragma once
 
+#include <detkit/build_context.h>
 #include <detkit/component_config.h>
 #include <detkit/modeling/backbone.h>
-#include <detkit/schema.h>
+#include <detkit/params.h>
 #include <torch/torch.h>
 
 #include <cstdint>
@@ -43,6 +44,27 @@ struct MobileNetOptions {
   TORCH_ARG(bool, norm_eval) = false;
   /// Channels of the input images.
   TORCH_ARG(int64_t, in_channels) = 3;
+
+  /// The parameters, declared once: this yields the schema (`detkit plugins describe
+  /// MobileNet`), the reading of a config, the checks and the printed form.
+  template <class P>
+  void declare(P& p) {
+    p.summary(
+        "MobileNet-style backbone: conv stem, then 4 stages of depthwise-separable blocks "
+        "(strides 4, 8, 16, 32).");
+    DETKIT_PARAM(p, widen_factor, "multiplier of every layer's channels (rounded to x8)")
+        .greater_than(0);
+    DETKIT_PARAM(p, out_indices, "stages whose feature maps are returned, increasing").range(0, 3);
+    DETKIT_PARAM(p, stage_blocks, "depthwise-separable blocks in each of the 4 stages")
+        .length(4)
+        .min(1);
+    DETKIT_PARAM(p, frozen_stages,
+                 "-1: train all; 0: freeze the stem; k: freeze the stem and stages 0..k-1")
+        .range(-1, 4);
+    DETKIT_PARAM(p, norm_eval, "keep BatchNorm layers in eval mode (frozen statistics)");
+    DETKIT_PARAM(p, in_channels, "channels of the input images (must match the pipeline's)")
+        .min(1);
+  }
 };
 
 /// A convolution without bias, then BatchNorm and ReLU (MMCV's ConvModule: `conv`, `bn`).
@@ -82,13 +104,16 @@ TORCH_MODULE(DepthwiseSeparable);
 /// `out_indices` out (in stage order, from high to low resolution).
 class MobileNetImpl : public detkit::BackboneBase {
  public:
-  /// Builds the layers; throws detkit::Error if an option is invalid.
+  /// The declared options (the registry derives the schema from them).
+  using Options = MobileNetOptions;
+
+  /// Builds the layers; throws detkit::InvalidParameter if an option is invalid.
   explicit MobileNetImpl(const MobileNetOptions& options_ = {});
 
-  /// The parameters a config may set (shown by `detkit plugins describe MobileNet`).
-  static detkit::Schema schema();
-  /// Builds the backbone from its validated config; an invalid value is reported at its key.
-  static std::shared_ptr<MobileNetImpl> create(const detkit::ComponentConfig& cfg);
+  /// Builds the backbone from its validated config and its build context: `in_channels`, when
+  /// the config states it, must equal the channels the pipeline produces.
+  static std::shared_ptr<MobileNetImpl> create(const detkit::ComponentConfig& cfg,
+                                               const detkit::BackboneContext& context);
 
   /// Kaiming-normal conv weights (fan_out, ReLU), unit BN scale, zero BN shift.
   void reset_parameters();

@@ -32,9 +32,17 @@ int run_config(const std::vector<std::string>& args) {
     return 0;
   }
   load_plugins(vm, &config, true);
-  const std::vector<std::string> errors = check_config(config);
+  const ConfigCheckResult result = check_config(config);
+  const std::vector<std::string>& errors = result.errors;
+  for (const auto& note : result.unchecked)
+    std::cerr << "  " << note << "\n";
   if (errors.empty()) {
-    std::cout << vm["config"].as<std::string>() << ": OK\n";
+    std::cout << vm["config"].as<std::string>() << ": OK"
+              << (result.unchecked.empty()
+                      ? std::string()
+                      : " (" + std::to_string(result.unchecked.size()) +
+                            " part(s) not checked, listed above)")
+              << "\n";
     return 0;
   }
   std::cerr << vm["config"].as<std::string>() << ": " << errors.size() << " error(s)\n";

@@ -1,26 +1,155 @@
-// Whole-config validation against the top-level schema and the registries.
+// Whole-config validation: every section of a training config against its schema and the
+// registries, then the factories of the components that can be built without upstream objects.
 #include "detkit/core/config_check.h"
 
 #include "detkit/core/text.h"
-#include "detkit/core/validate.h"
+#include "detkit/registry.h"
 
 namespace detkit {
+
+namespace {
+
+/// `optimizer_config`: MMCV's OptimizerHook arguments.
+Schema optimizer_config_schema() {
+  Schema grad_clip("gradient clipping (torch.nn.utils.clip_grad_norm_)");
+  grad_clip.required<double>("max_norm", "largest allowed gradient norm").greater_than(0);
+  grad_clip.add<double>("norm_type", 2.0, "p of the p-norm").greater_than(0);
+  Schema s("optimizer step settings (MMCV OptimizerHook)");
+  s.add<std::string>("type", "OptimizerHook", "the optimizer hook")
+      .choices({"OptimizerHook", "GradientCumulativeOptimizerHook"});
+  s.nested("grad_clip", std::move(grad_clip), "clip gradients before each step; null = no clipping",
+           true);
+  s.add<int64_t>("cumulative_iters", 1, "iterations whose gradients are accumulated per step")
+      .min(1);
+  s.add<bool>("detect_anomalous_params", false, "report parameters that got no gradient");
+  return s;
+}
+
+/// `data.*_dataloader`: per-phase loader overrides.
+Schema dataloader_schema() {
+  Schema s("loader overrides for one phase");
+  s.add<std::optional<int64_t>>("samples_per_gpu", std::nullopt, "images per batch").min(1);
+  s.add<std::optional<int64_t>>("workers_per_gpu", std::nullopt, "loader worker threads").min(0);
+  s.add<std::optional<bool>>("shuffle", std::nullopt, "shuffle the samples");
+  s.add<std::optional<bool>>("persistent_workers", std::nullopt, "accepted for parity");
+  return s;
+}
+
+/// `log_config`: logging interval and logger hooks.
+Schema log_config_schema() {
+  Schema s("logging (MMCV log_config)");
+  s.add<int64_t>("interval", 50, "iterations between log lines").min(1);
+  s.component_list("hooks", Kind::hook, ConfigNode::make_list(),
+                   "logger hooks, e.g. [{type: TextLoggerHook}]");
+  return s;
+}
+
+/// One `workflow` phase: [train|val, epochs].
+ParamSpec workflow_spec() {
+  ParamSpec mode = param_spec_of<std::string>();
+  mode.choices = {"train", "val"};
+  ParamSpec count = param_spec_of<int64_t>();
+  count.min = 1;
+  ParamSpec phase;
+  phase.type = ParamType::list;
+  phase.items = {mode, count};
+  return phase;
+}
+
+/// The sections `config check` builds after validating (no weights, no data): kinds whose
+/// factories need no upstream object.
+bool buildable_alone(Kind kind) {
+  switch (kind) {
+    case Kind::backbone:
+    case Kind::loss:
+    case Kind::initializer:
+    case Kind::iou_calculator:
+    case Kind::anchor_generator:
+    case Kind::assigner:
+    case Kind::sampler:
+    case Kind::bbox_coder:
+    case Kind::activation_layer:
+    case Kind::metric:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/// The parts every MMDetection detector names, checked by position while no detector type is
+/// registered (the detector's own keys pass unchecked).
+const Schema& model_parts_schema() {
+  static const Schema schema = [] {
+    ConfigNode none;
+    Schema s("the model's parts (checked by position)");
+    s.add<std::string>("type", "", "the detector type")
+        .component("backbone", Kind::backbone, none, "the backbone")
+        .component("neck", Kind::neck, none, "the neck")
+        .component("bbox_head", Kind::dense_head, none, "a single-stage detector's head")
+        .component("rpn_head", Kind::dense_head, none, "a two-stage detector's RPN head")
+        .component("roi_head", Kind::roi_head, none, "a two-stage detector's RoI head")
+        .allow_unknown_keys();
+    return s;
+  }();
+  return schema;
+}
+
+}  // namespace
+
+const Schema& data_section_schema() {
+  static const Schema schema = [] {
+    ConfigNode none;
+    Schema s("the data section");
+    s.add<int64_t>("samples_per_gpu", 2, "images per batch")
+        .min(1)
+        .add<int64_t>("workers_per_gpu", 2, "loader worker threads")
+        .min(0)
+        .add<bool>("persistent_workers", false, "accepted for MMDetection parity")
+        .component("train", Kind::dataset, none, "training dataset")
+        .component("val", Kind::dataset, none, "validation dataset")
+        .component("test", Kind::dataset, none, "test dataset")
+        .nested("train_dataloader", dataloader_schema(), "loader overrides for training", true)
+        .nested("val_dataloader", dataloader_schema(), "loader overrides for validation", true)
+        .nested("test_dataloader", dataloader_schema(), "loader overrides for testing", true);
+    return s;
+  }();
+  return schema;
+}
 
 const Schema& top_level_schema() {
   static const Schema schema = [] {
     ConfigNode none;
     Schema s("top-level config keys (MMDetection 2.x names)");
     s.component("model", Kind::detector, none, "the detector to build")
-        .dict("data", none, "datasets and loader settings (see data_section_schema)")
+        .nested("data", data_section_schema(), "datasets and loader settings", true)
         .component("optimizer", Kind::optimizer, none, "optimizer, e.g. {type: SGD, lr: 0.02}")
-        .dict("optimizer_config", none, "OptimizerHook settings, e.g. {grad_clip: null}")
-        .dict("lr_config", none, "LR schedule: {policy: step, warmup: linear, ...}")
-        .dict("momentum_config", none, "momentum schedule: {policy: cyclic, ...}")
-        .dict("runner", none, "{type: EpochBasedRunner, max_epochs: 12}")
-        .any("workflow", none, "phases, e.g. [[train, 1], [val, 1]]")
-        .dict("checkpoint_config", none, "{interval: 1, max_keep_ckpts: -1}")
-        .dict("log_config", none, "{interval: 50, hooks: [{type: TextLoggerHook}]}")
-        .dict("evaluation", none, "{interval: 1, metric: bbox}")
+        .nested("optimizer_config", optimizer_config_schema(),
+                "optimizer step settings, e.g. {grad_clip: null}", true)
+        .component("lr_config", Kind::scheduler, none,
+                   "LR policy: {policy: step, warmup: linear, ...}")
+        .type_key(TypeKey{"policy", "LrUpdaterHook", true, {}})
+        .component("momentum_config", Kind::scheduler, none,
+                   "momentum policy: {policy: cyclic, ...}")
+        .type_key(TypeKey{"policy", "MomentumUpdaterHook", true, {}})
+        .component("runner", Kind::runner, none, "{type: EpochBasedRunner, max_epochs: 12}")
+        .add_spec([] {
+          ParamSpec workflow;
+          workflow.name = "workflow";
+          workflow.type = ParamType::list;
+          workflow.element = std::make_shared<const ParamSpec>(workflow_spec());
+          ConfigNode train = ConfigNode::make_list();
+          train.push_back(ConfigNode("train"));
+          train.push_back(ConfigNode(1));
+          workflow.default_value = ConfigNode::make_list();
+          workflow.default_value.push_back(train);
+          workflow.doc = "phases and their epochs, e.g. [[train, 1], [val, 1]]";
+          return workflow;
+        }())
+        .component("checkpoint_config", Kind::hook, none, "CheckpointHook arguments")
+        .type_key(TypeKey{"type", {}, false, "CheckpointHook"})
+        .nested("log_config", log_config_schema(), "{interval: 50, hooks: [...]}", true)
+        .component("evaluation", Kind::hook, none, "EvalHook arguments: {interval: 1, metric: bbox}")
+        .type_key(TypeKey{"type", {}, false, "EvalHook"})
         .component_list("custom_hooks", Kind::hook, none, "extra hooks")
         .add<std::optional<std::string>>("load_from", std::nullopt, "checkpoint to finetune from")
         .add<std::optional<std::string>>("resume_from", std::nullopt, "checkpoint to resume")
@@ -42,62 +171,51 @@ const Schema& top_level_schema() {
   return schema;
 }
 
-const Schema& data_section_schema() {
-  static const Schema schema = [] {
-    ConfigNode none;
-    Schema s("the data section");
-    s.add<int64_t>("samples_per_gpu", 2, "images per batch")
-        .min(1)
-        .add<int64_t>("workers_per_gpu", 2, "loader worker threads")
-        .min(0)
-        .add<bool>("persistent_workers", false, "accepted for MMDetection parity")
-        .component("train", Kind::dataset, none, "training dataset")
-        .component("val", Kind::dataset, none, "validation dataset")
-        .component("test", Kind::dataset, none, "test dataset")
-        .dict("train_dataloader", none, "loader overrides for training")
-        .dict("val_dataloader", none, "loader overrides for validation")
-        .dict("test_dataloader", none, "loader overrides for testing");
-    return s;
-  }();
-  return schema;
-}
-
-namespace {
-
-/// Checks the keys of `map` against `schema` (unknown keys, types, nested components).
-void check_map(const ConfigNode& map, const Schema& schema, const std::string& path,
-               bool allow_underscore_keys, std::vector<std::string>& errors) {
-  std::vector<std::string> known;
-  for (const auto& spec : schema.params())
-    known.push_back(spec.name);
-  for (const auto& entry : map.entries()) {
-    if (allow_underscore_keys && !entry.key.empty() && entry.key[0] == '_') continue;
-    const std::string key_path = child_path(path, entry.key);
-    const ParamSpec* spec = schema.find(entry.key);
-    if (spec == nullptr) {
-      errors.push_back(
-          located_message(entry.key_mark, key_path,
-                          "unknown key '" + entry.key + "'" + did_you_mean(entry.key, known)));
-      continue;
-    }
-    if (&schema == &top_level_schema() && entry.key == "data" && entry.value.is_map()) {
-      check_map(entry.value, data_section_schema(), key_path, false, errors);
-      continue;
-    }
-    validate_value_into(*spec, entry.value, key_path, errors);
-  }
-}
-
-}  // namespace
-
-std::vector<std::string> check_config(const ConfigNode& root) {
-  std::vector<std::string> errors;
+ConfigCheckResult check_config(const ConfigNode& root, bool build) {
+  ConfigCheckResult result;
   if (!root.is_map()) {
-    errors.push_back(located_message(root.mark(), "", "a config must be a map"));
-    return errors;
+    result.errors.push_back(located_message(root.mark(), "", "a config must be a map"));
+    return result;
   }
-  check_map(root, top_level_schema(), "", true, errors);
-  return errors;
+  // Top-level keys starting with '_' are the user's own variables.
+  ConfigNode checked = ConfigNode::make_map();
+  checked.set_mark(root.mark());
+  for (const auto& entry : root.entries()) {
+    if (!entry.key.empty() && entry.key[0] == '_') continue;
+    checked.set(entry.key, entry.value, entry.key_mark);
+  }
+  CheckReport report;
+  const ConfigNode* model = checked.find("model");
+  if (model != nullptr && model->is_map() && Registry::of(Kind::detector).types().empty()) {
+    result.unchecked.push_back(located_message(
+        model->mark(), "model",
+        "not checked as a whole: no detector type is registered yet; its backbone, neck and "
+        "heads are checked by position"));
+    validate_map_into(model_parts_schema(), *model, "model", "the model", result.errors,
+                      &report);
+    checked.erase("model");
+  }
+  validate_map_into(top_level_schema(), checked, "", "the config", result.errors, &report);
+  report.unchecked.insert(report.unchecked.begin(), result.unchecked.begin(),
+                          result.unchecked.end());
+  result.unchecked = report.unchecked;
+  if (!build || !result.errors.empty()) return result;
+  for (const auto& component : report.components) {
+    if (!buildable_alone(component.kind)) continue;
+    try {
+      // Every buildable kind takes NoContext or a context whose defaults mean "not known".
+      const BackboneContext backbone_context;
+      const NoContext no_context;
+      const void* context = component.kind == Kind::backbone
+                                ? static_cast<const void*>(&backbone_context)
+                                : static_cast<const void*>(&no_context);
+      build_component(component.kind, component.config, component.path, context, nullptr,
+                      component.type_key);
+    } catch (const std::exception& e) {
+      result.errors.push_back(e.what());
+    }
+  }
+  return result;
 }
 
 }  // namespace detkit

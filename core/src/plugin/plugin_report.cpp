@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "detkit/core/plugin_manager.h"
+#include "detkit/core/schema_table.h"
 #include "detkit/core/report.h"
 #include "detkit/core/text.h"
 
@@ -25,6 +26,17 @@ std::string components_by_kind(const std::vector<std::pair<Kind, std::string>>& 
   return out;
 }
 
+/// "(1 component skipped: loss FocalLoss, already registered by P)".
+std::string skipped_text(const std::vector<SkippedComponent>& skipped) {
+  std::vector<std::string> items;
+  for (const auto& skip : skipped) {
+    items.push_back(std::string(kind_name(skip.kind)) + " " + skip.type +
+                    ", already registered by " + skip.registered_by);
+  }
+  return "(" + std::to_string(skipped.size()) + " component" + (skipped.size() == 1 ? "" : "s") +
+         " skipped: " + join(items, "; ") + ")";
+}
+
 }  // namespace
 
 std::string format_plugin_report() {
@@ -41,6 +53,7 @@ std::string format_plugin_report() {
         out << "          " << record.name << " " << record.version << ": " << record.description
             << "\n";
         out << components_by_kind(record.components, "          ");
+        if (!record.skipped.empty()) out << "          " << skipped_text(record.skipped) << "\n";
         break;
       case PluginStatus::rejected:
         ++rejected;
@@ -68,33 +81,7 @@ std::string format_component_help(const ComponentInfo& info) {
   std::ostringstream out;
   out << info.type << " (" << kind_name(info.kind) << ", from " << info.origin << ")\n";
   if (!info.schema.summary().empty()) out << "  " << info.schema.summary() << "\n";
-  const auto& params = info.schema.params();
-  if (params.empty()) {
-    out << "  no parameters\n";
-  } else {
-    size_t name_width = 4, type_width = 4, default_width = 7;
-    std::vector<std::string> defaults;
-    for (const auto& spec : params) {
-      defaults.push_back(spec.required ? "required" : spec.default_value.to_flow());
-      name_width = std::max(name_width, spec.name.size());
-      type_width = std::max(type_width, spec.type_text().size());
-      default_width = std::max(default_width, std::min<size_t>(defaults.back().size(), 40));
-    }
-    auto pad = [](const std::string& s, size_t w) {
-      return s.size() >= w ? s : s + std::string(w - s.size(), ' ');
-    };
-    out << "  " << pad("name", name_width) << "  " << pad("type", type_width) << "  "
-        << pad("default", default_width) << "  description\n";
-    for (size_t i = 0; i < params.size(); ++i) {
-      const auto& spec = params[i];
-      std::string doc = spec.doc;
-      const std::string constraint = spec.constraint_text();
-      if (!constraint.empty())
-        doc += (doc.empty() ? "" : " ") + std::string("(") + constraint + ")";
-      out << "  " << pad(spec.name, name_width) << "  " << pad(spec.type_text(), type_width) << "  "
-          << pad(defaults[i], default_width) << "  " << doc << "\n";
-    }
-  }
+  out << format_schema_table(info.schema);
   if (kind_is_module(info.kind)) out << "  (every module also accepts init_cfg)\n";
   return out.str();
 }

@@ -35,4 +35,16 @@ void ComponentConfig::fail(std::string_view name, const std::string& message) co
   throw ConfigError(located_message(mark, child_path(path_, name), message));
 }
 
+bool ComponentConfig::is_set(std::string_view name) const {
+  const ConfigNode* value = values_.find(name);
+  return value != nullptr && !value->is_null() && value->mark().origin != "default";
+}
+
+void ComponentConfig::disagree(std::string_view name, const ConfigNode& known,
+                               const std::string& origin) const {
+  fail(name, std::string(name) + " = " + node(name).to_flow() + " here disagrees with " +
+                 known.to_flow() + " from " + (origin.empty() ? "the build context" : origin) +
+                 ": remove '" + std::string(name) + "' to take that value, or make them equal");
+}
+
 }  // namespace detkit

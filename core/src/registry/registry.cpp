@@ -18,6 +18,12 @@ struct Registry::State {
 Registry::Registry(Kind kind) : kind_(kind), state_(std::make_shared<State>()) {}
 
 Registry& Registry::of(Kind kind) {
+  const auto index = static_cast<uint32_t>(kind);
+  if (!is_known_kind(index)) {
+    throw PluginError("component kind " + std::to_string(index) +
+                      " does not exist in this SDK (kinds are 0.." +
+                      std::to_string(kKindCount - 1) + ")");
+  }
   // Never destroyed: factories may point into plugins, which are never unloaded either.
   static auto* registries = [] {
     auto* out = new std::vector<Registry*>();
@@ -39,6 +45,9 @@ void Registry::add(ComponentInfo info) {
   }
   if (info.type.empty()) throw PluginError(std::string("a ") + name() + " has an empty type name");
   if (!info.factory) throw PluginError("component '" + info.type + "' has no factory");
+  if (info.base_type == nullptr) {
+    throw PluginError("component '" + info.type + "' does not name its base class");
+  }
   std::lock_guard<std::mutex> lock(state_->mutex);
   auto it = state_->components.find(info.type);
   if (it != state_->components.end()) {

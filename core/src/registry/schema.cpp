@@ -57,6 +57,23 @@ std::string ParamSpec::type_text() const {
     case ParamType::any:
       text = "any";
       break;
+    case ParamType::bool_list:
+      text = "list[bool]";
+      break;
+    case ParamType::nested:
+      text = "dict";
+      break;
+  }
+  if (type == ParamType::list && element) text = "list[" + element->type_text() + "]";
+  if (type == ParamType::list && !items.empty()) {
+    text = "[";
+    for (size_t i = 0; i < items.size(); ++i)
+      text += (i ? ", " : "") + items[i].type_text();
+    text += "]";
+  }
+  for (const auto& alternative : alternatives) {
+    const std::string constraint = alternative.constraint_text();
+    text += "|" + (constraint.empty() ? alternative.type_text() : constraint);
   }
   if (length >= 0) text += "(len " + std::to_string(length) + ")";
   if (nullable && type != ParamType::any) text += "|null";
@@ -65,10 +82,86 @@ std::string ParamSpec::type_text() const {
 
 std::string ParamSpec::constraint_text() const {
   if (!choices.empty()) return "one of " + join(choices, "|");
-  if (min && max) return "in [" + number_text(*min) + ", " + number_text(*max) + "]";
-  if (min) return ">= " + number_text(*min);
-  if (max) return "<= " + number_text(*max);
+  if (min && max) {
+    return std::string(min_exclusive ? "in (" : "in [") + number_text(*min) + ", " +
+           number_text(*max) + (max_exclusive ? ")" : "]");
+  }
+  if (min) return (min_exclusive ? "> " : ">= ") + number_text(*min);
+  if (max) return (max_exclusive ? "< " : "<= ") + number_text(*max);
   return {};
+}
+
+std::string TypeKey::resolve(const std::string& value) const {
+  std::string name = value;
+  if (title_case_lower && !name.empty()) {
+    bool lower = true;
+    for (char c : name)
+      lower = lower && !(c >= 'A' && c <= 'Z');
+    // Python's str.title(): the first letter of every alphabetic run is upper-cased.
+    if (lower) {
+      bool start = true;
+      for (char& c : name) {
+        const bool alpha = (c >= 'a' && c <= 'z');
+        if (alpha && start) c = static_cast<char>(c - 'a' + 'A');
+        start = !alpha;
+      }
+    }
+  }
+  return name + suffix;
+}
+
+ParamDecl& ParamDecl::choices(std::vector<std::string> values) {
+  if (spec_) spec_->choices = std::move(values);
+  return *this;
+}
+ParamDecl& ParamDecl::range(double min_value, double max_value) {
+  if (spec_) {
+    spec_->min = min_value;
+    spec_->max = max_value;
+  }
+  return *this;
+}
+ParamDecl& ParamDecl::min(double value) {
+  if (spec_) spec_->min = value;
+  return *this;
+}
+ParamDecl& ParamDecl::max(double value) {
+  if (spec_) spec_->max = value;
+  return *this;
+}
+ParamDecl& ParamDecl::greater_than(double value) {
+  if (spec_) {
+    spec_->min = value;
+    spec_->min_exclusive = true;
+  }
+  return *this;
+}
+ParamDecl& ParamDecl::less_than(double value) {
+  if (spec_) {
+    spec_->max = value;
+    spec_->max_exclusive = true;
+  }
+  return *this;
+}
+ParamDecl& ParamDecl::length(int n) {
+  if (spec_) spec_->length = n;
+  return *this;
+}
+ParamDecl& ParamDecl::nullable(bool allow) {
+  if (spec_) spec_->nullable = allow;
+  return *this;
+}
+ParamDecl& ParamDecl::or_one_of(std::vector<ParamSpec> alternatives) {
+  if (spec_) spec_->alternatives = std::move(alternatives);
+  return *this;
+}
+ParamDecl& ParamDecl::each(ParamSpec element) {
+  if (spec_) spec_->element = std::make_shared<const ParamSpec>(std::move(element));
+  return *this;
+}
+ParamDecl& ParamDecl::type_key(TypeKey key) {
+  if (spec_) spec_->type_key = std::move(key);
+  return *this;
 }
 
 Schema::Schema(std::string summary) : summary_(std::move(summary)) {}
@@ -88,6 +181,23 @@ Schema& Schema::dict(std::string name, ConfigNode default_value, std::string doc
   spec.name = std::move(name);
   spec.type = ParamType::dict;
   spec.default_value = std::move(default_value);
+  spec.doc = std::move(doc);
+  return add_spec(std::move(spec));
+}
+
+Schema& Schema::nested(std::string name, Schema schema, std::string doc, bool nullable) {
+  ParamSpec spec;
+  spec.name = std::move(name);
+  spec.type = ParamType::nested;
+  spec.nullable = nullable;
+  if (!nullable) {
+    ConfigNode defaults = ConfigNode::make_map();
+    for (const auto& inner : schema.params()) {
+      if (!inner.required) defaults.set(inner.name, inner.default_value);
+    }
+    spec.default_value = std::move(defaults);
+  }
+  spec.nested = std::make_shared<const Schema>(std::move(schema));
   spec.doc = std::move(doc);
   return add_spec(std::move(spec));
 }
@@ -168,6 +278,35 @@ Schema& Schema::max(double value) {
 Schema& Schema::length(int n) {
   last("length").length = n;
   return *this;
+}
+
+Schema& Schema::greater_than(double value) {
+  last_param().greater_than(value);
+  return *this;
+}
+
+Schema& Schema::less_than(double value) {
+  last_param().less_than(value);
+  return *this;
+}
+
+Schema& Schema::each(ParamSpec element) {
+  last_param().each(std::move(element));
+  return *this;
+}
+
+Schema& Schema::or_one_of(std::vector<ParamSpec> alternatives) {
+  last_param().or_one_of(std::move(alternatives));
+  return *this;
+}
+
+Schema& Schema::type_key(TypeKey key) {
+  last_param().type_key(std::move(key));
+  return *this;
+}
+
+ParamDecl Schema::last_param() {
+  return ParamDecl(&last("modifier"));
 }
 
 Schema& Schema::allow_unknown_keys(bool allow) {

@@ -22,19 +22,30 @@ std::string describe_value(const ConfigNode& value) {
   return std::string(value.type_name()) + " " + flow;
 }
 
+/// A mark that says "default".
+SourceMark default_mark() {
+  SourceMark origin;
+  origin.origin = "default";
+  return origin;
+}
+
 class Validator {
  public:
-  explicit Validator(std::vector<std::string>& errors) : errors_(errors) {}
+  /// Errors go to `errors`; with `report`, components whose kind has no registered type are
+  /// noted as unchecked instead of failing, and every valid sub-component is remembered.
+  explicit Validator(std::vector<std::string>& errors, CheckReport* report = nullptr)
+      : errors_(errors), report_(report) {}
 
-  /// Validates the component map `cfg` of `kind`; returns the validated values (defaults
-  /// filled, without `type`) and its type name, or nullopt after recording errors.
+  /// Validates the component map `cfg` of `kind`; returns the validated view (defaults filled,
+  /// without the type key), or nullopt after recording errors.
   std::optional<ComponentConfig> component(Kind kind, const ConfigNode& cfg,
                                            const std::string& path,
-                                           const ConfigNode* default_args) {
+                                           const ConfigNode* default_args,
+                                           const TypeKey& type_key) {
     if (!cfg.is_map()) {
       error(cfg.mark(), path,
-            std::string("expected a ") + kind_name(kind) + " config (a map with 'type'), got " +
-                describe_value(cfg));
+            std::string("expected a ") + kind_name(kind) + " config (a map with '" + type_key.key +
+                "'), got " + describe_value(cfg));
       return std::nullopt;
     }
     ConfigNode merged = cfg;
@@ -43,38 +54,64 @@ class Validator {
         if (!merged.contains(entry.key)) merged.set(entry.key, entry.value, entry.key_mark);
       }
     }
-    const ConfigNode* type_node = merged.find("type");
+    const ConfigNode* type_node = merged.find(type_key.key);
+    ConfigNode default_type;
+    if (type_node == nullptr && !type_key.default_type.empty()) {
+      default_type = ConfigNode(type_key.default_type);
+      default_type.set_mark(cfg.mark());
+      type_node = &default_type;
+    }
     if (type_node == nullptr) {
       error(cfg.mark(), path,
-            std::string("missing 'type' (which ") + kind_name(kind) + " to build)" +
+            "missing '" + type_key.key + "' (which " + kind_name(kind) + " to build)" +
                 known_types_hint(kind));
       return std::nullopt;
     }
     if (!type_node->is_string()) {
-      error(best_mark(*type_node, cfg.mark()), child_path(path, "type"),
-            "'type' must be a string, got " + describe_value(*type_node));
+      error(best_mark(*type_node, cfg.mark()), child_path(path, type_key.key),
+            "'" + type_key.key + "' must be a string, got " + describe_value(*type_node));
       return std::nullopt;
     }
-    const std::string& type = type_node->as_string();
+    const std::string type = type_node == &default_type ? type_key.default_type
+                                                        : type_key.resolve(type_node->as_string());
+    if (report_ != nullptr && Registry::of(kind).types().empty() && !registered_elsewhere(type)) {
+      report_->unchecked.push_back(located_message(
+          cfg.mark(), path,
+          std::string("not checked: no ") + kind_name(kind) +
+              " type is registered yet (load a plugin that provides '" + type + "')"));
+      return std::nullopt;
+    }
     const ComponentInfo* info = nullptr;
     try {
       info = &Registry::of(kind).get(type, best_mark(*type_node, cfg.mark()),
-                                     child_path(path, "type"));
+                                     child_path(path, type_key.key));
     } catch (const ConfigError& e) {
       errors_.push_back(e.what());
       return std::nullopt;
     }
     const size_t errors_before = errors_.size();
+    ConfigNode values = map(info->schema, merged, path, cfg.mark(), type, kind_is_module(kind),
+                            type_key.key);
+    if (errors_.size() != errors_before) return std::nullopt;
+    if (report_ != nullptr) report_->components.push_back({kind, cfg, path, type_key});
+    return ComponentConfig(kind, type, std::move(values), path, cfg.mark());
+  }
+
+  /// Checks the keys of `given` against `schema` (skipping `skip_key`) and returns them with
+  /// the defaults filled in, in schema order after the given ones. `owner` names the component
+  /// (or section) in messages; `accepts_init_cfg` allows a module's `init_cfg`.
+  ConfigNode map(const Schema& schema, const ConfigNode& given, const std::string& path,
+                 const SourceMark& mark, const std::string& owner, bool accepts_init_cfg,
+                 const std::string& skip_key) {
     ConfigNode values = ConfigNode::make_map();
-    values.set_mark(cfg.mark());
-    const Schema& schema = info->schema;
+    values.set_mark(mark);
     std::vector<std::string> known;
     for (const auto& spec : schema.params())
       known.push_back(spec.name);
-    for (const auto& entry : merged.entries()) {
-      if (entry.key == "type") continue;
+    for (const auto& entry : given.entries()) {
+      if (entry.key == skip_key) continue;
       const std::string key_path = child_path(path, entry.key);
-      if (entry.key == "init_cfg" && kind_is_module(kind)) {
+      if (entry.key == "init_cfg" && accepts_init_cfg) {
         init_cfg(entry.value, key_path, entry.key_mark);
         values.set(entry.key, entry.value, entry.key_mark);
         continue;
@@ -85,123 +122,186 @@ class Validator {
           values.set(entry.key, entry.value, entry.key_mark);
           continue;
         }
-        error(entry.key_mark.in_file() ? entry.key_mark : best_mark(entry.value, cfg.mark()),
-              key_path,
-              "unknown parameter '" + entry.key + "' of " + type + did_you_mean(entry.key, known) +
-                  " (parameters of " + type + ": " +
+        error(entry.key_mark.in_file() ? entry.key_mark : best_mark(entry.value, mark), key_path,
+              "unknown parameter '" + entry.key + "' of " + owner +
+                  did_you_mean(entry.key, known) + " (parameters of " + owner + ": " +
                   (known.empty() ? std::string("none") : join(known, ", ")) + ")");
         continue;
       }
-      value(*spec, entry.value, key_path, cfg.mark());
-      values.set(entry.key, entry.value, entry.key_mark);
+      values.set(entry.key, value(*spec, entry.value, key_path, mark), entry.key_mark);
     }
-    // Defaults and required parameters, in schema order after the given ones.
     for (const auto& spec : schema.params()) {
-      if (merged.contains(spec.name)) continue;
+      if (given.contains(spec.name)) continue;
       if (spec.required) {
-        error(cfg.mark(), path,
-              type + " requires parameter '" + spec.name + "' (" + spec.type_text() + ")" +
+        error(mark, path,
+              owner + " requires parameter '" + spec.name + "' (" + spec.type_text() + ")" +
                   (spec.doc.empty() ? std::string() : ": " + spec.doc));
         continue;
       }
       ConfigNode default_value = spec.default_value;
-      SourceMark origin;
-      origin.origin = "default";
-      default_value.set_mark_recursive(origin);
-      values.set(spec.name, std::move(default_value), origin);
+      if (spec.type == ParamType::nested && spec.nested && default_value.is_map()) {
+        default_value = map(*spec.nested, default_value, child_path(path, spec.name),
+                            default_mark(), owner + "." + spec.name, false, {});
+      }
+      default_value.set_mark_recursive(default_mark());
+      values.set(spec.name, std::move(default_value), default_mark());
     }
-    if (errors_.size() != errors_before) return std::nullopt;
-    return ComponentConfig(kind, type, std::move(values), path, cfg.mark());
+    return values;
   }
 
-  /// Checks one parameter value against its spec.
-  void value(const ParamSpec& spec, const ConfigNode& node, const std::string& path,
-             const SourceMark& parent_mark) {
+  /// Checks one parameter value against its spec; returns it (nested maps with defaults).
+  ConfigNode value(const ParamSpec& spec, const ConfigNode& node, const std::string& path,
+                   const SourceMark& parent_mark) {
     const SourceMark& mark = best_mark(node, parent_mark);
     if (node.is_null()) {
-      if (!spec.nullable && !spec.required && spec.type != ParamType::any) {
-        error(mark, path, "expected " + spec.type_text() + ", got null");
-      } else if (spec.required && !spec.nullable) {
+      if (!spec.nullable && spec.type != ParamType::any) {
         error(mark, path, "expected " + spec.type_text() + ", got null");
       }
-      return;
+      return node;
     }
-    auto mismatch = [&]() {
-      error(mark, path, "expected " + spec.type_text() + ", got " + describe_value(node));
-    };
+    if (!spec.alternatives.empty()) return union_value(spec, node, path, mark);
     switch (spec.type) {
       case ParamType::boolean:
-        if (!node.is_bool()) mismatch();
-        return;
+        if (!node.is_bool()) mismatch(spec, node, path, mark);
+        break;
       case ParamType::integer:
-        if (!node.is_int()) return mismatch();
+        if (!node.is_int()) return mismatch(spec, node, path, mark);
         number(spec, node, path, mark);
-        return;
+        break;
       case ParamType::real:
-        if (!node.is_number()) return mismatch();
+        if (!node.is_number()) return mismatch(spec, node, path, mark);
         number(spec, node, path, mark);
-        return;
+        break;
       case ParamType::string:
-        if (!node.is_string()) return mismatch();
+        if (!node.is_string()) return mismatch(spec, node, path, mark);
         choice(spec, node, path, mark);
-        return;
+        break;
       case ParamType::int_list:
       case ParamType::real_list:
-      case ParamType::string_list: {
-        if (!node.is_list()) return mismatch();
-        if (spec.length >= 0 && node.size() != static_cast<size_t>(spec.length)) {
-          error(mark, path,
-                "expected " + std::to_string(spec.length) + " elements, got " +
-                    std::to_string(node.size()));
-        }
-        for (size_t i = 0; i < node.size(); ++i) {
-          const ConfigNode& item = node.items()[i];
-          const std::string item_path = index_path(path, i);
-          const SourceMark& item_mark = best_mark(item, mark);
-          const bool ok = spec.type == ParamType::int_list    ? item.is_int()
-                          : spec.type == ParamType::real_list ? item.is_number()
-                                                              : item.is_string();
-          if (!ok) {
-            error(item_mark, item_path,
-                  "expected " + spec.type_text() + " elements of type " +
-                      (spec.type == ParamType::int_list    ? "int"
-                       : spec.type == ParamType::real_list ? "float"
-                                                           : "str") +
-                      ", got " + describe_value(item));
-          } else if (item.is_string()) {
-            choice(spec, item, item_path, item_mark);
-          } else {
-            number(spec, item, item_path, item_mark);
-          }
-        }
-        return;
-      }
+      case ParamType::string_list:
+      case ParamType::bool_list:
+        scalar_list(spec, node, path, mark);
+        break;
       case ParamType::list:
-        if (!node.is_list())
-          mismatch();
-        else if (spec.length >= 0 && node.size() != static_cast<size_t>(spec.length))
-          error(mark, path,
-                "expected " + std::to_string(spec.length) + " elements, got " +
-                    std::to_string(node.size()));
-        return;
+        return list(spec, node, path, mark);
       case ParamType::dict:
-        if (!node.is_map()) mismatch();
-        return;
+        if (!node.is_map()) mismatch(spec, node, path, mark);
+        break;
+      case ParamType::nested: {
+        if (!node.is_map()) return mismatch(spec, node, path, mark);
+        ConfigNode out = map(*spec.nested, node, path, mark, spec.name, false, {});
+        out.set_mark(node.mark());
+        return out;
+      }
       case ParamType::component:
-        component(*spec.kind, node, path, nullptr);
-        return;
+        component(*spec.kind, node, path, nullptr, spec.type_key);
+        break;
       case ParamType::component_list:
-        if (!node.is_list()) return mismatch();
+        if (!node.is_list()) return mismatch(spec, node, path, mark);
         for (size_t i = 0; i < node.size(); ++i) {
-          component(*spec.kind, node.items()[i], index_path(path, i), nullptr);
+          component(*spec.kind, node.items()[i], index_path(path, i), nullptr, spec.type_key);
         }
-        return;
+        break;
       case ParamType::any:
-        return;
+        break;
     }
+    return node;
   }
 
  private:
+  static bool registered_elsewhere(const std::string& type) {
+    for (Kind other : all_kinds()) {
+      if (Registry::of(other).find(type) != nullptr) return true;
+    }
+    return false;
+  }
+
+  ConfigNode mismatch(const ParamSpec& spec, const ConfigNode& node, const std::string& path,
+                      const SourceMark& mark) {
+    error(mark, path, "expected " + spec.type_text() + ", got " + describe_value(node));
+    return node;
+  }
+
+  /// A union: the first alternative (the spec itself first) that accepts the value wins.
+  ConfigNode union_value(const ParamSpec& spec, const ConfigNode& node, const std::string& path,
+                         const SourceMark& mark) {
+    ParamSpec self = spec;
+    self.alternatives.clear();
+    std::vector<const ParamSpec*> candidates{&self};
+    for (const auto& alternative : spec.alternatives)
+      candidates.push_back(&alternative);
+    for (const ParamSpec* candidate : candidates) {
+      std::vector<std::string> trial;
+      ConfigNode out = Validator(trial, report_).value(*candidate, node, path, mark);
+      if (trial.empty()) return out;
+    }
+    error(mark, path, "expected " + spec.type_text() + ", got " + describe_value(node));
+    return node;
+  }
+
+  void check_length(const ParamSpec& spec, const ConfigNode& node, const std::string& path,
+                    const SourceMark& mark) {
+    if (spec.length >= 0 && node.size() != static_cast<size_t>(spec.length)) {
+      error(mark, path,
+            "expected " + std::to_string(spec.length) + " elements, got " +
+                std::to_string(node.size()));
+    }
+  }
+
+  void scalar_list(const ParamSpec& spec, const ConfigNode& node, const std::string& path,
+                   const SourceMark& mark) {
+    if (!node.is_list()) {
+      mismatch(spec, node, path, mark);
+      return;
+    }
+    check_length(spec, node, path, mark);
+    const char* element = spec.type == ParamType::int_list    ? "int"
+                          : spec.type == ParamType::real_list ? "float"
+                          : spec.type == ParamType::bool_list ? "bool"
+                                                              : "str";
+    for (size_t i = 0; i < node.size(); ++i) {
+      const ConfigNode& item = node.items()[i];
+      const std::string item_path = index_path(path, i);
+      const SourceMark& item_mark = best_mark(item, mark);
+      const bool ok = spec.type == ParamType::int_list    ? item.is_int()
+                      : spec.type == ParamType::real_list ? item.is_number()
+                      : spec.type == ParamType::bool_list ? item.is_bool()
+                                                          : item.is_string();
+      if (!ok) {
+        error(item_mark, item_path,
+              "expected " + spec.type_text() + " elements of type " + element + ", got " +
+                  describe_value(item));
+      } else if (item.is_string()) {
+        choice(spec, item, item_path, item_mark);
+      } else if (item.is_number()) {
+        number(spec, item, item_path, item_mark);
+      }
+    }
+  }
+
+  /// A list whose items follow `element` or the per-position `items`.
+  ConfigNode list(const ParamSpec& spec, const ConfigNode& node, const std::string& path,
+                  const SourceMark& mark) {
+    if (!node.is_list()) return mismatch(spec, node, path, mark);
+    if (!spec.items.empty()) {
+      if (node.size() != spec.items.size()) {
+        error(mark, path,
+              "expected " + spec.type_text() + " (" + std::to_string(spec.items.size()) +
+                  " elements), got " + describe_value(node));
+        return node;
+      }
+      for (size_t i = 0; i < node.size(); ++i)
+        value(spec.items[i], node.items()[i], index_path(path, i), mark);
+      return node;
+    }
+    check_length(spec, node, path, mark);
+    if (spec.element) {
+      for (size_t i = 0; i < node.size(); ++i)
+        value(*spec.element, node.items()[i], index_path(path, i), mark);
+    }
+    return node;
+  }
+
   void number(const ParamSpec& spec, const ConfigNode& node, const std::string& path,
               const SourceMark& mark) {
     const double v = node.as_double();
@@ -209,7 +309,9 @@ class Validator {
       error(mark, path, "expected a number " + spec.constraint_text() + ", got nan");
       return;
     }
-    if ((spec.min && v < *spec.min) || (spec.max && v > *spec.max)) {
+    const bool below = spec.min && (spec.min_exclusive ? v <= *spec.min : v < *spec.min);
+    const bool above = spec.max && (spec.max_exclusive ? v >= *spec.max : v > *spec.max);
+    if (below || above) {
       error(mark, path,
             "value " + node.to_flow() + " is out of range: must be " + spec.constraint_text());
     }
@@ -230,10 +332,10 @@ class Validator {
   void init_cfg(const ConfigNode& node, const std::string& path, const SourceMark& mark) {
     if (node.is_null()) return;
     if (node.is_map()) {
-      component(Kind::initializer, node, path, nullptr);
+      component(Kind::initializer, node, path, nullptr, {});
     } else if (node.is_list()) {
       for (size_t i = 0; i < node.size(); ++i)
-        component(Kind::initializer, node.items()[i], index_path(path, i), nullptr);
+        component(Kind::initializer, node.items()[i], index_path(path, i), nullptr, {});
     } else {
       error(best_mark(node, mark), path,
             "init_cfg must be a map or a list of maps, got " + describe_value(node));
@@ -251,6 +353,7 @@ class Validator {
   }
 
   std::vector<std::string>& errors_;
+  CheckReport* report_;
 };
 
 [[noreturn]] void throw_errors(const std::vector<std::string>& errors) {
@@ -266,43 +369,61 @@ class Validator {
 std::optional<ComponentConfig> validate_component_into(Kind kind, const ConfigNode& cfg,
                                                        const std::string& path,
                                                        const ConfigNode* default_args,
-                                                       std::vector<std::string>& errors) {
-  return Validator(errors).component(kind, cfg, path, default_args);
+                                                       std::vector<std::string>& errors,
+                                                       const TypeKey& type_key) {
+  return Validator(errors).component(kind, cfg, path, default_args, type_key);
 }
 
-void validate_value_into(const ParamSpec& spec, const ConfigNode& value, const std::string& path,
-                         std::vector<std::string>& errors) {
-  Validator(errors).value(spec, value, path, value.mark());
+ConfigNode validate_value_into(const ParamSpec& spec, const ConfigNode& value,
+                               const std::string& path, std::vector<std::string>& errors) {
+  return Validator(errors).value(spec, value, path, value.mark());
+}
+
+ConfigNode validate_map_into(const Schema& schema, const ConfigNode& map, const std::string& path,
+                             const std::string& owner, std::vector<std::string>& errors,
+                             CheckReport* report) {
+  return Validator(errors, report).map(schema, map, path, map.mark(), owner, false, {});
 }
 
 ComponentConfig validate_component(Kind kind, const ConfigNode& cfg, const std::string& path,
-                                   const ConfigNode* default_args) {
+                                   const ConfigNode* default_args, const TypeKey& type_key) {
   std::vector<std::string> errors;
-  auto result = validate_component_into(kind, cfg, path, default_args, errors);
+  auto result = validate_component_into(kind, cfg, path, default_args, errors, type_key);
   if (!errors.empty() || !result) throw_errors(errors);
   return *result;
 }
 
-std::shared_ptr<void> build_component(Kind kind, const ConfigNode& cfg, const std::string& path,
-                                      const ConfigNode* default_args) {
-  const ComponentConfig config = validate_component(kind, cfg, path, default_args);
+BuiltComponent build_component(Kind kind, const ConfigNode& cfg, const std::string& path,
+                               const void* context, const ConfigNode* default_args,
+                               const TypeKey& type_key) {
+  const ComponentConfig config = validate_component(kind, cfg, path, default_args, type_key);
   const ComponentInfo& info = Registry::of(kind).get(config.type(), config.mark(), path);
   // MMDetection's build_from_cfg prefixes the class name; we add the location too, and keep
   // the error's kind (a DataError from a dataset's annotation file stays a DataError).
-  auto context = [&](const std::exception& e) {
+  auto located = [&](const std::exception& e) {
     return located_message(config.mark(), path,
                            "building " + config.type() + " failed: " + exception_message(e));
   };
   try {
-    return info.factory(config);
+    return BuiltComponent{info.factory(config, context), info.base_type, info.type};
+  } catch (const InvalidParameter& e) {
+    config.fail(e.param(), e.what());
   } catch (const ConfigError&) {
     throw;
   } catch (const DataError& e) {
-    throw DataError(context(e));
+    throw DataError(located(e));
   } catch (const PluginError& e) {
-    throw PluginError(context(e));
+    throw PluginError(located(e));
   } catch (const std::exception& e) {
-    throw Error(context(e));
+    throw Error(located(e));
+  }
+}
+
+void check_built_type(const BuiltComponent& built, Kind kind, const std::type_info& expected) {
+  if (built.base_type == nullptr || *built.base_type != expected) {
+    throw Error(std::string("component '") + built.type + "' registered as a " + kind_name(kind) +
+                " does not derive from the " + kind_name(kind) +
+                " base class this host expects (its plugin was built against other SDK headers)");
   }
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "detkit/build_context.h"
 #include "detkit/config_node.h"
 #include "detkit/kind.h"
 #include "detkit/schema.h"
@@ -42,6 +43,27 @@ class DETKIT_API ComponentConfig {
   /// Throws a ConfigError located at parameter `name` ("file:line:col: path.name: message").
   /// Factories use it for checks a schema cannot express.
   [[noreturn]] void fail(std::string_view name, const std::string& message) const;
+  /// Whether parameter `name` was written in the config (not a filled-in default).
+  bool is_set(std::string_view name) const;
+
+  /// Reconciles parameter `name` with a value the build context knows (a neck's in_channels
+  /// from the backbone's shapes, a head's num_classes from the dataset): when both are known
+  /// they must be equal, else a ConfigError names both values and both origins; otherwise the
+  /// one that is known is returned (the config's default when neither is).
+  template <class T>
+  T agree(std::string_view name, const Known<T>& known) const {
+    if (!known) return ConfigValue<T>::from(node(name));
+    if (is_set(name)) {
+      const T given = ConfigValue<T>::from(node(name));
+      if (!(given == *known.value)) disagree(name, ConfigValue<T>::to(*known.value), known.origin);
+    }
+    return *known.value;
+  }
+
+  /// Throws the ConfigError of agree(): "<file:line:col>: <path>.<name>: <given> disagrees with
+  /// <known> from <origin>".
+  [[noreturn]] void disagree(std::string_view name, const ConfigNode& known,
+                             const std::string& origin) const;
 
  private:
   Kind kind_;

@@ -25,6 +25,18 @@ class DETKIT_API ConfigError : public Error {
   ~ConfigError() override;
 };
 
+/// A parameter value a component refuses (a constraint broken, or a value that disagrees with
+/// its context); `param()` names the parameter so the host can point at its line in the config.
+class DETKIT_API InvalidParameter : public ConfigError {
+ public:
+  InvalidParameter(std::string param, const std::string& message);
+  ~InvalidParameter() override;
+  const std::string& param() const { return param_; }
+
+ private:
+  std::string param_;
+};
+
 /// A plugin that cannot be loaded or registered.
 class DETKIT_API PluginError : public Error {
  public:

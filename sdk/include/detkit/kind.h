@@ -1,6 +1,11 @@
 // Component kinds: one registry per kind (DESIGN.md §3).
+//
+// The list is append-only: a plugin compiled against an older SDK stores kinds as numbers, so a
+// kind keeps its number forever and new kinds are added at the end (kind.cpp checks the name
+// table against kKindCount at compile time).
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -10,53 +15,53 @@
 namespace detkit {
 
 /// What a registered component is. The YAML position of a `type:` decides which kind it must be
-/// (e.g. `model.backbone` is a backbone).
-enum class Kind {
-  backbone,
-  neck,
-  head,  ///< dense heads and RoI heads
-  roi_extractor,
-  loss,
-  detector,
-  hook,
-  scheduler,  ///< LR and momentum policies
-  optimizer,
-  dataset,
-  transform,
-  metric,
-  initializer,
-  anchor_generator,
-  assigner,
-  sampler,
-  bbox_coder,
+/// (e.g. `model.backbone` is a backbone, `model.roi_head.bbox_head` a bbox_head).
+enum class Kind : uint32_t {
+  backbone = 0,
+  neck = 1,
+  dense_head = 2,  ///< AnchorHead, RetinaHead, RPNHead: dense per-location predictions
+  roi_head = 3,    ///< StandardRoIHead: runs the RoI branches on proposals
+  bbox_head = 4,   ///< Shared2FCBBoxHead: classifies and refines RoI features
+  mask_head = 5,   ///< FCNMaskHead: masks from RoI features
+  roi_extractor = 6,
+  loss = 7,
+  detector = 8,
+  hook = 9,
+  scheduler = 10,  ///< LR and momentum policies (`lr_config`, `momentum_config`)
+  optimizer = 11,
+  optimizer_constructor = 12,
+  runner = 13,
+  dataset = 14,
+  transform = 15,
+  metric = 16,
+  initializer = 17,       ///< init_cfg entries: Constant, Xavier, Kaiming, Pretrained, ...
+  norm_layer = 18,        ///< what `norm_cfg` names: BN, GN, SyncBN, ...
+  conv_layer = 19,        ///< what `conv_cfg` names: Conv2d, ...
+  activation_layer = 20,  ///< what `act_cfg` names: ReLU, LeakyReLU, ...
+  upsample_layer = 21,    ///< what `upsample_cfg` names: nearest, bilinear, deconv, ...
+  iou_calculator = 22,
+  anchor_generator = 23,
+  assigner = 24,
+  sampler = 25,
+  bbox_coder = 26,
 };
 
-/// The name of a kind as configs and messages spell it ("backbone", "bbox_coder").
+/// The number of kinds this SDK knows (kinds are numbered 0 .. kKindCount - 1).
+inline constexpr uint32_t kKindCount = 27;
+
+/// Whether `value` is the number of a kind this SDK knows.
+constexpr bool is_known_kind(uint32_t value) {
+  return value < kKindCount;
+}
+
+/// The name of a kind as configs and messages spell it ("backbone", "bbox_coder"); "unknown
+/// kind N" for a number this SDK does not know.
 DETKIT_API const char* kind_name(Kind kind);
 /// The kind named `name`, if any.
 DETKIT_API std::optional<Kind> kind_from_name(std::string_view name);
-/// Every kind, in declaration order.
+/// Every kind, in number order.
 DETKIT_API const std::vector<Kind>& all_kinds();
 /// Whether components of this kind are torch::nn::Module objects (and so accept `init_cfg`).
 DETKIT_API bool kind_is_module(Kind kind);
 
-/// Maps a kind to the C++ base class its components derive from. Each kind's interface header
-/// declares its mapping with DETKIT_DECLARE_KIND_BASE.
-template <Kind K>
-struct KindBase;
-/// The reverse mapping: the kind of a base class.
-template <class Base>
-struct KindOf;
-
 }  // namespace detkit
-
-/// Declares that components of kind KIND derive from BASE (use at global scope).
-#define DETKIT_DECLARE_KIND_BASE(KIND, BASE)                      \
-  template <>                                                     \
-  struct detkit::KindBase<::detkit::Kind::KIND> {                 \
-    using type = BASE;                                            \
-  };                                                              \
-  template <>                                                     \
-  struct detkit::KindOf<BASE> {                                   \
-    static constexpr ::detkit::Kind value = ::detkit::Kind::KIND; \
-  }

@@ -44,7 +44,8 @@ void register_test_components() {
                     .length(2)
                     .add<std::optional<std::vector<double>>>("class_weight", std::nullopt, "w")
                     .component("inner", Kind::loss, ConfigNode(), "nested loss");
-  info.factory = [](const ComponentConfig& cfg) -> std::shared_ptr<void> {
+  info.base_type = &typeid(LossBase);
+  info.factory = [](const ComponentConfig& cfg, const void*) -> std::shared_ptr<void> {
     if (cfg.get<int64_t>("num_classes") == 13) cfg.fail("num_classes", "13 is not allowed");
     return std::static_pointer_cast<LossBase>(
         std::make_shared<SchemaTestLoss>(cfg.get<double>("scale")));
@@ -164,7 +165,7 @@ TEST(Validation, FactoryChecksAreLocated) {
 TEST(ConfigCheck, UnknownTopLevelKeySuggests) {
   register_test_components();
   const ConfigNode cfg = parse_yaml_text("optimzer: {type: SGD}\n_my_var: 3\n", "top.yaml");
-  const auto errors = check_config(cfg);
+  const auto errors = check_config(cfg).errors;
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_NE(errors[0].find("top.yaml:1:1: optimzer: unknown key 'optimzer'; did you mean "
                            "'optimizer'?"),
@@ -176,7 +177,7 @@ TEST(ConfigCheck, DataSectionAndComponentKindsAreChecked) {
   register_test_components();
   const ConfigNode cfg = parse_yaml_text(
       "data: {samples_per_gpu: 0, trian: {}}\ncustom_hooks: [{type: SchemaTestLoss}]\n", "d.yaml");
-  const auto errors = check_config(cfg);
+  const auto errors = check_config(cfg).errors;
   std::string all;
   for (const auto& e : errors)
     all += e + "\n";

@@ -131,5 +131,3 @@ class DETKIT_API CustomDataset : public DatasetBase {
 };
 
 }  // namespace detkit
-
-DETKIT_DECLARE_KIND_BASE(dataset, detkit::DatasetBase);

@@ -34,5 +34,3 @@ DETKIT_API std::mt19937_64& random_engine();
 DETKIT_API double random_uniform();
 
 }  // namespace detkit
-
-DETKIT_DECLARE_KIND_BASE(transform, detkit::TransformBase);

@@ -29,5 +29,3 @@ class DETKIT_API MetricBase {
 };
 
 }  // namespace detkit
-
-DETKIT_DECLARE_KIND_BASE(metric, detkit::MetricBase);

@@ -1,4 +1,9 @@
 // The backbone interface (kind `backbone`).
+//
+// Contract: built with a BackboneContext (the image channels the data pipeline produces);
+// forward() takes the normalised, padded batch (N, C, H, W) float32 and returns the feature maps
+// of `out_indices`, from high to low resolution; output_shapes() describes them before any
+// forward pass, so the neck can be built from it. Called by the detector.
 #pragma once
 
 #include <torch/nn/module.h>
@@ -6,15 +11,9 @@
 #include <vector>
 
 #include "detkit/kind.h"
+#include "detkit/modeling/shape_spec.h"
 
 namespace detkit {
-
-/// Channels and stride of one feature map (detectron2's ShapeSpec): downstream components are
-/// built from these instead of repeating channel counts in configs.
-struct DETKIT_API ShapeSpec {
-  int64_t channels = 0;
-  int64_t stride = 1;
-};
 
 /// Base class of backbones: images (N, 3, H, W) in, the feature maps of `out_indices` out,
 /// from high to low resolution. Parameter names follow MMDetection (backbone.layer1.0.conv1...).
@@ -28,5 +27,3 @@ class DETKIT_API BackboneBase : public torch::nn::Module {
 };
 
 }  // namespace detkit
-
-DETKIT_DECLARE_KIND_BASE(backbone, detkit::BackboneBase);

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "detkit/kind.h"
+#include "detkit/schema.h"
 
 namespace detkit {
 
@@ -17,6 +18,34 @@ enum class Reduction { none, mean, sum };
 DETKIT_API Reduction reduction_from_string(const std::string& text);
 /// "none" / "mean" / "sum".
 DETKIT_API const char* reduction_name(Reduction reduction);
+
+}  // namespace detkit
+
+/// Reductions are configured as strings ("none", "mean", "sum").
+template <>
+struct detkit::ConfigValue<detkit::Reduction> {
+  static Reduction from(const ConfigNode& node) { return reduction_from_string(node.as_string()); }
+  static ConfigNode to(Reduction value) { return ConfigNode(reduction_name(value)); }
+};
+template <>
+struct detkit::ParamTypeOf<detkit::Reduction> : detkit::ParamTypeOf<std::string> {};
+
+namespace detkit {
+
+/// The form of a loss's inputs, which each loss declares (LossBase::input_form) so that a tool
+/// can call any registered loss without knowing it by name (`detkit benchmark losses`).
+enum class LossInput {
+  /// pred: class scores (N, C); target: labels (N,) in [0, C], where C is background (sigmoid
+  /// classification, e.g. FocalLoss).
+  sigmoid_scores,
+  /// pred: class scores (N, C), C counting the background class; target: labels (N,) in
+  /// [0, C) (softmax classification, e.g. CrossEntropyLoss).
+  softmax_scores,
+  /// pred and target: boxes (N, 4) as x1, y1, x2, y2 with x1 < x2, y1 < y2 (e.g. GIoULoss).
+  boxes,
+  /// pred and target: tensors of one shape, any values, e.g. box deltas (N, 4) (e.g. L1Loss).
+  elementwise,
+};
 
 /// Base class of every loss component. The call mirrors MMDetection's
 /// `loss(pred, target, weight=None, avg_factor=None, reduction_override=None)`:
@@ -34,6 +63,9 @@ class DETKIT_API LossBase : public torch::nn::Module {
                                 const torch::Tensor& weight = {},
                                 std::optional<double> avg_factor = std::nullopt,
                                 std::optional<Reduction> reduction_override = std::nullopt) = 0;
+
+  /// The form of `pred` and `target` this loss takes; LossInput::elementwise unless overridden.
+  virtual LossInput input_form() const;
 };
 
 /// Applies an element-wise `weight` (if defined) and reduces: `none` keeps the shape; `sum`
@@ -43,5 +75,3 @@ DETKIT_API torch::Tensor weight_reduce_loss(torch::Tensor loss, const torch::Ten
                                             Reduction reduction, std::optional<double> avg_factor);
 
 }  // namespace detkit
-
-DETKIT_DECLARE_KIND_BASE(loss, detkit::LossBase);

@@ -1,0 +1,28 @@
+// Key functions of the engine interfaces and the hooks' empty defaults.
+#include <torch/torch.h>
+
+#include "detkit/engine/hook.h"
+#include "detkit/engine/optimizer.h"
+#include "detkit/engine/runner.h"
+#include "detkit/engine/scheduler.h"
+
+namespace detkit {
+
+OptimizerBase::~OptimizerBase() = default;
+OptimizerConstructorBase::~OptimizerConstructorBase() = default;
+RunnerBase::~RunnerBase() = default;
+HookBase::~HookBase() = default;
+SchedulerBase::~SchedulerBase() = default;
+
+void HookBase::before_run(RunnerBase&) {}
+void HookBase::after_run(RunnerBase&) {}
+void HookBase::before_train_epoch(RunnerBase&) {}
+void HookBase::after_train_epoch(RunnerBase&) {}
+void HookBase::before_val_epoch(RunnerBase&) {}
+void HookBase::after_val_epoch(RunnerBase&) {}
+void HookBase::before_train_iter(RunnerBase&) {}
+void HookBase::after_train_iter(RunnerBase&) {}
+void HookBase::before_val_iter(RunnerBase&) {}
+void HookBase::after_val_iter(RunnerBase&) {}
+
+}  // namespace detkit
