@@ -1,13 +1,17 @@
 // DataLoader and samplers: batching, padding, GroupSampler groups, reproducibility whatever the
-// worker count, bounded prefetch, early stop, worker exceptions, threads.
+// worker count, bounded prefetch and early stop (counted, not timed), worker exceptions, threads.
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <set>
 #include <thread>
+#include <utility>
 
 #include <opencv2/imgcodecs.hpp>
 
@@ -22,10 +26,10 @@ namespace {
 /// x, channel 1 holds y and channel 2 holds i, with one box; the pipeline runs on it.
 class SyntheticDataset : public DatasetBase {
  public:
-  /// `sizes` are (h, w); prepare(fail_index) throws a DataError; `delay` slows every prepare.
+  /// `sizes` are (h, w); prepare(fail_index) throws a DataError.
   SyntheticDataset(std::vector<std::array<int64_t, 2>> sizes, Pipeline pipeline,
-                   int64_t fail_index = -1, std::chrono::milliseconds delay = {})
-      : pipeline_(std::move(pipeline)), fail_index_(fail_index), delay_(delay) {
+                   int64_t fail_index = -1)
+      : pipeline_(std::move(pipeline)), fail_index_(fail_index) {
     for (size_t i = 0; i < sizes.size(); ++i) {
       DataInfo info;
       info.filename = "img_" + std::to_string(i) + ".png";
@@ -45,9 +49,13 @@ class SyntheticDataset : public DatasetBase {
   bool test_mode() const override { return false; }
 
   std::vector<DetSample> prepare(size_t index) const override {
-    ++prepared;
+    {
+      std::lock_guard<std::mutex> lock(log_mutex_);
+      log_.push_back({static_cast<int64_t>(index), requested.load()});
+      ++prepared;
+    }
+    prepared_cv_.notify_all();
     worker_threads_seen = std::max(worker_threads_seen.load(), at::get_num_threads());
-    if (delay_.count() > 0) std::this_thread::sleep_for(delay_);
     if (static_cast<int64_t>(index) == fail_index_) throw DataError("synthetic failure");
     const DataInfo& info = infos_[index];
     DetSample sample;
@@ -64,14 +72,32 @@ class SyntheticDataset : public DatasetBase {
     return pipeline_(sample);
   }
 
+  /// Waits until prepare() has been called `count` times; false if that has not happened after
+  /// a minute (a guard against hanging, not a timing: correct code never gets near it).
+  bool wait_for_prepared(int count) const {
+    std::unique_lock<std::mutex> lock(log_mutex_);
+    return prepared_cv_.wait_for(lock, std::chrono::minutes(1),
+                                 [&] { return prepared.load() >= count; });
+  }
+
+  /// Each prepare() call so far: (index, value of `requested` when it was called).
+  std::vector<std::pair<int64_t, int64_t>> prepare_log() const {
+    std::lock_guard<std::mutex> lock(log_mutex_);
+    return log_;
+  }
+
   mutable std::atomic<int> prepared{0};
   mutable std::atomic<int> worker_threads_seen{0};
+  /// Set by a test to the number of batches it has asked the loader for (before asking).
+  std::atomic<int64_t> requested{0};
 
  private:
+  mutable std::mutex log_mutex_;
+  mutable std::condition_variable prepared_cv_;
+  mutable std::vector<std::pair<int64_t, int64_t>> log_;
   std::vector<DataInfo> infos_;
   Pipeline pipeline_;
   int64_t fail_index_;
-  std::chrono::milliseconds delay_;
 };
 
 const char* kFormatOnly =
@@ -84,10 +110,8 @@ const char* kRandomPipeline =
 
 std::shared_ptr<SyntheticDataset> dataset_of(std::vector<std::array<int64_t, 2>> sizes,
                                              const char* pipeline = kFormatOnly,
-                                             int64_t fail_index = -1,
-                                             std::chrono::milliseconds delay = {}) {
-  return std::make_shared<SyntheticDataset>(std::move(sizes), make_pipeline(pipeline), fail_index,
-                                            delay);
+                                             int64_t fail_index = -1) {
+  return std::make_shared<SyntheticDataset>(std::move(sizes), make_pipeline(pipeline), fail_index);
 }
 
 std::vector<ImageBatch> all_batches(DataLoader& loader) {
@@ -120,11 +144,12 @@ int worker_count() {
   return count;
 }
 
-/// worker_count() once it equals `expected`, or after 2 s: a joined thread can stay listed in
-/// /proc for a moment while the kernel finishes its exit.
+/// worker_count() once it equals `expected` (or after 30 s, so that a failure does not hang): a
+/// joined thread can stay listed in /proc for a moment while the kernel finishes its exit, and a
+/// started one is named only once it runs.
 int settled_worker_count(int expected) {
   int count = worker_count();
-  for (int i = 0; i < 200 && count != expected; ++i) {
+  for (int i = 0; i < 3000 && count != expected; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
     count = worker_count();
   }
@@ -245,36 +270,57 @@ TEST(DataLoader, SameSeedSameBatchesWhateverTheWorkerCount) {
 }
 
 TEST(DataLoader, PrefetchIsBounded) {
-  std::vector<std::array<int64_t, 2>> sizes(40, {8, 8});
-  auto dataset = dataset_of(sizes);
+  // Counted, not timed. Workers may run workers * prefetch_factor = 2 batches ahead of the
+  // batches the consumer has taken. After each next(), the test waits until the workers have
+  // filled that window (they must), and every prepare() records how many batches the consumer
+  // had asked for by then (the loader cannot have handed out more).
+  constexpr int64_t kSamples = 40, kBatch = 2, kWindow = 2;
+  auto dataset = dataset_of(std::vector<std::array<int64_t, 2>>(kSamples, {8, 8}));
   DataLoader loader(
       dataset,
-      DataLoaderOptions().samples_per_gpu(2).workers_per_gpu(2).prefetch_factor(1).shuffle(false));
-  ASSERT_TRUE(loader.next());
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  // One batch consumed, a window of workers * prefetch_factor = 2 batches ahead.
-  EXPECT_LE(dataset->prepared.load(), 6);
-  EXPECT_GE(dataset->prepared.load(), 4);
+      DataLoaderOptions().samples_per_gpu(kBatch).workers_per_gpu(2).prefetch_factor(1).shuffle(
+          false));
+  for (int64_t taken = 1; taken <= kSamples / kBatch; ++taken) {
+    dataset->requested = taken;
+    ASSERT_TRUE(loader.next());
+    const int expected = static_cast<int>(std::min(kSamples, (taken + kWindow) * kBatch));
+    ASSERT_TRUE(dataset->wait_for_prepared(expected))
+        << "after batch " << taken << ": " << dataset->prepared.load() << " of " << expected
+        << " samples prepared";
+    // The window is full, and the workers wait for the consumer.
+    EXPECT_EQ(dataset->prepared.load(), expected) << "after batch " << taken;
+  }
+  EXPECT_FALSE(loader.next());
+  const auto log = dataset->prepare_log();
+  ASSERT_EQ(log.size(), static_cast<size_t>(kSamples));
+  for (const auto& [index, requested] : log) {
+    // Sequential order: sample `index` is in batch index / kBatch.
+    EXPECT_LT(index / kBatch, requested + kWindow)
+        << "sample " << index << " prepared when " << requested << " batch(es) were asked for";
+  }
 }
 
-TEST(DataLoader, StoppingEarlyJoinsTheWorkersQuickly) {
+TEST(DataLoader, StoppingEarlyJoinsTheWorkersWithoutFinishingThePass) {
+  // Counted, not timed: 90 samples, 3 workers, prefetch_factor 2 (a window of 6 batches of 2).
+  // After one batch the workers prepare 2 + 12 samples and wait; stopping (or destroying the
+  // loader) must join them there, not after the other 76 samples of the pass.
   std::vector<std::array<int64_t, 2>> sizes(90, {8, 8});
-  auto slow = dataset_of(sizes, kFormatOnly, -1, std::chrono::milliseconds(40));
+  auto dataset = dataset_of(sizes);
   ASSERT_EQ(settled_worker_count(0), 0);
-  const auto start = std::chrono::steady_clock::now();
   {
-    DataLoader loader(slow, DataLoaderOptions().samples_per_gpu(2).workers_per_gpu(3));
+    DataLoader loader(dataset, DataLoaderOptions().samples_per_gpu(2).workers_per_gpu(3));
     ASSERT_TRUE(loader.next());
+    ASSERT_TRUE(dataset->wait_for_prepared(14)) << dataset->prepared.load();
     EXPECT_EQ(settled_worker_count(3), 3);
     loader.stop();
     EXPECT_EQ(settled_worker_count(0), 0);
+    EXPECT_EQ(dataset->prepared.load(), 14);
     ASSERT_TRUE(loader.next());  // a new pass
     EXPECT_EQ(loader.epoch(), 1);
+    ASSERT_TRUE(dataset->wait_for_prepared(28)) << dataset->prepared.load();
   }  // destroyed mid-pass
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  EXPECT_LT(seconds, 1.0);  // one whole pass would take 90 * 40 ms / 3 workers = 1.2 s
   EXPECT_EQ(settled_worker_count(0), 0);
+  EXPECT_EQ(dataset->prepared.load(), 28);
 }
 
 TEST(DataLoader, AWorkerExceptionReachesTheConsumerWithTheSampleNamed) {
