@@ -11,6 +11,10 @@ namespace detkit {
 
 LossBase::~LossBase() = default;
 
+LossInput LossBase::input_form() const {
+  return LossInput::elementwise;
+}
+
 Reduction reduction_from_string(const std::string& text) {
   if (text == "none") return Reduction::none;
   if (text == "mean") return Reduction::mean;
