@@ -1,6 +1,8 @@
 // Build information and the definition of the ABI tripwire symbol (see detkit/version.h).
 #include "detkit/version.h"
 
+#include "detkit/abi_fingerprint.h"
+
 extern "C" DETKIT_API const int DETKIT_ABI_TRIPWIRE = DETKIT_SDK_ABI_MAJOR;
 
 namespace detkit {
@@ -23,6 +25,10 @@ bool BuildInfo::cuda() {
 #else
   return false;
 #endif
+}
+uint64_t BuildInfo::layout_fingerprint() {
+  constexpr uint64_t fingerprint = sdk_layout_fingerprint();  // evaluated at compile time
+  return fingerprint;
 }
 
 }  // namespace detkit

@@ -8,10 +8,14 @@
 # dir.
 #
 # RPATH: the built plugin finds libdetkit and LibTorch through the absolute build-time paths.
-# When installed, it keeps the absolute directories of libraries outside the project
-# (INSTALL_RPATH_USE_LINK_PATH, e.g. <detkit prefix>/lib); DETKIT_PLUGIN_INSTALL_RPATH, when set
-# (the detkit build tree sets it to $ORIGIN/../.. for <prefix>/lib/detkit/plugins), is added
-# in front.
+# When installed, its RUNPATH starts with DETKIT_PLUGIN_INSTALL_RPATH ($ORIGIN/../.. from
+# <prefix>/lib/detkit/plugins to <prefix>/lib: set by detkit's build and by find_package(DetKit)),
+# so a plugin installed into detkit's plugin folder (DETKIT_PLUGIN_INSTALL_DESTINATION) finds the
+# libdetkit next to it even after the prefix moves; the absolute directories of libraries outside
+# the project follow as a fallback (INSTALL_RPATH_USE_LINK_PATH).
+#
+# Sources are compiled with -ffile-prefix-map (source dir -> ".", binary dir -> "build"), so no
+# build-machine path ends up in the plugin.
 
 function(detkit_add_plugin NAME)
   cmake_parse_arguments(ARG "" "" "SOURCES;LIBRARIES" ${ARGN})
@@ -46,6 +50,8 @@ function(detkit_add_plugin NAME)
     INSTALL_RPATH "${DETKIT_PLUGIN_INSTALL_RPATH}"
     INSTALL_RPATH_USE_LINK_PATH ON
     LINK_DEPENDS ${version_script})
+  target_compile_options(${target} PRIVATE -ffile-prefix-map=${CMAKE_SOURCE_DIR}=.
+                         -ffile-prefix-map=${CMAKE_BINARY_DIR}=build)
   target_link_libraries(${target} PRIVATE DetKit::detkit ${ARG_LIBRARIES})
   target_link_options(${target} PRIVATE
     -Wl,--no-undefined

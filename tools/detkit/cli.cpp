@@ -52,7 +52,9 @@ void load_plugins(const po::variables_map& vm, const ConfigNode* config, bool st
   PluginSearch search;
   if (vm.count("plugin")) search.command_line = vm["plugin"].as<std::vector<std::string>>();
   if (config != nullptr) search.config = config_plugin_paths(*config);
-  PluginManager::instance().load(search);
+  // Components skipped as conflicts are visible in every command, not only in `plugins list`.
+  for (const auto& warning : PluginManager::instance().load(search))
+    std::cerr << "warning: " << warning << "\n";
   bool allow_failed = false;
   if (config != nullptr) {
     if (const ConfigNode* flag = config->find("allow_failed_plugins"))

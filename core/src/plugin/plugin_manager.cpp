@@ -10,6 +10,8 @@
 #include <boost/dll/shared_library.hpp>
 
 #include <algorithm>
+#include <cstddef>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <regex>
@@ -92,10 +94,18 @@ std::vector<boost::dll::shared_library>& loaded_libraries() {
   return *libraries;
 }
 
+/// "0x0123456789abcdef".
+std::string hex64(uint64_t value) {
+  char text[19];
+  std::snprintf(text, sizeof(text), "0x%016llx", static_cast<unsigned long long>(value));
+  return text;
+}
+
 /// Checks every field of a descriptor; returns "" or the first mismatch.
 std::string check_descriptor(const detkit_plugin_descriptor* d, const std::string& stem) {
   if (d == nullptr) return "entry point returned no descriptor";
-  if (d->struct_size < sizeof(detkit_plugin_descriptor)) {
+  constexpr size_t fingerprint_offset = offsetof(detkit_plugin_descriptor, layout_fingerprint);
+  if (d->struct_size < fingerprint_offset) {
     return "descriptor is too small (" + std::to_string(d->struct_size) + " bytes, expected " +
            std::to_string(sizeof(detkit_plugin_descriptor)) + ")";
   }
@@ -126,6 +136,14 @@ std::string check_descriptor(const detkit_plugin_descriptor* d, const std::strin
   if (d->glibcxx_release > DETKIT_GLIBCXX_RELEASE)
     return mismatch("libstdc++ release", std::to_string(d->glibcxx_release),
                     "<= " + std::to_string(DETKIT_GLIBCXX_RELEASE));
+  // Fields after `tripwire` are read only when struct_size says the plugin has them.
+  if (d->struct_size < fingerprint_offset + sizeof(d->layout_fingerprint))
+    return "built against an SDK without layout fingerprint; rebuild it against this detkit";
+  if (d->layout_fingerprint != BuildInfo::layout_fingerprint())
+    return "SDK layout fingerprint " + hex64(d->layout_fingerprint) + " differs from the host's " +
+           hex64(BuildInfo::layout_fingerprint()) +
+           ": the plugin was built against SDK headers with other struct layouts; rebuild it "
+           "against this detkit";
   auto empty = [](const char* s) { return s == nullptr || *s == '\0'; };
   if (empty(d->name)) return "descriptor field 'name' is empty";
   if (empty(d->version)) return "descriptor field 'version' is empty";
@@ -138,6 +156,16 @@ std::string check_descriptor(const detkit_plugin_descriptor* d, const std::strin
 }
 
 }  // namespace
+
+std::vector<std::string> PluginRecord::warnings() const {
+  std::vector<std::string> out;
+  for (const auto& skip : skipped) {
+    out.push_back("plugin " + path + ": " + kind_name(skip.kind) + " type '" + skip.type +
+                  "' skipped: already registered by " + skip.registered_by +
+                  " (the first registration wins)");
+  }
+  return out;
+}
 
 const char* plugin_status_name(PluginStatus status) {
   switch (status) {
@@ -168,7 +196,8 @@ std::vector<std::string> PluginManager::default_folders() {
   return out;
 }
 
-void PluginManager::load(const PluginSearch& search) {
+std::vector<std::string> PluginManager::load(const PluginSearch& search) {
+  const size_t first_new = records_.size();
   for (const auto& path : search.command_line)
     consider_path(path, "--plugin", true);
   for (const auto& path : search.config)
@@ -191,6 +220,12 @@ void PluginManager::load(const PluginSearch& search) {
     for (const auto& folder : default_folders())
       scan_folder(folder, "plugin folder");
   }
+  std::vector<std::string> warnings;
+  for (size_t i = first_new; i < records_.size(); ++i) {
+    for (auto& line : records_[i].warnings())
+      warnings.push_back(std::move(line));
+  }
+  return warnings;
 }
 
 PluginRecord PluginManager::load_file(const std::string& path, const std::string& source) {
@@ -300,7 +335,7 @@ void PluginManager::load_candidate(PluginRecord& record) {
   if (!record.reason.empty()) return;
   record.version = descriptor->version;
   record.description = descriptor->description;
-  // 4. Registration, staged: nothing is added unless everything is valid.
+  // 4. Registration, staged: nothing is added unless every component is valid.
   std::vector<ComponentInfo> components;
   detkit_host_context host{sizeof(detkit_host_context), detail::torch_identity(), &components};
   char error[1024] = {0};
@@ -309,22 +344,28 @@ void PluginManager::load_candidate(PluginRecord& record) {
     return;
   }
   for (size_t i = 0; i < components.size(); ++i) {
-    auto& info = components[i];
-    info.origin = record.path;
-    if (const ComponentInfo* existing = Registry::of(info.kind).find(info.type)) {
-      record.reason = std::string("duplicate component: ") + kind_name(info.kind) + " type '" +
-                      info.type + "' is already provided by " + existing->origin;
+    if (!is_known_kind(static_cast<uint32_t>(components[i].kind))) {
+      record.reason = "registers '" + components[i].type + "' into kind number " +
+                      std::to_string(static_cast<uint32_t>(components[i].kind)) +
+                      ", unknown to this detkit; the plugin needs a newer detkit";
       return;
     }
     for (size_t j = 0; j < i; ++j) {
-      if (components[j].kind == info.kind && components[j].type == info.type) {
-        record.reason =
-            std::string("registers ") + kind_name(info.kind) + " type '" + info.type + "' twice";
+      if (components[j].kind == components[i].kind && components[j].type == components[i].type) {
+        record.reason = std::string("registers ") + kind_name(components[i].kind) + " type '" +
+                        components[i].type + "' twice";
         return;
       }
     }
   }
+  // A type registered before (built-ins, plugins found earlier) wins; this plugin's component is
+  // skipped and reported, its other components register.
   for (auto& info : components) {
+    info.origin = record.path;
+    if (const ComponentInfo* existing = Registry::of(info.kind).find(info.type)) {
+      record.skipped.push_back({info.kind, info.type, existing->origin});
+      continue;
+    }
     record.components.emplace_back(info.kind, info.type);
     Registry::of(info.kind).add(std::move(info));
   }

@@ -5,9 +5,12 @@
 // which defines the plugin's descriptor and its only exported symbol, `detkit_plugin_v1`, placed
 // in the ELF section `dkplug` so the host can tell a plugin from any other .so without loading it.
 // The descriptor carries the binary contract (entry ABI, SDK ABI, LibTorch version, string ABI,
-// CUDA, compiler), which the host checks before calling anything else in the plugin; its
-// `register_components` function then hands the host the components the plugin's
-// DETKIT_REGISTER* lines declared (docs/plugin-systems.md §6).
+// CUDA, compiler, and the layout fingerprint of the SDK headers the plugin was compiled with:
+// detkit/abi_fingerprint.h), which the host checks before calling anything else in the plugin;
+// its `register_components` function then hands the host the components the plugin's
+// DETKIT_REGISTER* lines declared. The components cross the boundary as C++ objects
+// (ComponentInfo), which is safe because the fingerprint guarantees both sides agree on every
+// layout involved.
 #pragma once
 
 #include <c10/core/CPUAllocator.h>
@@ -18,6 +21,7 @@
 #include <exception>
 #include <vector>
 
+#include "detkit/abi_fingerprint.h"
 #include "detkit/registry.h"
 #include "detkit/version.h"
 
@@ -58,6 +62,10 @@ typedef struct detkit_plugin_descriptor {
   int (*register_components)(const detkit_host_context* host, char* error, size_t error_size);
   /// The ABI tripwire (keeps a data relocation to it, so dlopen resolves it even lazily).
   const int* tripwire;
+  /// detkit::sdk_layout_fingerprint() of the SDK headers the plugin was compiled with; must
+  /// equal the host's (BuildInfo::layout_fingerprint()). Since SDK 1.0; a descriptor without it
+  /// (smaller struct_size) is rejected.
+  uint64_t layout_fingerprint;
 } detkit_plugin_descriptor;
 
 typedef const detkit_plugin_descriptor* (*detkit_plugin_entry_fn)(void);
@@ -158,7 +166,8 @@ __attribute__((visibility("hidden"))) inline int register_section_components(
       VERSION,                                                             \
       DESCRIPTION,                                                         \
       &::detkit::detail::register_section_components,                      \
-      &DETKIT_ABI_TRIPWIRE};                                               \
+      &DETKIT_ABI_TRIPWIRE,                                                \
+      ::detkit::sdk_layout_fingerprint()};                                 \
   static const detkit_plugin_descriptor* detkit_plugin_entry_() {          \
     return &detkit_plugin_descriptor_;                                     \
   }                                                                        \

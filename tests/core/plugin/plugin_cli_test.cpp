@@ -26,8 +26,9 @@ std::string block_of(const std::string& report, const std::string& path) {
 
 TEST(PluginsCli, EveryBrokenFixtureIsReportedWhileGoodOnesLoad) {
   std::string path;
-  for (const char* c : {"good", "garbage", "empty", "notaplugin", "unresolved", "tripwire",
-                        "abi_major", "throwing", "customop", "dup_a", "dup_b"}) {
+  for (const char* c :
+       {"good", "garbage", "empty", "notaplugin", "unresolved", "tripwire", "abi_major",
+        "no_fingerprint", "layout", "throwing", "customop", "dup_a", "dup_b"}) {
     path += (path.empty() ? "" : ":") + fixture_dir(c);
   }
   const auto r = run_detkit({"plugins", "list"}, {"DETKIT_PLUGIN_PATH=" + path});
@@ -50,9 +51,64 @@ TEST(PluginsCli, EveryBrokenFixtureIsReportedWhileGoodOnesLoad) {
   expect_block("tripwire", "oldsdk", "REJECTED", "rebuild the plugin against this SDK");
   expect_block("abi_major", "abimajor", "REJECTED", "SDK ABI major mismatch");
   expect_block("throwing", "throwing", "REJECTED", "registration failed");
-  expect_block("dup_b", "dupb", "REJECTED", "already provided by");
+  expect_block("no_fingerprint", "nofingerprint", "REJECTED",
+               "built against an SDK without layout fingerprint; rebuild");
+  expect_block("layout", "otherlayout", "REJECTED",
+               "the plugin was built against SDK headers with other struct layouts");
+  expect_block("dup_b", "dupb", "LOADED",
+               "(1 component skipped: loss DuplicateLoss, already registered by " +
+                   fixture_dir("dup_a") + "/libdetkit-dupa.so)");
   // The official plugins next to the executable load too.
   EXPECT_NE(r.out.find("loss: CrossEntropyLoss"), std::string::npos) << r.out;
+}
+
+TEST(PluginsCli, RepeatedTypeSkipsOnlyThatComponentAndWarnsInEveryCommand) {
+  // The third-party plugin comes first on the search path (DETKIT_PLUGIN_PATH before the
+  // official plugin folder): its FocalLoss wins, and the official losses plugin still loads
+  // with its four other losses.
+  const std::string clash = fixture_dir("conflict") + "/libdetkit-focalclash.so";
+  const std::string losses = std::string(DETKIT_PLUGIN_DIR) + "/libdetkit-losses.so";
+  const auto r = run_detkit({"plugins", "list"}, {"DETKIT_PLUGIN_PATH=" + fixture_dir("conflict")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string official = block_of(r.out, losses);
+  EXPECT_EQ(official.rfind("LOADED", 0), 0u) << r.out;
+  const size_t loss_line = official.find("loss: ");
+  ASSERT_NE(loss_line, std::string::npos) << official;
+  const std::string registered =
+      official.substr(loss_line, official.find('\n', loss_line) - loss_line);
+  for (const char* type : {"CrossEntropyLoss", "GIoULoss", "L1Loss", "SmoothL1Loss"})
+    EXPECT_NE(registered.find(type), std::string::npos) << registered;
+  EXPECT_EQ(registered.find("FocalLoss"), std::string::npos) << registered;
+  EXPECT_NE(
+      official.find("(1 component skipped: loss FocalLoss, already registered by " + clash + ")"),
+      std::string::npos)
+      << official;
+  EXPECT_NE(block_of(r.out, clash).find("loss: ClashFreeLoss, FocalLoss"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.err.find("warning: plugin " + losses +
+                       ": loss type 'FocalLoss' skipped: already registered by " + clash),
+            std::string::npos)
+      << r.err;
+
+  // In the other order the official FocalLoss stays; `config check` passes and warns.
+  testing::TempDir dir;
+  testing::write_file(dir.file("cfg.yaml"), "log_level: INFO\n");
+  const auto check = run_detkit(
+      {"config", "check", dir.file("cfg.yaml")},
+      {"DETKIT_PLUGIN_PATH=" + std::string(DETKIT_PLUGIN_DIR) + ":" + fixture_dir("conflict")});
+  ASSERT_EQ(check.exit_code, 0) << check.err;
+  EXPECT_NE(check.out.find(": OK"), std::string::npos) << check.out;
+  EXPECT_NE(check.err.find("warning: plugin " + clash +
+                           ": loss type 'FocalLoss' skipped: already registered by " + losses +
+                           " (the first registration wins)"),
+            std::string::npos)
+      << check.err;
+  const auto describe = run_detkit(
+      {"plugins", "describe", "FocalLoss"},
+      {"DETKIT_PLUGIN_PATH=" + std::string(DETKIT_PLUGIN_DIR) + ":" + fixture_dir("conflict")});
+  ASSERT_EQ(describe.exit_code, 0) << describe.err;
+  EXPECT_NE(describe.out.find("FocalLoss (loss, from " + losses + ")"), std::string::npos)
+      << describe.out;
 }
 
 TEST(PluginsCli, SamePluginNameInTwoFoldersIsShadowedNotOpened) {
@@ -134,7 +190,8 @@ TEST(BenchmarkCli, DatasetLoadOfASyntheticFile) {
   const auto r = testing::run_detkit({"benchmark", "dataset", "--images", "50", "--no-reference"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("training samples, 80 classes"), std::string::npos) << r.out;
-  const auto missing = testing::run_detkit({"benchmark", "dataset", "--ann-file", "/nonexistent.json"});
+  const auto missing =
+      testing::run_detkit({"benchmark", "dataset", "--ann-file", "/nonexistent.json"});
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_NE(missing.err.find("/nonexistent.json"), std::string::npos) << missing.err;
 }

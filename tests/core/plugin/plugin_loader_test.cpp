@@ -3,11 +3,15 @@
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
+#include "detkit/abi_fingerprint.h"
 #include "detkit/core/config.h"
 #include "detkit/core/plugin_manager.h"
 #include "detkit/core/runtime.h"
 #include "detkit/modeling/loss.h"
 #include "detkit/registry.h"
+#include "detkit/version.h"
 #include "test_support.h"
 
 namespace detkit {
@@ -20,6 +24,13 @@ std::string fixture(const std::string& case_name, const std::string& plugin) {
 PluginRecord load(const std::string& case_name, const std::string& plugin) {
   initialize_runtime();
   return PluginManager::instance().load_file(fixture(case_name, plugin), "--plugin");
+}
+
+/// "0x" and 16 hex digits, as the loader prints fingerprints.
+std::string hex(uint64_t value) {
+  char text[19];
+  std::snprintf(text, sizeof(text), "0x%016llx", static_cast<unsigned long long>(value));
+  return text;
 }
 
 TEST(PluginLoader, GoodPluginRegistersAndBuilds) {
@@ -86,6 +97,13 @@ INSTANTIATE_TEST_SUITE_P(
         RejectCase{"torch_version", "torchversion",
                    "LibTorch version mismatch: plugin has 1.14, host supports 1.13"},
         RejectCase{"name_mismatch", "misnamed", "descriptor name 'somethingelse' does not match"},
+        RejectCase{"no_fingerprint", "nofingerprint",
+                   "built against an SDK without layout fingerprint; rebuild it against this "
+                   "detkit"},
+        RejectCase{"layout", "otherlayout",
+                   "differs from the host's " + hex(BuildInfo::layout_fingerprint()) +
+                       ": the plugin was built against SDK headers with other struct layouts; "
+                       "rebuild it against this detkit"},
         RejectCase{"throwing", "throwing",
                    "registration failed: boom while describing ThrowingLoss"}),
     [](const ::testing::TestParamInfo<RejectCase>& info) { return info.param.case_name; });
@@ -95,16 +113,61 @@ TEST(PluginLoader, RejectedRegistrationAddsNothing) {
   EXPECT_EQ(Registry::of(Kind::loss).find("ThrowingLoss"), nullptr);
 }
 
-TEST(PluginLoader, DuplicateComponentTypeNamesBothFiles) {
+TEST(PluginLoader, OtherStructLayoutsAreRejectedBeforeRegistration) {
+  const PluginRecord record = load("layout", "otherlayout");
+  ASSERT_EQ(record.status, PluginStatus::rejected);
+  EXPECT_EQ(record.reason.rfind("SDK layout fingerprint 0x", 0), 0u) << record.reason;
+  EXPECT_EQ(Registry::of(Kind::loss).find("OtherLayoutLoss"), nullptr);
+  // The good plugin next to it still loads.
+  EXPECT_EQ(load("good", "fixturegood").status, PluginStatus::loaded);
+}
+
+TEST(PluginLoader, LayoutFingerprintOfPluginsMatchesTheHost) {
+  // libdetkit's value (its own compilation of the headers) equals this file's compile-time one.
+  EXPECT_EQ(BuildInfo::layout_fingerprint(), sdk_layout_fingerprint());
+}
+
+TEST(PluginLoader, RepeatedTypeIsSkippedAndTheRestOfThePluginLoads) {
   const PluginRecord first = load("dup_a", "dupa");
   ASSERT_EQ(first.status, PluginStatus::loaded) << first.reason;
   const PluginRecord second = load("dup_b", "dupb");
-  EXPECT_EQ(second.status, PluginStatus::rejected);
-  EXPECT_NE(second.reason.find("loss type 'DuplicateLoss' is already provided by " +
-                               fixture("dup_a", "dupa")),
-            std::string::npos)
-      << second.reason;
+  ASSERT_EQ(second.status, PluginStatus::loaded) << second.reason;
+  EXPECT_TRUE(second.components.empty());
+  ASSERT_EQ(second.skipped.size(), 1u);
+  EXPECT_EQ(second.skipped[0].kind, Kind::loss);
+  EXPECT_EQ(second.skipped[0].type, "DuplicateLoss");
+  EXPECT_EQ(second.skipped[0].registered_by, fixture("dup_a", "dupa"));
+  ASSERT_EQ(second.warnings().size(), 1u);
+  EXPECT_EQ(second.warnings()[0], "plugin " + fixture("dup_b", "dupb") +
+                                      ": loss type 'DuplicateLoss' skipped: already registered "
+                                      "by " +
+                                      fixture("dup_a", "dupa") + " (the first registration wins)");
   EXPECT_EQ(Registry::of(Kind::loss).find("DuplicateLoss")->origin, fixture("dup_a", "dupa"));
+}
+
+TEST(PluginLoader, ThirdPartyFocalLossNeverDisablesTheFirstPartyLosses) {
+  initialize_runtime();
+  const std::string losses = std::string(DETKIT_PLUGIN_DIR) + "/libdetkit-losses.so";
+  PluginSearch search;
+  search.command_line = {losses, fixture("conflict", "focalclash")};
+  search.use_environment = false;
+  search.use_default_folders = false;
+  const std::vector<std::string> warnings = PluginManager::instance().load(search);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("loss type 'FocalLoss' skipped: already registered by " + losses),
+            std::string::npos)
+      << warnings[0];
+  for (const auto& record : PluginManager::instance().records()) {
+    if (record.path == losses || record.path == fixture("conflict", "focalclash"))
+      EXPECT_EQ(record.status, PluginStatus::loaded) << record.path << ": " << record.reason;
+  }
+  // The first registration (the official plugin, earlier on the search path) keeps FocalLoss;
+  // every official loss and the fixture's own loss are available.
+  EXPECT_EQ(Registry::of(Kind::loss).get("FocalLoss").origin, losses);
+  for (const char* type : {"CrossEntropyLoss", "L1Loss", "SmoothL1Loss", "GIoULoss"})
+    EXPECT_EQ(Registry::of(Kind::loss).get(type).origin, losses) << type;
+  auto own = build<LossBase>(parse_yaml_text("{type: ClashFreeLoss, value: 5.0}", "t"), "loss");
+  EXPECT_FLOAT_EQ(own->forward(torch::ones({2}), torch::zeros({2})).item<float>(), 5.0f);
 }
 
 TEST(PluginLoader, MissingRequestedFileIsReportedAndRequired) {

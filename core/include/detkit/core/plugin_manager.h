@@ -1,6 +1,7 @@
-// Plugin discovery and loading (DESIGN.md §3, docs/plugin-systems.md §6): every plugin file
-// found is LOADED, REJECTED (with a one-line reason) or SHADOWED; a bad plugin never takes the
-// host down, and only a config that uses a missing type fails.
+// Plugin discovery and loading (DESIGN.md §3): every plugin file found is LOADED, REJECTED (with
+// a one-line reason) or SHADOWED; a bad plugin never takes the host down, and only a config that
+// uses a missing type fails. A component whose type is already registered (by the built-ins or
+// by a plugin found earlier) is skipped with a warning; the rest of its plugin still loads.
 #pragma once
 
 #include <string>
@@ -17,6 +18,15 @@ enum class PluginStatus { loaded, rejected, shadowed };
 /// "LOADED", "REJECTED" or "SHADOWED".
 DETKIT_API const char* plugin_status_name(PluginStatus status);
 
+/// A component a loaded plugin declared but the host did not register, because another file
+/// registered the same kind and type first (the first registration wins).
+struct DETKIT_API SkippedComponent {
+  Kind kind = Kind::backbone;
+  std::string type;
+  /// The file whose registration won ("libdetkit" for a built-in).
+  std::string registered_by;
+};
+
 /// One plugin file the loader considered.
 struct DETKIT_API PluginRecord {
   /// Absolute, normalised path.
@@ -32,6 +42,12 @@ struct DETKIT_API PluginRecord {
   std::string description;
   /// The components it registered (loaded plugins only).
   std::vector<std::pair<Kind, std::string>> components;
+  /// The components it declared that were skipped as conflicts (loaded plugins only).
+  std::vector<SkippedComponent> skipped;
+
+  /// One warning line per skipped component: "plugin P: loss type 'FocalLoss' skipped: already
+  /// registered by Q (the first registration wins)".
+  std::vector<std::string> warnings() const;
 };
 
 /// Where to look for plugins, in order.
@@ -53,8 +69,10 @@ class DETKIT_API PluginManager {
   static PluginManager& instance();
 
   /// Discovers and loads plugins. May be called more than once; files already considered are
-  /// skipped.
-  void load(const PluginSearch& search);
+  /// skipped. Returns the warnings of the files loaded by this call (components skipped as
+  /// conflicts), one line each, for the caller to print: every command that loads plugins shows
+  /// them.
+  std::vector<std::string> load(const PluginSearch& search);
   /// Loads one plugin file (for tests and tools); returns its record.
   PluginRecord load_file(const std::string& path, const std::string& source);
   /// Every file considered so far, in discovery order.
