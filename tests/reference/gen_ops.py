@@ -188,6 +188,8 @@ def nms_cases():
              ("float64", clustered_boxes(100, 5, torch.float64), torch.rand(100, dtype=torch.float64), 0.5),
              ("threshold_zero", clustered_boxes(50, 4), torch.rand(50), 0.0),
              ("threshold_one", clustered_boxes(50, 4), tied_scores(50, 3), 1.0),
+             # IoU 0 > -0.1: even disjoint boxes are suppressed.
+             ("threshold_negative", random_boxes(30), torch.rand(30), -0.1),
              ("single", random_boxes(1), torch.rand(1), 0.5),
              ("empty", random_boxes(0), torch.rand(0), 0.5)]
     for name, boxes, scores, thr in specs:

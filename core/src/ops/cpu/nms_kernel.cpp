@@ -44,6 +44,7 @@ torch::Tensor nms_cpu_impl(const torch::Tensor& boxes, const torch::Tensor& scor
   int64_t* keep = keep_t.data_ptr<int64_t>();
   int64_t num_kept = 0;
   int64_t num_alive = n;
+  const bool skip_disjoint = iou_threshold >= 0;
   while (num_alive > 0) {
     const int64_t i = alive[0];
     keep[num_kept++] = order[i];
@@ -56,9 +57,13 @@ torch::Tensor nms_cpu_impl(const torch::Tensor& boxes, const torch::Tensor& scor
       const scalar_t h =
           std::max(static_cast<scalar_t>(0), std::min(iy2, y2[j]) - std::max(iy1, y1[j]));
       const scalar_t inter = w * h;
-      const scalar_t iou = inter / (iarea + area[j] - inter);
-      // As torchvision: a NaN IoU (two empty boxes) suppresses nothing.
-      if (!(iou > iou_threshold)) alive[survivors++] = j;
+      // Disjoint boxes have IoU 0 (or NaN for two empty boxes, which suppresses nothing, as in
+      // torchvision): with a threshold >= 0 they survive without the division.
+      if (inter > 0 || !skip_disjoint) {
+        const scalar_t iou = inter / (iarea + area[j] - inter);
+        if (iou > iou_threshold) continue;
+      }
+      alive[survivors++] = j;
     }
     num_alive = survivors;
   }
