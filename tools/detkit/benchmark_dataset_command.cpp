@@ -20,8 +20,9 @@ namespace detkit::cli {
 
 namespace {
 
-/// Seconds Python takes for json.load + pycocotools' createIndex loops; negative if it failed.
-double reference_seconds(const std::string& path) {
+/// Seconds Python takes for json.load + pycocotools' createIndex loops; nullopt, with `why`
+/// set, when it cannot run here.
+std::optional<double> reference_seconds(const std::string& path, std::string& why) {
   const std::string script =
       "import json, sys, time\nfrom collections import defaultdict\n"
       "t = time.perf_counter()\nd = json.load(open(sys.argv[1]))\n"
@@ -33,9 +34,11 @@ double reference_seconds(const std::string& path) {
       "for a in d['annotations']:\n    cat_to_imgs[a['category_id']].append(a['image_id'])\n"
       "print('DETKIT_REFERENCE', time.perf_counter() - t)\n";
   const ReferenceOutput out = run_python_reference(script, {path});
-  double seconds = -1;
-  if (!out.results.empty()) std::istringstream(out.results.front()) >> seconds;
-  return seconds;
+  double seconds = 0;
+  if (out.ok && !out.results.empty() && std::istringstream(out.results.front()) >> seconds)
+    return seconds;
+  why = reference_failure_reason(out);
+  return std::nullopt;
 }
 
 }  // namespace
@@ -70,17 +73,19 @@ int run_dataset_benchmark(const std::vector<std::string>& args) {
       parse_yaml_text("{type: CocoDataset, pipeline: [], ann_file: '" + path + "'}", "benchmark"),
       "data.train");
   const double seconds = seconds_since(start);
-  const double reference = vm.count("no-reference") ? -1 : reference_seconds(path);
+  std::optional<double> reference;
+  std::string why;
+  if (!vm.count("no-reference")) reference = reference_seconds(path, why);
   std::cout << fmt::format("CocoDataset load: {:.1f} MB, {} training samples, {} classes\n",
                            megabytes, dataset->size(), dataset->classes().size());
   std::cout << fmt::format("{:<34}{:>12}\n", "detkit (parse + build dataset)",
                            fmt::format("{:.2f} s", seconds));
-  if (reference >= 0) {
+  if (reference) {
     std::cout << fmt::format("{:<34}{:>12}{:>10}\n", "Python json.load + COCO index",
-                             fmt::format("{:.2f} s", reference),
-                             fmt::format("{:.1f}x", reference / std::max(seconds, 1e-9)));
+                             fmt::format("{:.2f} s", *reference),
+                             fmt::format("{:.1f}x", *reference / std::max(seconds, 1e-9)));
   } else if (!vm.count("no-reference")) {
-    std::cout << "reference: /usr/bin/python3 could not run\n";
+    std::cout << reference_not_available(why) << "\n";
   }
   return 0;
 }

@@ -68,4 +68,18 @@ ReferenceOutput run_python_reference(const std::string& script,
   return out;
 }
 
+std::string reference_failure_reason(const ReferenceOutput& out) {
+  std::istringstream lines(out.output);
+  std::string last;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find_first_not_of(" \t\r") != std::string::npos) last = line;
+  }
+  if (last.empty()) return std::string(kReferencePython) + " printed nothing";
+  return last.substr(last.find_first_not_of(" \t"));
+}
+
+std::string reference_not_available(const std::string& reason) {
+  return "reference not available (" + reason + ")";
+}
+
 }  // namespace detkit::cli

@@ -43,4 +43,12 @@ struct ReferenceOutput {
 ReferenceOutput run_python_reference(const std::string& script,
                                      const std::vector<std::string>& args = {});
 
+/// Why a reference run gave no numbers, in a few words: the last line it printed (e.g.
+/// "ModuleNotFoundError: No module named 'pycocotools'"), or that it printed nothing.
+std::string reference_failure_reason(const ReferenceOutput& out);
+
+/// The line a benchmark prints where it could not measure the reference on this machine:
+/// "reference not available (REASON)". (Never a number measured elsewhere.)
+std::string reference_not_available(const std::string& reason);
+
 }  // namespace detkit::cli

@@ -89,14 +89,37 @@ TEST(EvalCli, SkipInvalidWarnsAndEvaluates) {
       << lenient.out;
 }
 
-TEST(BenchmarkCli, PrintsPhasesReferenceAndRatio) {
-  const auto result =
-      run_detkit({"benchmark", "coco-eval", "--gt", data_path("coco_eval/case_005/gt.json"),
-                  "--dets", data_path("coco_eval/case_005/dets.json"), "--reference-seconds", "2"});
-  ASSERT_EQ(result.exit_code, 0) << result.err;
+TEST(BenchmarkCli, PrintsPhasesBesidePycocotoolsMeasuredNowOrSaysWhyNot) {
+  const std::vector<std::string> command = {"benchmark", "coco-eval",
+                                            "--gt",      data_path("coco_eval/case_005/gt.json"),
+                                            "--dets",    data_path("coco_eval/case_005/dets.json")};
+  std::vector<std::string> without = command;
+  without.push_back("--no-reference");
+  const auto alone = run_detkit(without);
+  ASSERT_EQ(alone.exit_code, 0) << alone.err;
   for (const char* part : {"load (gt + results)", "evaluate", "accumulate", "evaluate + accumulate",
-                           "2.000 s", "x\n", "the given figure of 2 s"})
-    EXPECT_NE(result.out.find(part), std::string::npos) << part << " in\n" << result.out;
+                           "reference: not run (--no-reference)"})
+    EXPECT_NE(alone.out.find(part), std::string::npos) << part << " in\n" << alone.out;
+  EXPECT_EQ(alone.out.find("x\n"), std::string::npos) << "a ratio without a reference:\n"
+                                                      << alone.out;
+
+  // With the reference: pycocotools' times measured now, or the reason it could not run (never
+  // a figure from another machine).
+  const auto beside = run_detkit(command);
+  ASSERT_EQ(beside.exit_code, 0) << beside.err;
+  if (beside.out.find("reference: pycocotools, measured now") != std::string::npos) {
+    EXPECT_NE(beside.out.find("x\n"), std::string::npos) << beside.out;
+  } else {
+    const size_t note = beside.out.find("reference not available (");
+    ASSERT_NE(note, std::string::npos) << beside.out;
+    EXPECT_NE(beside.out[note + 25], ')') << "no reason given:\n" << beside.out;
+    EXPECT_EQ(beside.out.find("x\n"), std::string::npos) << beside.out;
+  }
+  EXPECT_NE(
+      run_detkit({"benchmark", "coco-eval", "--gt", data_path("coco_eval/case_005/gt.json"),
+                  "--dets", data_path("coco_eval/case_005/dets.json"), "--reference-seconds", "2"})
+          .exit_code,
+      0);
   const auto unknown = run_detkit({"benchmark", "everything"});
   EXPECT_EQ(unknown.exit_code, 1);
   EXPECT_NE(unknown.err.find("unknown benchmark 'everything'"), std::string::npos);
