@@ -17,7 +17,13 @@
 // Components that do not derive from BaseModule still behave as MMDetection's (which are all
 // BaseModules): the registry attaches the config's `init_cfg` to every backbone, neck, head,
 // RoI extractor and detector it builds (set_init_cfg below), and init_weights(model) treats
-// them as BaseModules named by their `type`.
+// them as BaseModules named by their `type`. A config's init_cfg replaces the one a component
+// chose for itself, as in MMDetection, where a class default (ResNet's Kaiming + Constant)
+// applies only when init_cfg is None; a component with such a default derives from BaseModule
+// and passes it to BaseModule's constructor (set_init_cfg() on a module that is not a
+// BaseModule needs a shared_ptr owner, which a constructor does not have yet).
+//
+// Pretrained's checkpoint formats for now: see core/src/modeling/init/pretrained.cpp.
 //
 // The semantics follow mmcv-1.7.2 exactly (docs/mmdet-semantics.md §3.4): nothing is
 // initialised at construction; init_weights() applies the module's own init_cfg (unless it ran
