@@ -23,14 +23,17 @@
 // and passes it to BaseModule's constructor (set_init_cfg() on a module that is not a
 // BaseModule needs a shared_ptr owner, which a constructor does not have yet).
 //
-// Pretrained's checkpoint formats for now: see core/src/modeling/init/pretrained.cpp.
-//
 // The semantics follow mmcv-1.7.2 exactly (docs/mmdet-semantics.md §3.4): nothing is
 // initialised at construction; init_weights() applies the module's own init_cfg (unless it ran
 // before: then it warns "init_weights of X has been called more than once."), returns early
 // after a Pretrained dict, then calls init_weights() of each direct child that has one, so a
 // child's own init_cfg wins over its parent's. A top-level call records, for every parameter,
 // which initializer changed it (compared by mean) into the model's init log.
+//
+// One difference from mmcv-1.7.2: a top-level init_weights() that returns early after a
+// Pretrained dict still records and reports its init log (MMCV skips the dump there). The
+// Pretrained initializer reads checkpoints written by torch::save (C++) and torch.save'd dicts
+// of tensors; PyTorch state_dict .pth files (OrderedDicts) need detkit's checkpoint reader.
 #pragma once
 
 #include <torch/nn/module.h>
