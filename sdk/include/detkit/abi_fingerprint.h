@@ -21,14 +21,29 @@
 #include <string>
 #include <vector>
 
+#include "detkit/build_context.h"
 #include "detkit/component_config.h"
 #include "detkit/config_node.h"
 #include "detkit/data/dataset.h"
 #include "detkit/data/transform.h"
+#include "detkit/engine/hook.h"
+#include "detkit/engine/optimizer.h"
+#include "detkit/engine/runner.h"
+#include "detkit/engine/scheduler.h"
+#include "detkit/error.h"
 #include "detkit/evaluation/metric.h"
 #include "detkit/modeling/backbone.h"
+#include "detkit/modeling/bbox_head.h"
+#include "detkit/modeling/dense_head.h"
+#include "detkit/modeling/detector.h"
 #include "detkit/modeling/loss.h"
+#include "detkit/modeling/mask_head.h"
+#include "detkit/modeling/neck.h"
+#include "detkit/modeling/roi_extractor.h"
+#include "detkit/modeling/roi_head.h"
 #include "detkit/modeling/shape_spec.h"
+#include "detkit/modeling/task_modules.h"
+#include "detkit/params.h"
 #include "detkit/registry.h"
 #include "detkit/schema.h"
 #include "detkit/structures/boxes.h"
@@ -150,7 +165,52 @@ using StringTensorMap = std::map<std::string, torch::Tensor>;
   TYPE(::detkit::TransformBase)                                                     \
   TYPE(::detkit::MetricBase)                                                        \
   TYPE(::detkit::BackboneBase)                                                      \
-  TYPE(::detkit::LossBase)
+  TYPE(::detkit::LossBase)                                                          \
+  TYPE(::detkit::NeckBase)                                                          \
+  TYPE(::detkit::DenseHeadBase)                                                     \
+  TYPE(::detkit::RoIHeadBase)                                                       \
+  TYPE(::detkit::BBoxHeadBase)                                                      \
+  TYPE(::detkit::MaskHeadBase)                                                      \
+  TYPE(::detkit::RoIExtractorBase)                                                  \
+  TYPE(::detkit::DetectorBase)                                                      \
+  TYPE(::detkit::IoUCalculatorBase)                                                 \
+  TYPE(::detkit::AnchorGeneratorBase)                                               \
+  TYPE(::detkit::AssignerBase)                                                      \
+  TYPE(::detkit::SamplerBase)                                                       \
+  TYPE(::detkit::BBoxCoderBase)                                                     \
+  TYPE(::detkit::HookBase)                                                          \
+  TYPE(::detkit::SchedulerBase)                                                     \
+  TYPE(::detkit::OptimizerBase)                                                     \
+  TYPE(::detkit::OptimizerConstructorBase)                                          \
+  TYPE(::detkit::RunnerBase)                                                        \
+  /* errors thrown across the boundary */                                           \
+  TYPE(::detkit::Error)                                                             \
+  TYPE(::detkit::ConfigError)                                                       \
+  TYPE(::detkit::InvalidParameter)                                                  \
+  TYPE(::detkit::PluginError)                                                       \
+  TYPE(::detkit::DataError)                                                         \
+  /* build contexts and the values factories exchange with the host */              \
+  TYPE(::detkit::TypeKey)                                                           \
+  TYPE(::detkit::BuiltComponent)                                                    \
+  TYPE(::detkit::ParamCollector)                                                    \
+  TYPE(::detkit::ParamReader)                                                       \
+  TYPE(::detkit::BackboneContext)                                                   \
+  TYPE(::detkit::NeckContext)                                                       \
+  TYPE(::detkit::HeadContext)                                                       \
+  TYPE(::detkit::RoIFeatureContext)                                                 \
+  TYPE(::detkit::DetectorContext)                                                   \
+  TYPE(::detkit::OptimizerConstructorContext)                                       \
+  TYPE(::detkit::OptimizerContext)                                                  \
+  TYPE(::detkit::SchedulerContext)                                                  \
+  TYPE(::detkit::HookContext)                                                       \
+  TYPE(::detkit::RunnerContext)                                                     \
+  TYPE(::detkit::NormLayerContext)                                                  \
+  TYPE(::detkit::ConvLayerContext)                                                  \
+  TYPE(::detkit::UpsampleLayerContext)                                              \
+  TYPE(::detkit::NamedParameter)                                                    \
+  TYPE(::detkit::ParamGroup)                                                        \
+  TYPE(::detkit::AssignResult)                                                      \
+  TYPE(::detkit::SamplingResult)
 
 namespace detkit {
 namespace detail {
