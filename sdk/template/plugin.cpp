@@ -4,4 +4,5 @@
 #include <detkit/plugin.h>
 
 DETKIT_PLUGIN("mobilenet", "1.0.0",
-              "MobileNet-style backbone (detkit's out-of-tree plugin template)");
+              "MobileNet-style backbone and one example per kind: neck, head, loss, transform, "
+              "hook, LR policy (detkit's out-of-tree plugin template)");
