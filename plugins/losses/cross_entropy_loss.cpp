@@ -27,6 +27,7 @@ struct CrossEntropyLossOptions {
   /// With reduction 'mean' and no avg_factor, average over the non-ignored elements only.
   TORCH_ARG(bool, avg_non_ignore) = false;
 
+ public:
   /// The parameters, declared once (params.h).
   template <class P>
   void declare(P& p) {

@@ -24,6 +24,7 @@ struct FocalLossOptions {
   /// Whether pred already holds probabilities (no sigmoid is applied).
   TORCH_ARG(bool, activated) = false;
 
+ public:
   /// The parameters, declared once (params.h).
   template <class P>
   void declare(P& p) {

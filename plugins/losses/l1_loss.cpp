@@ -13,6 +13,7 @@ struct L1LossOptions {
   /// Factor the reduced loss is multiplied by.
   TORCH_ARG(double, loss_weight) = 1.0;
 
+ public:
   /// The parameters, declared once (params.h).
   template <class P>
   void declare(P& p) {

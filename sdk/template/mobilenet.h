@@ -45,6 +45,7 @@ struct MobileNetOptions {
   /// Channels of the input images.
   TORCH_ARG(int64_t, in_channels) = 3;
 
+ public:
   /// The parameters, declared once: this yields the schema (`detkit plugins describe
   /// MobileNet`), the reading of a config, the checks and the printed form.
   template <class P>

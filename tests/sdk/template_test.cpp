@@ -184,7 +184,7 @@ TEST_F(TemplatePluginTest, NormEvalKeepsBatchNormInEvalMode) {
 TEST_F(TemplatePluginTest, ZeroWidenFactorIsAClearError) {
   const std::string message = build_error("{type: MobileNet, widen_factor: 0}");
   EXPECT_NE(message.find("model.backbone.widen_factor"), std::string::npos) << message;
-  EXPECT_NE(message.find("widen_factor must be > 0"), std::string::npos) << message;
+  EXPECT_NE(message.find("value 0 is out of range: must be > 0"), std::string::npos) << message;
   EXPECT_NE(message.find("test.yaml:1:"), std::string::npos) << message;
 }
 

@@ -82,8 +82,7 @@ const Schema& model_parts_schema() {
   static const Schema schema = [] {
     ConfigNode none;
     Schema s("the model's parts (checked by position)");
-    s.add<std::string>("type", "", "the detector type")
-        .component("backbone", Kind::backbone, none, "the backbone")
+    s.component("backbone", Kind::backbone, none, "the backbone")
         .component("neck", Kind::neck, none, "the neck")
         .component("bbox_head", Kind::dense_head, none, "a single-stage detector's head")
         .component("rpn_head", Kind::dense_head, none, "a two-stage detector's RPN head")

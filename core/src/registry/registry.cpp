@@ -45,6 +45,10 @@ void Registry::add(ComponentInfo info) {
   }
   if (info.type.empty()) throw PluginError(std::string("a ") + name() + " has an empty type name");
   if (!info.factory) throw PluginError("component '" + info.type + "' has no factory");
+  if (info.schema.find("type") != nullptr) {
+    throw PluginError("component '" + info.type +
+                      "' declares a parameter 'type', which is reserved (it names the component)");
+  }
   if (info.base_type == nullptr) {
     throw PluginError("component '" + info.type + "' does not name its base class");
   }

@@ -168,7 +168,6 @@ Schema::Schema(std::string summary) : summary_(std::move(summary)) {}
 
 Schema& Schema::add_spec(ParamSpec spec) {
   if (spec.name.empty()) throw Error("schema: a parameter needs a name");
-  if (spec.name == "type") throw Error("schema: 'type' is reserved (it names the component)");
   if (find(spec.name) != nullptr)
     throw Error("schema: parameter '" + spec.name + "' is declared twice");
   if (!spec.required && spec.default_value.is_null()) spec.nullable = true;

@@ -7,6 +7,7 @@
 //   struct FocalLossOptions {
 //     TORCH_ARG(double, gamma) = 2.0;
 //     TORCH_ARG(double, alpha) = 0.25;
+//    public:  // TORCH_ARG leaves the access private
 //     template <class P>
 //     void declare(P& p) {
 //       p.summary("Sigmoid focal loss.");

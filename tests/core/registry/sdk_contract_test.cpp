@@ -8,6 +8,7 @@
 #include "detkit/core/config.h"
 #include "detkit/core/config_check.h"
 #include "detkit/core/runtime.h"
+#include "detkit/modeling/loss.h"
 #include "detkit/modeling/neck.h"
 #include "detkit/registry.h"
 #include "test_support.h"
@@ -56,6 +57,8 @@ TEST(Kinds, UnknownKindNumberIsAnErrorNotACrash) {
 struct ClipOptions {
   TORCH_ARG(double, max_norm) = 35.0;
   TORCH_ARG(double, norm_type) = 2.0;
+
+ public:
   template <class P>
   void declare(P& p) {
     DETKIT_PARAM(p, max_norm, "largest norm").greater_than(0);
@@ -75,6 +78,7 @@ struct ContractNeckOptions {
   TORCH_ARG(ClipOptions, clip) = {};
   TORCH_ARG(ConfigNode, loss) = ConfigNode();
 
+ public:
   template <class P>
   void declare(P& p) {
     p.summary("A test neck.");

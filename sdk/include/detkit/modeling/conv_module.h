@@ -19,6 +19,7 @@
 #pragma once
 
 #include <torch/nn/module.h>
+#include <torch/expanding_array.h>
 #include <torch/nn/pimpl.h>
 
 #include <memory>
