@@ -71,9 +71,10 @@ std::string ParamSpec::type_text() const {
       text += (i ? ", " : "") + items[i].type_text();
     text += "]";
   }
+  if (type == ParamType::any && !alternatives.empty()) text.clear();
   for (const auto& alternative : alternatives) {
     const std::string constraint = alternative.constraint_text();
-    text += "|" + (constraint.empty() ? alternative.type_text() : constraint);
+    text += (text.empty() ? "" : "|") + (constraint.empty() ? alternative.type_text() : constraint);
   }
   if (length >= 0) text += "(len " + std::to_string(length) + ")";
   if (nullable && type != ParamType::any) text += "|null";

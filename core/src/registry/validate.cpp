@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "detkit/core/plugin_manager.h"
 #include "detkit/core/text.h"
 #include "detkit/error.h"
 #include "detkit/registry.h"
@@ -74,7 +75,10 @@ class Validator {
     }
     const std::string type = type_node == &default_type ? type_key.default_type
                                                         : type_key.resolve(type_node->as_string());
-    if (report_ != nullptr && Registry::of(kind).types().empty() && !registered_elsewhere(type)) {
+    // A section whose kind has no type at all cannot be checked yet; but when a plugin was
+    // rejected, the missing type may be its, and the error below names its reason.
+    if (report_ != nullptr && Registry::of(kind).types().empty() && !registered_elsewhere(type) &&
+        rejected_plugins_note().empty()) {
       report_->unchecked.push_back(located_message(
           cfg.mark(), path,
           std::string("not checked: no ") + kind_name(kind) +
@@ -122,9 +126,11 @@ class Validator {
           values.set(entry.key, entry.value, entry.key_mark);
           continue;
         }
+        // Sections ("the config") have keys; components have parameters.
+        const bool section = owner.rfind("the ", 0) == 0;
         error(entry.key_mark.in_file() ? entry.key_mark : best_mark(entry.value, mark), key_path,
-              "unknown parameter '" + entry.key + "' of " + owner +
-                  did_you_mean(entry.key, known) + " (parameters of " + owner + ": " +
+              (section ? "unknown key '" + entry.key + "' in " : "unknown parameter '" + entry.key + "' of ") + owner +
+                  did_you_mean(entry.key, known) + (section ? " (keys of " : " (parameters of ") + owner + ": " +
                   (known.empty() ? std::string("none") : join(known, ", ")) + ")");
         continue;
       }
@@ -227,7 +233,9 @@ class Validator {
                          const SourceMark& mark) {
     ParamSpec self = spec;
     self.alternatives.clear();
-    std::vector<const ParamSpec*> candidates{&self};
+    // An `any` spec with alternatives is just the union of its alternatives.
+    std::vector<const ParamSpec*> candidates;
+    if (spec.type != ParamType::any) candidates.push_back(&self);
     for (const auto& alternative : spec.alternatives)
       candidates.push_back(&alternative);
     for (const ParamSpec* candidate : candidates) {

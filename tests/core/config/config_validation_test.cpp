@@ -167,8 +167,8 @@ TEST(ConfigCheck, UnknownTopLevelKeySuggests) {
   const ConfigNode cfg = parse_yaml_text("optimzer: {type: SGD}\n_my_var: 3\n", "top.yaml");
   const auto errors = check_config(cfg).errors;
   ASSERT_EQ(errors.size(), 1u);
-  EXPECT_NE(errors[0].find("top.yaml:1:1: optimzer: unknown key 'optimzer'; did you mean "
-                           "'optimizer'?"),
+  EXPECT_NE(errors[0].find("top.yaml:1:1: optimzer: unknown key 'optimzer' in the config; did you "
+                           "mean 'optimizer'?"),
             std::string::npos)
       << errors[0];
 }
