@@ -47,7 +47,7 @@ class TemplateGrayscale : public detkit::TransformBase {
   }
 
   /// Converts sample.img with probability prob; never drops the sample.
-  bool apply(detkit::DetSample& sample) override {
+  bool apply(detkit::PipelineSample& sample) override {
     // Draw first, so every sample consumes one number whatever its image.
     if (!(detkit::random_uniform() < options.prob())) return true;
     torch::Tensor& img = sample.img;

@@ -311,26 +311,26 @@ TEST_F(TemplateComponentsTest, L2LossEqualsAHandComputation) {
 // ---- transform ---------------------------------------------------------------------------------
 
 /// A sample with a (4, 4, 3) uint8 BGR image of pixel (10, 20, 200).
-DetSample bgr_sample() {
-  DetSample sample;
+PipelineSample bgr_sample() {
+  PipelineSample sample;
   sample.img = torch::tensor({10, 20, 200}, torch::kUInt8).repeat({4, 4, 1});
   return sample;
 }
 
 TEST_F(TemplateComponentsTest, GrayscaleConvertsToLuma) {
   auto always = build<TransformBase>(yaml("{type: TemplateGrayscale, prob: 1.0}"), "pipeline.1");
-  DetSample sample = bgr_sample();
+  PipelineSample sample = bgr_sample();
   ASSERT_TRUE(always->apply(sample));
   // 0.299 * 200 + 0.587 * 20 + 0.114 * 10 = 72.68 -> 73 in every channel.
   EXPECT_TRUE(torch::equal(sample.img, torch::full({4, 4, 3}, 73, torch::kUInt8)));
   // (3, H, W) float RGB, after Normalize(to_rgb) and DefaultFormatBundle.
-  DetSample chw;
+  PipelineSample chw;
   chw.img = torch::tensor({200.0f, 20.0f, 10.0f}).reshape({3, 1, 1}).repeat({1, 2, 2});
   chw.img_is_chw = true;
   chw.meta.to_rgb = true;
   ASSERT_TRUE(always->apply(chw));
   EXPECT_TRUE(torch::allclose(chw.img, torch::full({3, 2, 2}, 72.68f)));
-  DetSample gray;
+  PipelineSample gray;
   gray.img = torch::zeros({4, 4, 1}, torch::kUInt8);
   EXPECT_THROW(always->apply(gray), DataError);
   EXPECT_NE(always->repr().find("prob=1"), std::string::npos) << always->repr();
@@ -342,7 +342,7 @@ TEST_F(TemplateComponentsTest, GrayscaleIsDeterministicWithASeededEngine) {
     random_engine().seed(seed);
     std::vector<bool> converted;
     for (int i = 0; i < 32; ++i) {
-      DetSample sample = bgr_sample();
+      PipelineSample sample = bgr_sample();
       half->apply(sample);
       converted.push_back(sample.img[0][0][0].item<int>() == 73);
     }
@@ -354,7 +354,7 @@ TEST_F(TemplateComponentsTest, GrayscaleIsDeterministicWithASeededEngine) {
   EXPECT_GT(count, 0);
   EXPECT_LT(count, 32);
   auto never = build<TransformBase>(yaml("{type: TemplateGrayscale, prob: 0}"), "pipeline.1");
-  DetSample sample = bgr_sample();
+  PipelineSample sample = bgr_sample();
   never->apply(sample);
   EXPECT_TRUE(torch::equal(sample.img, bgr_sample().img));
   EXPECT_NE(config_error([&] {

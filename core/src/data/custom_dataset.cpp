@@ -191,9 +191,9 @@ void CustomDataset::set_data(std::vector<DataInfo> infos,
     group_members_[infos_[i].width > infos_[i].height ? 1 : 0].push_back(i);
 }
 
-DetSample CustomDataset::make_sample(size_t index) const {
+PipelineSample CustomDataset::make_sample(size_t index) const {
   const DataInfo& info = data_info(index);
-  DetSample sample;
+  PipelineSample sample;
   sample.meta.filename = data_detail::join_path(options_.img_prefix, info.filename);
   sample.meta.ori_filename = info.filename;
   sample.meta.image_id = info.image_id;
@@ -203,11 +203,11 @@ DetSample CustomDataset::make_sample(size_t index) const {
   return sample;
 }
 
-std::vector<DetSample> CustomDataset::prepare(size_t index) const {
+std::vector<PipelineSample> CustomDataset::prepare(size_t index) const {
   if (options_.test_mode) return options_.pipeline(make_sample(index));
   size_t current = index;
   for (int draw = 0; draw <= kMaxReplacementDraws; ++draw) {
-    std::vector<DetSample> samples = options_.pipeline(make_sample(current));
+    std::vector<PipelineSample> samples = options_.pipeline(make_sample(current));
     if (!samples.empty()) return samples;
     // MMDetection's _rand_another: another sample of the same aspect-ratio group.
     const DataInfo& info = infos_[current];

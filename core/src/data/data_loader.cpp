@@ -36,7 +36,7 @@ void use_single_intra_op_thread() {
   if (set_num_threads != nullptr) set_num_threads(1);
 }
 
-ImageBatch collate(std::vector<DetSample> samples, int64_t size_divisor) {
+ImageBatch collate(std::vector<PipelineSample> samples, int64_t size_divisor) {
   ImageBatch batch;
   if (samples.empty()) return batch;
   std::vector<torch::Tensor> images;
@@ -90,9 +90,10 @@ ImageBatch collate(std::vector<DetSample> samples, int64_t size_divisor) {
       }
       std::memset(plane + h * out_row, 0, (height - h) * out_row);
     }
-    samples[i].img = torch::Tensor();
   }
-  batch.samples = std::move(samples);
+  batch.samples.reserve(samples.size());
+  for (auto& sample : samples)
+    batch.samples.push_back(sample.take_model_sample());
   return batch;
 }
 
@@ -115,7 +116,7 @@ struct DataLoader::Pass {
   int64_t consumed = 0;
   bool stopping = false;
   /// Per batch: the prepared samples of each position, and how many are still missing.
-  std::vector<std::vector<std::vector<DetSample>>> loaded;
+  std::vector<std::vector<std::vector<PipelineSample>>> loaded;
   std::vector<int64_t> missing;
   std::vector<std::optional<ImageBatch>> ready;
   /// The first batch that failed, and its exception.
@@ -143,7 +144,7 @@ struct DataLoader::Pass {
   }
 
   /// Seeds this thread's random engine and prepares the sample at `position`.
-  std::vector<DetSample> load(int64_t position) const {
+  std::vector<PipelineSample> load(int64_t position) const {
     try {
       random_engine().seed(sample_seed(options.seed(), epoch, position));
       return dataset->prepare(static_cast<size_t>(order[static_cast<size_t>(position)]));
@@ -157,8 +158,8 @@ struct DataLoader::Pass {
   }
 
   /// Collates the samples of one batch (all positions, in order).
-  ImageBatch assemble(int64_t batch, std::vector<std::vector<DetSample>> slots) const {
-    std::vector<DetSample> samples;
+  ImageBatch assemble(int64_t batch, std::vector<std::vector<PipelineSample>> slots) const {
+    std::vector<PipelineSample> samples;
     for (auto& slot : slots) {
       for (auto& sample : slot)
         samples.push_back(std::move(sample));
@@ -172,8 +173,8 @@ struct DataLoader::Pass {
   }
 
   /// Stores the prepared samples of `position`; returns the batch's samples when it is complete.
-  std::optional<std::vector<std::vector<DetSample>>> store(int64_t position,
-                                                           std::vector<DetSample> samples) {
+  std::optional<std::vector<std::vector<PipelineSample>>> store(int64_t position,
+                                                           std::vector<PipelineSample> samples) {
     const int64_t batch = batch_of(position);
     auto& slots = loaded[static_cast<size_t>(batch)];
     if (slots.empty()) slots.resize(static_cast<size_t>(batch_length(batch)));
@@ -212,9 +213,9 @@ struct DataLoader::Pass {
         position = next_position++;
       }
       const int64_t batch = batch_of(position);
-      std::optional<std::vector<std::vector<DetSample>>> complete;
+      std::optional<std::vector<std::vector<PipelineSample>>> complete;
       try {
-        std::vector<DetSample> samples = load(position);
+        std::vector<PipelineSample> samples = load(position);
         std::lock_guard<std::mutex> lock(mutex);
         if (stopping) return;
         complete = store(position, std::move(samples));
@@ -352,7 +353,7 @@ std::optional<ImageBatch> DataLoader::next() {
     if (pass.workers.empty()) {
       // Loading in this thread (workers_per_gpu = 0).
       try {
-        std::vector<std::vector<DetSample>> slots;
+        std::vector<std::vector<PipelineSample>> slots;
         for (int64_t i = 0; i < pass.batch_length(batch_index); ++i) {
           slots.push_back(pass.load(batch_index * pass.batch_size + i));
         }

@@ -10,8 +10,8 @@ namespace detkit {
 
 TransformBase::~TransformBase() = default;
 
-std::vector<DetSample> TransformBase::apply_multi(DetSample sample) {
-  std::vector<DetSample> out;
+std::vector<PipelineSample> TransformBase::apply_multi(PipelineSample sample) {
+  std::vector<PipelineSample> out;
   if (apply(sample)) out.push_back(std::move(sample));
   return out;
 }

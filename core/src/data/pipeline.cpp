@@ -44,12 +44,12 @@ Pipeline Pipeline::from_config(const ConfigNode& list, const std::string& path) 
   return Pipeline(std::move(transforms));
 }
 
-std::vector<DetSample> Pipeline::operator()(DetSample sample) const {
-  std::vector<DetSample> samples;
+std::vector<PipelineSample> Pipeline::operator()(PipelineSample sample) const {
+  std::vector<PipelineSample> samples;
   samples.push_back(std::move(sample));
   for (size_t step = 0; step < transforms_.size(); ++step) {
     TransformBase& transform = *transforms_[step];
-    std::vector<DetSample> next;
+    std::vector<PipelineSample> next;
     for (auto& current : samples) {
       try {
         for (auto& out : transform.apply_multi(std::move(current)))

@@ -126,13 +126,14 @@ using StringTensorMap = std::map<std::string, torch::Tensor>;
   FIELD(::detkit::ImageMeta, to_rgb)                                                \
   TYPE(::detkit::DetSample)                                                         \
   FIELD(::detkit::DetSample, meta)                                                  \
-  FIELD(::detkit::DetSample, img)                                                   \
-  FIELD(::detkit::DetSample, img_is_chw)                                            \
   FIELD(::detkit::DetSample, gt)                                                    \
   FIELD(::detkit::DetSample, gt_ignore)                                             \
-  FIELD(::detkit::DetSample, ann)                                                   \
-  FIELD(::detkit::DetSample, ann_ignore)                                            \
   FIELD(::detkit::DetSample, pred)                                                  \
+  TYPE(::detkit::PipelineSample)                                                    \
+  FIELD(::detkit::PipelineSample, img)                                              \
+  FIELD(::detkit::PipelineSample, img_is_chw)                                       \
+  FIELD(::detkit::PipelineSample, ann)                                              \
+  FIELD(::detkit::PipelineSample, ann_ignore)                                       \
   TYPE(::detkit::ImageBatch)                                                        \
   FIELD(::detkit::ImageBatch, images)                                               \
   FIELD(::detkit::ImageBatch, samples)                                              \

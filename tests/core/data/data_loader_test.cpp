@@ -48,7 +48,7 @@ class SyntheticDataset : public DatasetBase {
   const DataInfo& data_info(size_t index) const override { return infos_.at(index); }
   bool test_mode() const override { return false; }
 
-  std::vector<DetSample> prepare(size_t index) const override {
+  std::vector<PipelineSample> prepare(size_t index) const override {
     {
       std::lock_guard<std::mutex> lock(log_mutex_);
       log_.push_back({static_cast<int64_t>(index), requested.load()});
@@ -58,7 +58,7 @@ class SyntheticDataset : public DatasetBase {
     worker_threads_seen = std::max(worker_threads_seen.load(), at::get_num_threads());
     if (static_cast<int64_t>(index) == fail_index_) throw DataError("synthetic failure");
     const DataInfo& info = infos_[index];
-    DetSample sample;
+    PipelineSample sample;
     sample.meta.filename = info.filename;
     sample.meta.index = static_cast<int64_t>(index);
     sample.meta.image_id = info.image_id;
@@ -171,7 +171,6 @@ TEST(DataLoader, BatchesArePaddedToTheLargestImageAndTheDivisor) {
     EXPECT_EQ(batch.images.scalar_type(), torch::kFloat32);
     for (int64_t i = 0; i < batch.size(); ++i) {
       const DetSample& sample = batch.samples[static_cast<size_t>(i)];
-      EXPECT_FALSE(sample.img.defined());  // released after collation
       const int64_t h = sample.meta.img_shape[0], w = sample.meta.img_shape[1];
       torch::Tensor expected = coordinate_image(h, w);
       expected.select(2, 2).fill_(sample.meta.index);
@@ -390,7 +389,7 @@ TEST(DataLoader, InvalidOptionsAndCollateErrors) {
   EXPECT_THROW(DataLoader(dataset, DataLoaderOptions().workers_per_gpu(-1)), ConfigError);
   EXPECT_THROW(DataLoader(nullptr, DataLoaderOptions()), Error);
 
-  std::vector<DetSample> samples(2);
+  std::vector<PipelineSample> samples(2);
   samples[0].img = torch::zeros({3, 4, 4});
   samples[0].img_is_chw = true;
   samples[1].img = torch::zeros({4, 4, 1});
@@ -399,6 +398,38 @@ TEST(DataLoader, InvalidOptionsAndCollateErrors) {
   samples[1].img = torch::Tensor();
   expect_error<DataError>([&] { collate(samples, 32); }, {"no image"});
   EXPECT_EQ(collate({}, 32).size(), 0);
+}
+
+/// Whether T has a member `img` (the pipeline's staging image).
+template <class T, class = void>
+struct HasImg : std::false_type {};
+template <class T>
+struct HasImg<T, std::void_t<decltype(std::declval<T>().img)>> : std::true_type {};
+
+TEST(DataLoader, CollateHandsModelsTheirPartOnly) {
+  // What a model sees carries no pipeline staging (MMDetection 3's DetDataSample vs results).
+  static_assert(!HasImg<DetSample>::value, "DetSample must not carry the pipeline's image");
+  static_assert(HasImg<PipelineSample>::value);
+  std::vector<PipelineSample> samples(2);
+  for (int i = 0; i < 2; ++i) {
+    samples[i].img = torch::full({3, 2 + i, 3}, i + 1, torch::kFloat);
+    samples[i].img_is_chw = true;
+    samples[i].meta.filename = "image" + std::to_string(i) + ".png";
+    samples[i].gt = Instances(Boxes(torch::tensor({{0.0f, 0.0f, 1.0f + i, 1.0f}})),
+                              torch::tensor({int64_t{i}}));
+    samples[i].ann = samples[i].gt;
+  }
+  const ImageBatch batch = collate(std::move(samples), 1);
+  ASSERT_EQ(batch.size(), 2);
+  EXPECT_EQ(batch.images.sizes(), (std::vector<int64_t>{2, 3, 3, 3}));
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(batch.samples[i].meta.filename, "image" + std::to_string(i) + ".png");
+    EXPECT_EQ(batch.samples[i].gt.labels().item<int64_t>(), i);
+    EXPECT_EQ(batch.samples[i].gt.boxes().tensor()[0][2].item<float>(), 1.0f + i);
+    // Image i sits top-left in its slot, zero padding below it.
+    EXPECT_EQ(batch.images[i][0][0][0].item<float>(), i + 1.0f);
+  }
+  EXPECT_EQ(batch.images[0][0][2][0].item<float>(), 0.0f);
 }
 
 TEST(DataLoader, AnEmptyDatasetHasNoBatches) {

@@ -48,10 +48,10 @@ inline torch::Tensor box_tensor(const std::vector<std::array<float, 4>>& boxes) 
 
 /// A loaded sample: the coordinate image, ground truth boxes with labels 0, 1, ... and the
 /// image meta LoadImageFromFile would set.
-inline DetSample make_sample(int64_t height, int64_t width,
+inline PipelineSample make_sample(int64_t height, int64_t width,
                              const std::vector<std::array<float, 4>>& boxes = {},
                              const std::vector<std::array<float, 4>>& ignore = {}) {
-  DetSample sample;
+  PipelineSample sample;
   sample.meta.filename = "/data/sample.png";
   sample.meta.ori_filename = "sample.png";
   sample.img = coordinate_image(height, width);

@@ -11,7 +11,7 @@ namespace {
 TEST(Resize, KeepRatioFitsInsideTheScaleAndScalesBoxes) {
   auto resize = make_transform("{type: Resize, img_scale: [100, 60], keep_ratio: true}");
   // 40x30 image: factor = min(100 / 40, 60 / 30) = 2 -> 80x60.
-  DetSample sample = make_sample(30, 40, {{4, 3, 20, 15}, {30, 20, 45, 35}}, {{0, 0, 10, 10}});
+  PipelineSample sample = make_sample(30, 40, {{4, 3, 20, 15}, {30, 20, 45, 35}}, {{0, 0, 10, 10}});
   ASSERT_TRUE(resize->apply(sample));
   EXPECT_EQ(sample.img.sizes(), torch::IntArrayRef({60, 80, 3}));
   EXPECT_EQ(sample.meta.img_shape, (std::array<int64_t, 3>{60, 80, 3}));
@@ -28,7 +28,7 @@ TEST(Resize, KeepRatioFitsInsideTheScaleAndScalesBoxes) {
 TEST(Resize, ScaleFactorComesFromTheRoundedNewSize) {
   auto resize = make_transform("{type: Resize, img_scale: [50, 50]}");
   // factor = min(50 / 40, 50 / 30) = 1.25 -> w = int(50.5) = 50, h = int(37.5 + 0.5) = 38.
-  DetSample sample = make_sample(30, 40, {{8, 6, 16, 12}});
+  PipelineSample sample = make_sample(30, 40, {{8, 6, 16, 12}});
   ASSERT_TRUE(resize->apply(sample));
   EXPECT_EQ(sample.img.sizes(), torch::IntArrayRef({38, 50, 3}));
   const double h_scale = static_cast<float>(38.0 / 30.0);
@@ -39,7 +39,7 @@ TEST(Resize, ScaleFactorComesFromTheRoundedNewSize) {
 
 TEST(Resize, WithoutKeepRatioResizesToExactlyTheScale) {
   auto resize = make_transform("{type: Resize, img_scale: [80, 45], keep_ratio: false}");
-  DetSample sample = make_sample(30, 40, {{4, 3, 20, 15}});
+  PipelineSample sample = make_sample(30, 40, {{4, 3, 20, 15}});
   ASSERT_TRUE(resize->apply(sample));
   EXPECT_EQ(sample.img.sizes(), torch::IntArrayRef({45, 80, 3}));
   EXPECT_EQ(sample.meta.scale_factor, (std::array<double, 4>{2, 1.5, 2, 1.5}));
@@ -49,14 +49,14 @@ TEST(Resize, WithoutKeepRatioResizesToExactlyTheScale) {
 
 TEST(Resize, BoxesAreNotClippedWithoutBboxClipBorder) {
   auto resize = make_transform("{type: Resize, img_scale: [100, 60], bbox_clip_border: false}");
-  DetSample sample = make_sample(30, 40, {{30, 20, 45, 35}});
+  PipelineSample sample = make_sample(30, 40, {{30, 20, 45, 35}});
   ASSERT_TRUE(resize->apply(sample));
   expect_boxes(sample.gt.boxes(), {{60, 40, 90, 70}});
 }
 
 TEST(Resize, BilinearResizeKeepsAConstantImageConstant) {
   auto resize = make_transform("{type: Resize, img_scale: [33, 17], keep_ratio: false}");
-  DetSample sample = make_sample(30, 40);
+  PipelineSample sample = make_sample(30, 40);
   sample.img = torch::full({30, 40, 3}, 77, torch::kUInt8);
   ASSERT_TRUE(resize->apply(sample));
   EXPECT_EQ(sample.img.sizes(), torch::IntArrayRef({17, 33, 3}));
@@ -69,7 +69,7 @@ TEST(Resize, ValueModePicksOneOfTheScales) {
   std::set<int64_t> widths;
   for (uint64_t seed = 0; seed < 40; ++seed) {
     random_engine().seed(seed);
-    DetSample sample = make_sample(16, 20);
+    PipelineSample sample = make_sample(16, 20);
     ASSERT_TRUE(resize->apply(sample));
     widths.insert(sample.img.size(1));
     // 20x16 scaled by 2 or 4.
@@ -84,7 +84,7 @@ TEST(Resize, RangeModeSamplesLongAndShortEdgesBetweenTheBounds) {
   std::set<int64_t> widths;
   for (uint64_t seed = 0; seed < 40; ++seed) {
     random_engine().seed(seed);
-    DetSample sample = make_sample(16, 20);
+    PipelineSample sample = make_sample(16, 20);
     ASSERT_TRUE(resize->apply(sample));
     const int64_t w = sample.img.size(1), h = sample.img.size(0);
     EXPECT_GE(w, 40);
@@ -101,7 +101,7 @@ TEST(Resize, RatioRangeMultipliesTheScale) {
       "{type: Resize, img_scale: [40, 30], ratio_range: [0.5, 1.5], keep_ratio: false}");
   for (uint64_t seed = 0; seed < 20; ++seed) {
     random_engine().seed(seed);
-    DetSample sample = make_sample(16, 20);
+    PipelineSample sample = make_sample(16, 20);
     ASSERT_TRUE(resize->apply(sample));
     const int64_t w = sample.img.size(1), h = sample.img.size(0);
     EXPECT_GE(w, 20);
@@ -124,7 +124,7 @@ TEST(Resize, BadParametersAreConfigErrors) {
                             {"did you mean 'range'"});
   expect_error<ConfigError>([] { make_transform("{type: Resize, backend: pillow}"); }, {"backend"});
   auto no_scale = make_transform("{type: Resize}");
-  DetSample sample = make_sample(30, 40);
+  PipelineSample sample = make_sample(30, 40);
   expect_error<ConfigError>([&] { no_scale->apply(sample); }, {"no img_scale"});
 }
 
@@ -144,7 +144,7 @@ TEST(RandomFlip, FlipsBoxesAndPixelsInEveryDirection) {
     SCOPED_TRACE(c.direction);
     auto flip = make_transform(std::string("{type: RandomFlip, flip_ratio: 1.0, direction: ") +
                                c.direction + "}");
-    DetSample sample = make_sample(30, 40, {{4, 3, 20, 15}}, {{0, 0, 40, 30}});
+    PipelineSample sample = make_sample(30, 40, {{4, 3, 20, 15}}, {{0, 0, 40, 30}});
     const torch::Tensor before = sample.img;
     ASSERT_TRUE(flip->apply(sample));
     expect_boxes(sample.gt.boxes(), {c.box});
@@ -167,11 +167,11 @@ TEST(RandomFlip, RatioZeroNeverFlipsAndHalfFlipsSometimes) {
   int flipped = 0;
   for (uint64_t seed = 0; seed < 100; ++seed) {
     random_engine().seed(seed);
-    DetSample a = make_sample(8, 8, {{1, 1, 3, 3}});
+    PipelineSample a = make_sample(8, 8, {{1, 1, 3, 3}});
     ASSERT_TRUE(never->apply(a));
     EXPECT_FALSE(a.meta.flip);
     expect_boxes(a.gt.boxes(), {{1, 1, 3, 3}});
-    DetSample b = make_sample(8, 8, {{1, 1, 3, 3}});
+    PipelineSample b = make_sample(8, 8, {{1, 1, 3, 3}});
     ASSERT_TRUE(half->apply(b));
     flipped += b.meta.flip ? 1 : 0;
     EXPECT_EQ(b.meta.flip_direction, b.meta.flip ? "horizontal" : "");
@@ -186,7 +186,7 @@ TEST(RandomFlip, PerDirectionRatiosChooseAmongDirections) {
   std::set<std::string> seen;
   for (uint64_t seed = 0; seed < 50; ++seed) {
     random_engine().seed(seed);
-    DetSample sample = make_sample(8, 8);
+    PipelineSample sample = make_sample(8, 8);
     ASSERT_TRUE(flip->apply(sample));
     EXPECT_TRUE(sample.meta.flip);  // probabilities sum to 1
     seen.insert(sample.meta.flip_direction);
@@ -220,7 +220,7 @@ TEST(RandomCrop, ShiftsAndClipsBoxesAndDropsEmptyOnes) {
     SCOPED_TRACE(seed);
     random_engine().seed(seed);
     // 40x30 image; the second box is near the bottom-right corner.
-    DetSample sample = make_sample(30, 40, {{5, 5, 25, 25}, {36, 27, 40, 30}}, {{0, 0, 4, 4}});
+    PipelineSample sample = make_sample(30, 40, {{5, 5, 25, 25}, {36, 27, 40, 30}}, {{0, 0, 4, 4}});
     if (!crop->apply(sample)) continue;
     ASSERT_EQ(sample.img.sizes(), torch::IntArrayRef({20, 30, 3}));
     EXPECT_EQ(sample.meta.img_shape, (std::array<int64_t, 3>{20, 30, 3}));
@@ -255,7 +255,7 @@ TEST(RandomCrop, HandComputedCrop) {
   auto crop = make_transform("{type: RandomCrop, crop_size: [10, 40], allow_negative_crop: true}");
   for (uint64_t seed = 0; seed < 20; ++seed) {
     random_engine().seed(seed);
-    DetSample sample = make_sample(30, 40, {{2, 4, 12, 14}});
+    PipelineSample sample = make_sample(30, 40, {{2, 4, 12, 14}});
     ASSERT_TRUE(crop->apply(sample));
     const int oy = sample.img[0][0][1].item<uint8_t>();
     if (oy == 0) expect_boxes(sample.gt.boxes(), {{2, 4, 12, 10}});
@@ -272,10 +272,10 @@ TEST(RandomCrop, ACropWithoutBoxesDropsTheSampleUnlessAllowed) {
   for (uint64_t seed = 0; seed < 40; ++seed) {
     // Same seed, same offsets: the permissive crop shows what the strict one saw.
     random_engine().seed(seed);
-    DetSample seen = make_sample(30, 40, {{0, 0, 12, 12}});
+    PipelineSample seen = make_sample(30, 40, {{0, 0, 12, 12}});
     ASSERT_TRUE(allow->apply(seen));
     random_engine().seed(seed);
-    DetSample sample = make_sample(30, 40, {{0, 0, 12, 12}});
+    PipelineSample sample = make_sample(30, 40, {{0, 0, 12, 12}});
     const bool result = strict->apply(sample);
     EXPECT_EQ(result, seen.gt.size() == 1);
     (result ? kept : dropped)++;
@@ -283,7 +283,7 @@ TEST(RandomCrop, ACropWithoutBoxesDropsTheSampleUnlessAllowed) {
   EXPECT_GT(dropped, 0);
   EXPECT_GT(kept, 0);
   // No ground truth at all: dropped too (MMDetection's valid_inds.any() is False).
-  DetSample empty = make_sample(30, 40);
+  PipelineSample empty = make_sample(30, 40);
   EXPECT_FALSE(strict->apply(empty));
 }
 
@@ -292,7 +292,7 @@ TEST(RandomCrop, RelativeCropSizesAndNoClipping) {
       "{type: RandomCrop, crop_size: [0.5, 0.25], crop_type: relative, bbox_clip_border: false, "
       "allow_negative_crop: true}");
   random_engine().seed(3);
-  DetSample sample = make_sample(30, 40, {{0, 0, 40, 30}});
+  PipelineSample sample = make_sample(30, 40, {{0, 0, 40, 30}});
   ASSERT_TRUE(crop->apply(sample));
   EXPECT_EQ(sample.img.sizes(), torch::IntArrayRef({15, 10, 3}));  // int(30*.5+.5), int(40*.25+.5)
   const float ox = sample.img[0][0][0].item<uint8_t>(), oy = sample.img[0][0][1].item<uint8_t>();
@@ -306,13 +306,13 @@ TEST(RandomCrop, RelativeCropSizesAndNoClipping) {
       "allow_negative_crop: true}");
   for (uint64_t seed = 0; seed < 20; ++seed) {
     random_engine().seed(seed);
-    DetSample a = make_sample(30, 40);
+    PipelineSample a = make_sample(30, 40);
     ASSERT_TRUE(ranged->apply(a));
     EXPECT_GE(a.img.size(0), 15);
     EXPECT_LE(a.img.size(0), 30);
     EXPECT_GE(a.img.size(1), 20);
     EXPECT_LE(a.img.size(1), 40);
-    DetSample b = make_sample(30, 40);
+    PipelineSample b = make_sample(30, 40);
     ASSERT_TRUE(absolute_range->apply(b));
     EXPECT_GE(b.img.size(0), 5);
     EXPECT_LE(b.img.size(0), 12);

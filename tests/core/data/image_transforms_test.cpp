@@ -6,8 +6,8 @@
 namespace detkit::testing {
 namespace {
 
-DetSample bgr_sample(int64_t height, int64_t width, uint8_t b, uint8_t g, uint8_t r) {
-  DetSample sample = make_sample(height, width, {{1, 1, 3, 3}});
+PipelineSample bgr_sample(int64_t height, int64_t width, uint8_t b, uint8_t g, uint8_t r) {
+  PipelineSample sample = make_sample(height, width, {{1, 1, 3, 3}});
   sample.img = torch::tensor({b, g, r}, torch::kUInt8)
                    .view({1, 1, 3})
                    .expand({height, width, 3})
@@ -20,7 +20,7 @@ DetSample bgr_sample(int64_t height, int64_t width, uint8_t b, uint8_t g, uint8_
 TEST(Normalize, SwapsToRgbThenNormalisesPerChannel) {
   auto normalize =
       make_transform("{type: Normalize, mean: [1, 2, 3], std: [2, 4, 5], to_rgb: true}");
-  DetSample sample = bgr_sample(4, 6, 10, 20, 30);
+  PipelineSample sample = bgr_sample(4, 6, 10, 20, 30);
   ASSERT_TRUE(normalize->apply(sample));
   ASSERT_EQ(sample.img.scalar_type(), torch::kFloat32);
   ASSERT_EQ(sample.img.sizes(), torch::IntArrayRef({4, 6, 3}));
@@ -32,7 +32,7 @@ TEST(Normalize, SwapsToRgbThenNormalisesPerChannel) {
 
   auto keep_bgr =
       make_transform("{type: Normalize, mean: [1, 2, 3], std: [2, 4, 5], to_rgb: false}");
-  DetSample other = bgr_sample(4, 6, 10, 20, 30);
+  PipelineSample other = bgr_sample(4, 6, 10, 20, 30);
   ASSERT_TRUE(keep_bgr->apply(other));
   EXPECT_TRUE(torch::allclose(other.img[0][0], torch::tensor({4.5f, 4.5f, 5.4f})));
   EXPECT_FALSE(other.meta.to_rgb);
@@ -41,13 +41,13 @@ TEST(Normalize, SwapsToRgbThenNormalisesPerChannel) {
 TEST(Normalize, MatchesTheFormulaOnEveryPixelOfFloatAndByteImages) {
   auto normalize = make_transform(
       "{type: Normalize, mean: [123.675, 116.28, 103.53], std: [58.395, 57.12, 57.375]}");
-  DetSample sample = make_sample(9, 11);
+  PipelineSample sample = make_sample(9, 11);
   const torch::Tensor rgb = sample.img.flip({2}).to(torch::kFloat32);
   const torch::Tensor expected = (rgb - torch::tensor({123.675f, 116.28f, 103.53f})) /
                                  torch::tensor({58.395f, 57.12f, 57.375f});
   ASSERT_TRUE(normalize->apply(sample));
   EXPECT_TRUE(torch::allclose(sample.img, expected, 1e-5, 1e-5));
-  DetSample float_sample = make_sample(9, 11);
+  PipelineSample float_sample = make_sample(9, 11);
   float_sample.img = float_sample.img.to(torch::kFloat32);
   ASSERT_TRUE(normalize->apply(float_sample));
   EXPECT_TRUE(torch::allclose(float_sample.img, expected, 1e-5, 1e-5));
@@ -60,7 +60,7 @@ TEST(Normalize, ChannelMismatchesAreErrors) {
   expect_error<ConfigError>([] { make_transform("{type: Normalize, mean: [1, 2, 3]}"); },
                             {"requires parameter 'std'"});
   auto gray = make_transform("{type: Normalize, mean: [1], std: [2], to_rgb: false}");
-  DetSample sample = make_sample(4, 4);
+  PipelineSample sample = make_sample(4, 4);
   expect_error<DataError>([&] { gray->apply(sample); }, {"3 channels but mean/std have 1"});
 }
 
@@ -68,7 +68,7 @@ TEST(Normalize, ChannelMismatchesAreErrors) {
 
 TEST(Pad, SizeDivisorPadsBottomRightWithPadVal) {
   auto pad = make_transform("{type: Pad, size_divisor: 32, pad_val: 7}");
-  DetSample sample = make_sample(30, 40, {{1, 2, 3, 4}});
+  PipelineSample sample = make_sample(30, 40, {{1, 2, 3, 4}});
   ASSERT_TRUE(pad->apply(sample));
   EXPECT_EQ(sample.img.sizes(), torch::IntArrayRef({32, 64, 3}));
   EXPECT_EQ(sample.meta.pad_shape, (std::array<int64_t, 3>{32, 64, 3}));
@@ -81,18 +81,18 @@ TEST(Pad, SizeDivisorPadsBottomRightWithPadVal) {
 
 TEST(Pad, FixedSizePerChannelValuesAndDefaults) {
   auto pad = make_transform("{type: Pad, size: [50, 45], pad_val: {img: [1, 2, 3], seg: 255}}");
-  DetSample sample = make_sample(30, 40);
+  PipelineSample sample = make_sample(30, 40);
   ASSERT_TRUE(pad->apply(sample));
   EXPECT_EQ(sample.img.sizes(), torch::IntArrayRef({50, 45, 3}));
   EXPECT_TRUE(torch::equal(sample.img[49][44], torch::tensor({1, 2, 3}, torch::kUInt8)));
   // Default pad_val {img: 0}; an image already aligned is left as it is.
   auto aligned = make_transform("{type: Pad, size_divisor: 8}");
-  DetSample same = make_sample(16, 24);
+  PipelineSample same = make_sample(16, 24);
   const torch::Tensor before = same.img;
   ASSERT_TRUE(aligned->apply(same));
   EXPECT_TRUE(torch::equal(same.img, before));
   auto zero = make_transform("{type: Pad, size_divisor: 16}");
-  DetSample float_sample = make_sample(10, 10);
+  PipelineSample float_sample = make_sample(10, 10);
   float_sample.img = float_sample.img.to(torch::kFloat32) + 0.5;
   ASSERT_TRUE(zero->apply(float_sample));
   EXPECT_EQ(float_sample.img.scalar_type(), torch::kFloat32);
@@ -114,7 +114,7 @@ TEST(PhotoMetricDistortion, KeepsShapeGivesFloatAndIsReproducibleWithASeed) {
   auto distort = make_transform("{type: PhotoMetricDistortion}");
   auto run = [&](uint64_t seed) {
     random_engine().seed(seed);
-    DetSample sample = make_sample(12, 16, {{1, 1, 5, 5}});
+    PipelineSample sample = make_sample(12, 16, {{1, 1, 5, 5}});
     EXPECT_TRUE(distort->apply(sample));
     EXPECT_EQ(sample.img.sizes(), torch::IntArrayRef({12, 16, 3}));
     EXPECT_EQ(sample.img.scalar_type(), torch::kFloat32);
@@ -136,17 +136,17 @@ TEST(PhotoMetricDistortion, NeutralRangesLeaveTheImageUnchanged) {
   auto identity = make_transform(
       "{type: PhotoMetricDistortion, brightness_delta: 0, contrast_range: [1, 1], "
       "saturation_range: [1, 1], hue_delta: 0}");
-  DetSample sample = bgr_sample(4, 4, 200, 100, 50);  // distinct channels: a swap would show
+  PipelineSample sample = bgr_sample(4, 4, 200, 100, 50);  // distinct channels: a swap would show
   for (uint64_t seed = 0; seed < 10; ++seed) {
     random_engine().seed(seed);
-    DetSample copy = sample;
+    PipelineSample copy = sample;
     ASSERT_TRUE(identity->apply(copy));
     // Either unchanged (to HSV rounding) or a pure channel permutation.
     const torch::Tensor pixel = std::get<0>(copy.img[0][0].sort());
     EXPECT_TRUE(torch::allclose(pixel, torch::tensor({50.f, 100.f, 200.f}), 1e-3, 1e-2))
         << copy.img[0][0];
   }
-  DetSample gray = make_sample(4, 4);
+  PipelineSample gray = make_sample(4, 4);
   gray.img = gray.img.slice(2, 0, 1).contiguous();
   expect_error<DataError>([&] { identity->apply(gray); }, {"3-channel"});
 }
@@ -155,7 +155,7 @@ TEST(PhotoMetricDistortion, NeutralRangesLeaveTheImageUnchanged) {
 
 TEST(DefaultFormatBundle, MakesAFloatChwImageAndFillsDefaultMeta) {
   auto bundle = make_transform("{type: DefaultFormatBundle}");
-  DetSample sample = make_sample(5, 7);
+  PipelineSample sample = make_sample(5, 7);
   sample.meta.pad_shape = {0, 0, 3};
   ASSERT_TRUE(bundle->apply(sample));
   EXPECT_TRUE(sample.img_is_chw);
@@ -174,7 +174,7 @@ TEST(DefaultFormatBundle, MakesAFloatChwImageAndFillsDefaultMeta) {
 
 TEST(ImageToTensor, KeepsTheDtype) {
   auto to_tensor = make_transform("{type: ImageToTensor, keys: [img]}");
-  DetSample sample = make_sample(5, 7);
+  PipelineSample sample = make_sample(5, 7);
   ASSERT_TRUE(to_tensor->apply(sample));
   EXPECT_EQ(sample.img.scalar_type(), torch::kUInt8);
   EXPECT_TRUE(torch::equal(sample.img, coordinate_image(5, 7).permute({2, 0, 1})));
@@ -198,7 +198,7 @@ TEST(Collect, ValidatesKeyNames) {
 
 TEST(Collect, ClearsWhatIsNotCollected) {
   auto collect_all = make_transform("{type: Collect, keys: [img, gt_bboxes, gt_labels]}");
-  DetSample sample = make_sample(5, 7, {{1, 1, 2, 2}}, {{0, 0, 1, 1}});
+  PipelineSample sample = make_sample(5, 7, {{1, 1, 2, 2}}, {{0, 0, 1, 1}});
   sample.meta.flip = true;
   sample.meta.flip_direction = "horizontal";
   sample.meta.image_id = 42;
@@ -220,7 +220,7 @@ TEST(Collect, ClearsWhatIsNotCollected) {
   EXPECT_EQ(sample.meta.image_id, 42);  // bookkeeping is kept
 
   auto no_image = make_transform("{type: Collect, keys: [gt_bboxes, gt_bboxes_ignore]}");
-  DetSample other = make_sample(5, 7, {{1, 1, 2, 2}}, {{0, 0, 1, 1}});
+  PipelineSample other = make_sample(5, 7, {{1, 1, 2, 2}}, {{0, 0, 1, 1}});
   ASSERT_TRUE(no_image->apply(other));
   EXPECT_FALSE(other.img.defined());
   EXPECT_EQ(other.gt_ignore.size(), 1);
@@ -234,13 +234,13 @@ TEST(MultiScaleFlipAug, MakesOneVersionPerScaleAndFlip) {
       "flip_direction: [horizontal, vertical], transforms: [{type: Resize, keep_ratio: true}, "
       "{type: RandomFlip}, {type: ImageToTensor, keys: [img]}]}");
   // 20x15 image with a box; scale factors 2 and 4.
-  DetSample sample = make_sample(15, 20, {{2, 3, 6, 9}});
-  const std::vector<DetSample> versions = aug->apply_multi(sample);
+  PipelineSample sample = make_sample(15, 20, {{2, 3, 6, 9}});
+  const std::vector<PipelineSample> versions = aug->apply_multi(sample);
   ASSERT_EQ(versions.size(), 6u);
   const std::vector<std::string> directions = {"", "horizontal", "vertical"};
   for (size_t i = 0; i < versions.size(); ++i) {
     SCOPED_TRACE(i);
-    const DetSample& v = versions[i];
+    const PipelineSample& v = versions[i];
     const float f = i < 3 ? 2.f : 4.f;
     const float w = 20 * f, h = 15 * f;
     EXPECT_EQ(v.img.sizes(),
@@ -267,7 +267,7 @@ TEST(MultiScaleFlipAug, ScaleFactorsAndTheCocoTestPipeline) {
       {type: Resize, keep_ratio: true}, {type: RandomFlip},
       {type: Normalize, mean: [123.675, 116.28, 103.53], std: [58.395, 57.12, 57.375], to_rgb: true},
       {type: Pad, size_divisor: 32}, {type: ImageToTensor, keys: [img]}, {type: Collect, keys: [img]}]}])");
-  const std::vector<DetSample> versions = pipeline(make_sample(30, 40, {{1, 1, 4, 4}}));
+  const std::vector<PipelineSample> versions = pipeline(make_sample(30, 40, {{1, 1, 4, 4}}));
   ASSERT_EQ(versions.size(), 2u);
   EXPECT_EQ(versions[0].meta.img_shape, (std::array<int64_t, 3>{15, 20, 3}));
   EXPECT_EQ(versions[0].img.sizes(), torch::IntArrayRef({3, 32, 32}));
@@ -318,10 +318,10 @@ TEST(Pipeline, RunsTheCocoTrainingPipelineOnALoadedSample) {
     {type: DefaultFormatBundle},
     {type: Collect, keys: [img, gt_bboxes, gt_labels]}])");
   ASSERT_EQ(pipeline.transforms().size(), 7u);
-  DetSample sample = make_sample(48, 64, {{8, 8, 16, 24}});
+  PipelineSample sample = make_sample(48, 64, {{8, 8, 16, 24}});
   sample.gt = Instances();  // LoadAnnotations fills it from ann
   random_engine().seed(0);
-  const std::vector<DetSample> out = pipeline(sample);
+  const std::vector<PipelineSample> out = pipeline(sample);
   ASSERT_EQ(out.size(), 1u);
   // 64x48 -> factor min(1333 / 64, 800 / 48) = 16.666 -> 1067x800, padded to 1088x800.
   EXPECT_EQ(out[0].meta.img_shape, (std::array<int64_t, 3>{800, 1067, 3}));

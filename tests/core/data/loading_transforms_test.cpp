@@ -27,8 +27,8 @@ std::string encode(const cv::Mat& image, const std::string& extension) {
   return std::string(bytes.begin(), bytes.end());
 }
 
-DetSample sample_for(const std::string& path) {
-  DetSample sample;
+PipelineSample sample_for(const std::string& path) {
+  PipelineSample sample;
   sample.meta.filename = path;
   sample.meta.ori_filename = "image";
   return sample;
@@ -38,7 +38,7 @@ TEST(LoadImageFromFile, DecodesPngExactlyAsBgrUint8) {
   TempDir dir;
   write_file(dir.file("a.png"), encode(test_image(), ".png"));
   auto load = make_transform("{type: LoadImageFromFile}");
-  DetSample sample = sample_for(dir.file("a.png"));
+  PipelineSample sample = sample_for(dir.file("a.png"));
   ASSERT_TRUE(load->apply(sample));
   ASSERT_EQ(sample.img.sizes(), torch::IntArrayRef({24, 32, 3}));
   EXPECT_EQ(sample.img.scalar_type(), torch::kUInt8);
@@ -53,15 +53,15 @@ TEST(LoadImageFromFile, ColorTypesFloatAndChannelOrder) {
   TempDir dir;
   write_file(dir.file("a.png"), encode(test_image(), ".png"));
   write_file(dir.file("b.jpg"), encode(test_image(), ".jpg"));
-  DetSample gray = sample_for(dir.file("a.png"));
+  PipelineSample gray = sample_for(dir.file("a.png"));
   ASSERT_TRUE(make_transform("{type: LoadImageFromFile, color_type: grayscale}")->apply(gray));
   EXPECT_EQ(gray.img.sizes(), torch::IntArrayRef({24, 32, 1}));
-  DetSample as_float = sample_for(dir.file("b.jpg"));
+  PipelineSample as_float = sample_for(dir.file("b.jpg"));
   ASSERT_TRUE(make_transform("{type: LoadImageFromFile, to_float32: true}")->apply(as_float));
   EXPECT_EQ(as_float.img.scalar_type(), torch::kFloat32);
   EXPECT_EQ(as_float.img.sizes(), torch::IntArrayRef({24, 32, 3}));
   EXPECT_NEAR(as_float.img[10][10][2].item<float>(), 200, 15);  // JPEG is lossy
-  DetSample rgb = sample_for(dir.file("a.png"));
+  PipelineSample rgb = sample_for(dir.file("a.png"));
   ASSERT_TRUE(make_transform("{type: LoadImageFromFile, channel_order: rgb}")->apply(rgb));
   EXPECT_TRUE(torch::equal(rgb.img[5][3], torch::tensor({200, 50, 24}, torch::kUInt8)));
   expect_error<ConfigError>([] { make_transform("{type: LoadImageFromFile, color_type: colour}"); },
@@ -76,7 +76,7 @@ TEST(LoadImageFromFile, BadFilesAreDataErrorsNamingTheFile) {
   auto load = make_transform("{type: LoadImageFromFile}");
   auto expect_bad = [&](const std::string& name, const std::string& reason) {
     SCOPED_TRACE(name);
-    DetSample sample = sample_for(dir.file(name));
+    PipelineSample sample = sample_for(dir.file(name));
     expect_error<DataError>([&] { load->apply(sample); }, {dir.file(name), reason});
   };
   expect_bad("missing.jpg", "No such file");
@@ -94,22 +94,22 @@ TEST(LoadImageFromFile, BadFilesAreDataErrorsNamingTheFile) {
   write_file(dir.file("truncated.png"), png.substr(0, png.size() - 20));
   expect_bad("truncated.png", "truncated");
   std::filesystem::create_directories(dir.file("folder.jpg"));
-  DetSample folder = sample_for(dir.file("folder.jpg"));
+  PipelineSample folder = sample_for(dir.file("folder.jpg"));
   EXPECT_THROW(load->apply(folder), DataError);
-  DetSample nameless;
+  PipelineSample nameless;
   expect_error<DataError>([&] { load->apply(nameless); }, {"no file name"});
 }
 
 TEST(LoadImageFromFile, TrailingBytesAfterTheEndMarkerAreFine) {
   TempDir dir;
   write_file(dir.file("padded.jpg"), encode(test_image(), ".jpg") + std::string(64, '\0'));
-  DetSample sample = sample_for(dir.file("padded.jpg"));
+  PipelineSample sample = sample_for(dir.file("padded.jpg"));
   ASSERT_TRUE(make_transform("{type: LoadImageFromFile}")->apply(sample));
   EXPECT_EQ(sample.img.sizes(), torch::IntArrayRef({24, 32, 3}));
 }
 
 TEST(LoadAnnotations, CopiesTheAnnotationsIntoTheGroundTruth) {
-  DetSample sample = make_sample(30, 40, {{1, 2, 3, 4}, {5, 6, 7, 8}}, {{0, 0, 1, 1}});
+  PipelineSample sample = make_sample(30, 40, {{1, 2, 3, 4}, {5, 6, 7, 8}}, {{0, 0, 1, 1}});
   sample.gt = Instances();
   sample.gt_ignore = Boxes();
   ASSERT_TRUE(make_transform("{type: LoadAnnotations}")->apply(sample));
@@ -117,16 +117,16 @@ TEST(LoadAnnotations, CopiesTheAnnotationsIntoTheGroundTruth) {
   EXPECT_TRUE(torch::equal(sample.gt.labels(), torch::tensor({0, 1}, torch::kInt64)));
   expect_boxes(sample.gt_ignore, {{0, 0, 1, 1}});
 
-  DetSample no_labels = make_sample(30, 40, {{1, 2, 3, 4}, {5, 6, 7, 8}});
+  PipelineSample no_labels = make_sample(30, 40, {{1, 2, 3, 4}, {5, 6, 7, 8}});
   no_labels.ann.set_labels(torch::tensor({3, 4}, torch::kInt64));
   ASSERT_TRUE(make_transform("{type: LoadAnnotations, with_label: false}")->apply(no_labels));
   EXPECT_TRUE(torch::equal(no_labels.gt.labels(), torch::tensor({0, 0}, torch::kInt64)));
 
-  DetSample no_boxes = make_sample(30, 40, {{1, 2, 3, 4}});
+  PipelineSample no_boxes = make_sample(30, 40, {{1, 2, 3, 4}});
   ASSERT_TRUE(make_transform("{type: LoadAnnotations, with_bbox: false}")->apply(no_boxes));
   EXPECT_EQ(no_boxes.gt.size(), 0);
 
-  DetSample relative = make_sample(30, 40, {{0.25, 0.5, 0.5, 1.0}});
+  PipelineSample relative = make_sample(30, 40, {{0.25, 0.5, 0.5, 1.0}});
   ASSERT_TRUE(make_transform("{type: LoadAnnotations, denorm_bbox: true}")->apply(relative));
   expect_boxes(relative.gt.boxes(), {{10, 15, 20, 30}});
 
@@ -148,7 +148,7 @@ TEST(CocoConfig, TheBaseConfigPipelinesRunOnAnImageFile) {
 
   TempDir dir;
   write_file(dir.file("a.png"), encode(test_image(), ".png"));
-  DetSample sample = sample_for(dir.file("a.png"));
+  PipelineSample sample = sample_for(dir.file("a.png"));
   sample.ann = Instances(Boxes(box_tensor({{4, 4, 20, 16}})), torch::tensor({2}, torch::kInt64));
   random_engine().seed(1);
   const auto trained = train(sample);

@@ -122,9 +122,9 @@ TEST_F(CocoDatasetTest, UnknownClassNameListsTheKnownOnes) {
 
 TEST_F(CocoDatasetTest, PrepareWithAnEmptyPipelineGivesTheSampleMeta) {
   auto dataset = build(", test_mode: true");
-  const std::vector<DetSample> samples = dataset->prepare(0);
+  const std::vector<PipelineSample> samples = dataset->prepare(0);
   ASSERT_EQ(samples.size(), 1u);
-  const DetSample& sample = samples[0];
+  const PipelineSample& sample = samples[0];
   EXPECT_EQ(sample.meta.filename, dir.file("images") + "/a.jpg");
   EXPECT_EQ(sample.meta.ori_filename, "a.jpg");
   EXPECT_EQ(sample.meta.image_id, 1);

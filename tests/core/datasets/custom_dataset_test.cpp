@@ -13,7 +13,7 @@ namespace {
 class DropListed : public TransformBase {
  public:
   explicit DropListed(std::set<int64_t> dropped) : dropped_(std::move(dropped)) {}
-  bool apply(DetSample& sample) override { return dropped_.count(sample.meta.index) == 0; }
+  bool apply(PipelineSample& sample) override { return dropped_.count(sample.meta.index) == 0; }
   std::string repr() const override { return "DropListed"; }
 
  private:
@@ -94,7 +94,7 @@ TEST(CustomDataset, DroppedSampleIsReplacedFromTheSameGroup) {
   EXPECT_EQ(flags, (std::vector<uint8_t>{1, 0, 1, 0, 1}));
   for (uint64_t seed = 0; seed < 20; ++seed) {
     random_engine().seed(seed);
-    const std::vector<DetSample> samples = dataset.prepare(0);
+    const std::vector<PipelineSample> samples = dataset.prepare(0);
     ASSERT_EQ(samples.size(), 1u);
     const int64_t replacement = samples[0].meta.index;
     EXPECT_NE(replacement, 0);

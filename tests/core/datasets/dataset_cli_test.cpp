@@ -34,14 +34,14 @@ TEST(DataCommand, BadArgumentsFailWithAMessage) {
   EXPECT_NE(result.err.find("number of classes must be in 1..16, got 0"), std::string::npos)
       << result.err;
   result = run_detkit({"data", "synth", "--num-train", "3"});
-  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.exit_code, 2);
   EXPECT_NE(result.err.find("--out DIR is required"), std::string::npos) << result.err;
   result = run_detkit({"data", "synth", "--out", dir.path(), "--image-size", "64"});
-  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.exit_code, 2);
   EXPECT_NE(result.err.find("--image-size takes a width and a height"), std::string::npos)
       << result.err;
   result = run_detkit({"data", "generate", "--out", dir.path()});
-  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.exit_code, 2);
   EXPECT_NE(result.err.find("unknown action 'generate'"), std::string::npos) << result.err;
   EXPECT_FALSE(result.signaled);
 }
@@ -71,10 +71,10 @@ TEST(ConvertCommand, ErrorsNameThePath) {
   EXPECT_NE(result.err.find(dir.file("missing") + ": no such folder"), std::string::npos)
       << result.err;
   result = run_detkit({"convert", "pascal", dir.path(), dir.file("o.json")});
-  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.exit_code, 2);
   EXPECT_NE(result.err.find("unknown format 'pascal'"), std::string::npos) << result.err;
   result = run_detkit({"convert", "cityscapes", dir.path()});
-  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.exit_code, 2);
   EXPECT_FALSE(result.err.empty());
   EXPECT_FALSE(std::filesystem::exists(dir.file("o.json")));
 }

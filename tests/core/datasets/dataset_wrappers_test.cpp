@@ -42,7 +42,7 @@ TEST(ConcatDataset, ConcatenatesInOrder) {
   EXPECT_EQ(image_ids(*dataset), (std::vector<int64_t>{1, 2, 3, 100, 101}));
   EXPECT_EQ(dataset->classes(), (std::vector<std::string>{"cat", "dog"}));
   EXPECT_EQ(dataset->group_flags(), (std::vector<uint8_t>{1, 0, 1, 1, 0}));
-  const std::vector<DetSample> samples = dataset->prepare(4);
+  const std::vector<PipelineSample> samples = dataset->prepare(4);
   ASSERT_EQ(samples.size(), 1u);
   EXPECT_EQ(samples[0].meta.image_id, 101);
   EXPECT_EQ(samples[0].meta.index, 4);  // counted over the whole

@@ -103,9 +103,9 @@ TEST(SyntheticData, LoadsWithCocoDatasetAndTheLoadingTransforms) {
             (std::vector<std::string>{"rectangle", "ellipse", "triangle", "cross"}));
   ASSERT_GT(dataset->size(), 0u);
   const DataInfo& info = dataset->data_info(0);
-  const std::vector<DetSample> samples = dataset->prepare(0);
+  const std::vector<PipelineSample> samples = dataset->prepare(0);
   ASSERT_EQ(samples.size(), 1u);
-  const DetSample& sample = samples[0];
+  const PipelineSample& sample = samples[0];
   EXPECT_EQ(sample.img.sizes(), (std::vector<int64_t>{64, 96, 3}));
   EXPECT_TRUE(torch::equal(sample.gt.boxes().tensor(), info.gt.boxes().tensor()));
   EXPECT_TRUE(torch::equal(sample.gt.labels(), info.gt.labels()));

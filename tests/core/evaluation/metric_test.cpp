@@ -113,7 +113,7 @@ class OneImageDataset : public DatasetBase {
   size_t size() const override { return 1; }
   const std::vector<std::string>& classes() const override { return classes_; }
   const DataInfo& data_info(size_t) const override { return info_; }
-  std::vector<DetSample> prepare(size_t) const override { return {}; }
+  std::vector<PipelineSample> prepare(size_t) const override { return {}; }
   bool test_mode() const override { return true; }
   DataInfo info_;
   std::vector<std::string> classes_{"thing", "other"};

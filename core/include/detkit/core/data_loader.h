@@ -113,7 +113,7 @@ class DETKIT_API DataLoader {
 /// size_divisor, MMDetection's DataContainer(stack=True, padding_value=0) collate. Each
 /// sample's `img` is released. Throws DataError when a sample has no image or images differ in
 /// channels or dtype.
-DETKIT_API ImageBatch collate(std::vector<DetSample> samples, int64_t size_divisor);
+DETKIT_API ImageBatch collate(std::vector<PipelineSample> samples, int64_t size_divisor);
 
 /// The seed of random_engine() for sample `position` of `epoch` (see the file comment).
 DETKIT_API uint64_t sample_seed(uint64_t seed, int64_t epoch, int64_t position);

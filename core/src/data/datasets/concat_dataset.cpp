@@ -44,11 +44,11 @@ class ConcatDataset : public DatasetBase {
     return datasets_[dataset]->data_info(local);
   }
 
-  std::vector<DetSample> prepare(size_t index) const override {
+  std::vector<PipelineSample> prepare(size_t index) const override {
     const auto [dataset, local] = locate(index);
-    std::vector<DetSample> samples = datasets_[dataset]->prepare(local);
+    std::vector<PipelineSample> samples = datasets_[dataset]->prepare(local);
     const size_t offset = dataset == 0 ? 0 : ends_[dataset - 1];
-    for (DetSample& sample : samples)
+    for (PipelineSample& sample : samples)
       sample.meta.index += static_cast<int64_t>(offset);
     return samples;
   }

@@ -29,10 +29,10 @@ class RepeatDataset : public DatasetBase {
     return dataset_->data_info(inner_index(index));
   }
 
-  std::vector<DetSample> prepare(size_t index) const override {
-    std::vector<DetSample> samples = dataset_->prepare(inner_index(index));
+  std::vector<PipelineSample> prepare(size_t index) const override {
+    std::vector<PipelineSample> samples = dataset_->prepare(inner_index(index));
     const size_t round_start = index - index % dataset_->size();
-    for (DetSample& sample : samples)
+    for (PipelineSample& sample : samples)
       sample.meta.index += static_cast<int64_t>(round_start);
     return samples;
   }

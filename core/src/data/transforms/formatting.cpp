@@ -82,7 +82,7 @@ class DefaultFormatBundle : public TransformBase {
         DefaultFormatBundleOptions().img_to_float(cfg.get<bool>("img_to_float")));
   }
 
-  bool apply(DetSample& sample) override {
+  bool apply(PipelineSample& sample) override {
     if (!sample.img.defined()) return true;  // MMDetection: only `if 'img' in results`
     const torch::Tensor& img = require_hwc_image(sample, "DefaultFormatBundle");
     const auto shape = hwc_shape(img);
@@ -131,7 +131,7 @@ class ImageToTensor : public TransformBase {
         ImageToTensorOptions().keys(cfg.get<std::vector<std::string>>("keys")));
   }
 
-  bool apply(DetSample& sample) override {
+  bool apply(PipelineSample& sample) override {
     if (options.keys().empty()) return true;
     const torch::Tensor& img = require_hwc_image(sample, "ImageToTensor");
     sample.img = to_chw(img, img.scalar_type());
@@ -206,7 +206,7 @@ class Collect : public TransformBase {
     return std::make_shared<Collect>(CollectOptions().keys(keys).meta_keys(meta_keys));
   }
 
-  bool apply(DetSample& sample) override {
+  bool apply(PipelineSample& sample) override {
     const auto& keys = options.keys();
     if (!contains(keys, "img")) {
       sample.img = torch::Tensor();

@@ -124,7 +124,7 @@ class LoadImageFromFile : public TransformBase {
             .channel_order(cfg.get<std::string>("channel_order")));
   }
 
-  bool apply(DetSample& sample) override {
+  bool apply(PipelineSample& sample) override {
     const std::string& path = sample.meta.filename;
     if (path.empty()) throw DataError("LoadImageFromFile: the sample has no file name");
     const std::string bytes = read_image_bytes(path);
@@ -192,7 +192,7 @@ struct LoadAnnotationsOptions {
   TORCH_ARG(bool, denorm_bbox) = false;
 };
 
-/// Copies the dataset's annotations (DetSample::ann / ann_ignore) into the ground truth
+/// Copies the dataset's annotations (PipelineSample::ann / ann_ignore) into the ground truth
 /// (gt / gt_ignore), as MMDetection's LoadAnnotations copies ann_info into gt_bboxes,
 /// gt_bboxes_ignore and gt_labels. Labels live with their boxes in detkit's Instances, so
 /// with_bbox=false leaves the ground truth empty, and with_label=false keeps the boxes with
@@ -228,7 +228,7 @@ class LoadAnnotations : public TransformBase {
                                                  .denorm_bbox(cfg.get<bool>("denorm_bbox")));
   }
 
-  bool apply(DetSample& sample) override {
+  bool apply(PipelineSample& sample) override {
     if (!options.with_bbox()) {
       sample.gt = Instances();
       sample.gt_ignore = Boxes();

@@ -97,7 +97,7 @@ class MultiScaleFlipAug : public TransformBase {
     return std::make_shared<MultiScaleFlipAug>(std::move(options));
   }
 
-  std::vector<DetSample> apply_multi(DetSample sample) override {
+  std::vector<PipelineSample> apply_multi(PipelineSample sample) override {
     std::vector<AugmentPreset> presets;
     const size_t count =
         options.img_scale().empty() ? options.scale_factor().size() : options.img_scale().size();
@@ -116,9 +116,9 @@ class MultiScaleFlipAug : public TransformBase {
         presets.push_back(preset);
       }
     }
-    std::vector<DetSample> versions;
+    std::vector<PipelineSample> versions;
     for (const auto& preset : presets) {
-      DetSample version = sample;  // tensors are shared; transforms never write in place
+      PipelineSample version = sample;  // tensors are shared; transforms never write in place
       bool kept = true;
       for (const auto& transform : options.transforms()) {
         auto* preset_transform = dynamic_cast<PresetTransform*>(transform.get());
@@ -131,8 +131,8 @@ class MultiScaleFlipAug : public TransformBase {
     return versions;
   }
 
-  bool apply(DetSample& sample) override {
-    std::vector<DetSample> versions = apply_multi(sample);
+  bool apply(PipelineSample& sample) override {
+    std::vector<PipelineSample> versions = apply_multi(sample);
     if (versions.size() > 1) {
       throw Error("MultiScaleFlipAug makes " + std::to_string(versions.size()) +
                   " versions of a sample; run it through a Pipeline (apply_multi)");

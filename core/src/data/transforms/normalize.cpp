@@ -53,7 +53,7 @@ class Normalize : public TransformBase {
         NormalizeOptions().mean(mean).std(std).to_rgb(cfg.get<bool>("to_rgb")));
   }
 
-  bool apply(DetSample& sample) override {
+  bool apply(PipelineSample& sample) override {
     const torch::Tensor src = require_hwc_image(sample, "Normalize").contiguous();
     const int64_t channels = src.size(2);
     if (static_cast<size_t>(channels) != options.mean().size()) {

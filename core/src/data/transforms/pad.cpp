@@ -83,7 +83,7 @@ class Pad : public TransformBase {
     return std::make_shared<Pad>(std::move(options));
   }
 
-  bool apply(DetSample& sample) override {
+  bool apply(PipelineSample& sample) override {
     const torch::Tensor& img = require_hwc_image(sample, "Pad");
     const int64_t h = img.size(0), w = img.size(1), channels = img.size(2);
     int64_t target_h = h, target_w = w;

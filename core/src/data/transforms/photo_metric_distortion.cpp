@@ -69,7 +69,7 @@ class PhotoMetricDistortion : public TransformBase {
             .hue_delta(cfg.get<double>("hue_delta")));
   }
 
-  bool apply(DetSample& sample) override {
+  bool apply(PipelineSample& sample) override {
     const torch::Tensor& src = require_hwc_image(sample, "PhotoMetricDistortion");
     if (src.size(2) != 3) {
       throw DataError("PhotoMetricDistortion on " + sample_name(sample) +

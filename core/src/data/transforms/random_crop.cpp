@@ -70,7 +70,7 @@ class RandomCrop : public TransformBase {
             .bbox_clip_border(cfg.get<bool>("bbox_clip_border")));
   }
 
-  bool apply(DetSample& sample) override {
+  bool apply(PipelineSample& sample) override {
     const torch::Tensor& img = require_hwc_image(sample, "RandomCrop");
     const int64_t h = img.size(0), w = img.size(1);
     const auto [crop_h, crop_w] = crop_size(h, w);

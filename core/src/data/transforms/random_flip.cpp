@@ -76,7 +76,7 @@ class RandomFlip : public TransformBase, public PresetTransform {
     return std::make_shared<RandomFlip>(std::move(options));
   }
 
-  bool apply(DetSample& sample) override {
+  bool apply(PipelineSample& sample) override {
     if (options.flip_ratio().empty()) {
       throw ConfigError("RandomFlip on " + sample_name(sample) +
                         ": flip_ratio is None; set flip_ratio, or use RandomFlip inside "
@@ -111,7 +111,7 @@ class RandomFlip : public TransformBase, public PresetTransform {
     return true;
   }
 
-  bool apply_preset(DetSample& sample, const AugmentPreset& preset) override {
+  bool apply_preset(PipelineSample& sample, const AugmentPreset& preset) override {
     if (preset.flip) {
       flip(sample, preset.flip_direction);
     } else {
@@ -139,7 +139,7 @@ class RandomFlip : public TransformBase, public PresetTransform {
   RandomFlipOptions options;
 
  private:
-  static void flip(DetSample& sample, FlipDirection direction) {
+  static void flip(PipelineSample& sample, FlipDirection direction) {
     const torch::Tensor src = require_hwc_image(sample, "RandomFlip").contiguous();
     torch::Tensor out = new_image(src.size(0), src.size(1), src.size(2), src.scalar_type());
     cv::Mat dst = as_mat(out);

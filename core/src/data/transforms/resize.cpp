@@ -80,7 +80,7 @@ class Resize : public TransformBase, public PresetTransform {
     return std::make_shared<Resize>(std::move(options));
   }
 
-  bool apply(DetSample& sample) override {
+  bool apply(PipelineSample& sample) override {
     if (options.img_scale().empty()) {
       throw ConfigError("Resize on " + sample_name(sample) +
                         ": no img_scale; set img_scale, or use Resize inside MultiScaleFlipAug");
@@ -89,7 +89,7 @@ class Resize : public TransformBase, public PresetTransform {
     return true;
   }
 
-  bool apply_preset(DetSample& sample, const AugmentPreset& preset) override {
+  bool apply_preset(PipelineSample& sample, const AugmentPreset& preset) override {
     if (preset.scale) {
       resize(sample, *preset.scale);
     } else if (preset.scale_factor) {
@@ -143,7 +143,7 @@ class Resize : public TransformBase, public PresetTransform {
     return scales[static_cast<size_t>(random_int(0, static_cast<int64_t>(scales.size())))];
   }
 
-  void resize(DetSample& sample, const ScalePair& scale) const {
+  void resize(PipelineSample& sample, const ScalePair& scale) const {
     const torch::Tensor& img = require_hwc_image(sample, "Resize");
     const int64_t h = img.size(0), w = img.size(1);
     int64_t new_w = scale[0], new_h = scale[1];

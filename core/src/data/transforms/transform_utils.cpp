@@ -11,12 +11,12 @@ namespace detkit::transforms {
 
 PresetTransform::~PresetTransform() = default;
 
-std::string sample_name(const DetSample& sample) {
+std::string sample_name(const PipelineSample& sample) {
   if (sample.meta.filename.empty()) return "(sample without a file name)";
   return "'" + sample.meta.filename + "'";
 }
 
-const torch::Tensor& require_hwc_image(const DetSample& sample, const char* transform) {
+const torch::Tensor& require_hwc_image(const PipelineSample& sample, const char* transform) {
   const torch::Tensor& img = sample.img;
   const std::string where = std::string(transform) + " on " + sample_name(sample) + ": ";
   if (!img.defined()) {

@@ -32,11 +32,11 @@ using ScalePair = std::array<int64_t, 2>;
 
 /// The name used for a sample in error messages: "'path/to/img.jpg'" or "(sample without a file
 /// name)".
-std::string sample_name(const DetSample& sample);
+std::string sample_name(const PipelineSample& sample);
 
 /// The sample's image, checked to be an (H, W, C) uint8 or float32 tensor; throws DataError
 /// naming `transform` and the file otherwise (no image loaded, already (C, H, W), wrong dtype).
-const torch::Tensor& require_hwc_image(const DetSample& sample, const char* transform);
+const torch::Tensor& require_hwc_image(const PipelineSample& sample, const char* transform);
 
 /// (H, W, C) of an (H, W, C) tensor.
 std::array<int64_t, 3> hwc_shape(const torch::Tensor& image);
@@ -97,7 +97,7 @@ class PresetTransform {
  public:
   virtual ~PresetTransform();
   /// Applies the transform with the preset's choice instead of a random or configured one.
-  virtual bool apply_preset(DetSample& sample, const AugmentPreset& preset) = 0;
+  virtual bool apply_preset(PipelineSample& sample, const AugmentPreset& preset) = 0;
 };
 
 }  // namespace detkit::transforms

@@ -45,7 +45,7 @@ class DETKIT_API DatasetBase {
   /// Loads sample `index` and runs the pipeline. In training mode a sample the pipeline drops
   /// is replaced by another of the same aspect-ratio group (MMDetection's _rand_another), so
   /// the result has one sample; in test mode it may have several (test-time augmentation).
-  virtual std::vector<DetSample> prepare(size_t index) const = 0;
+  virtual std::vector<PipelineSample> prepare(size_t index) const = 0;
   /// Whether the dataset was built with test_mode (no filtering, test pipeline semantics).
   virtual bool test_mode() const = 0;
   /// Aspect-ratio group of each sample for GroupSampler: 1 if width > height, else 0.
@@ -65,7 +65,7 @@ class DETKIT_API Pipeline {
   /// Builds every transform of a config list (each `{type: ..., ...}`); `path` locates errors.
   static Pipeline from_config(const ConfigNode& list, const std::string& path);
   /// Runs the transforms; returns the resulting samples (empty if one dropped the sample).
-  std::vector<DetSample> operator()(DetSample sample) const;
+  std::vector<PipelineSample> operator()(PipelineSample sample) const;
   const std::vector<std::shared_ptr<TransformBase>>& transforms() const { return transforms_; }
 
  private:
@@ -105,7 +105,7 @@ class DETKIT_API CustomDataset : public DatasetBase {
   size_t size() const override;
   const std::vector<std::string>& classes() const override;
   const DataInfo& data_info(size_t index) const override;
-  std::vector<DetSample> prepare(size_t index) const override;
+  std::vector<PipelineSample> prepare(size_t index) const override;
   bool test_mode() const override { return options_.test_mode; }
   const CustomDatasetOptions& options() const { return options_; }
   /// The parameters every CustomDataset takes, for subclasses' schemas to extend.
@@ -116,7 +116,7 @@ class DETKIT_API CustomDataset : public DatasetBase {
   /// then (unless test_mode) filter_empty_gt and the subclass's min-size filter.
   void set_data(std::vector<DataInfo> infos, std::vector<std::string> dataset_classes);
   /// Loads the image and annotations of `index` into a fresh sample (before the pipeline).
-  DetSample make_sample(size_t index) const;
+  PipelineSample make_sample(size_t index) const;
   /// For each dataset class, its label after the `classes` subset (-1 when left out), so that
   /// subclasses can drop ignored boxes of left-out classes. Throws DataError for a name of
   /// `classes` that is not a dataset class, listing the known ones.

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "detkit/kind.h"
-#include "detkit/structures/det_sample.h"
+#include "detkit/data/pipeline_sample.h"
 
 namespace detkit {
 
@@ -20,10 +20,10 @@ class DETKIT_API TransformBase {
 
   /// Transforms `sample` in place. Returns false to drop the sample (MMDetection's `return
   /// None`, e.g. a crop that keeps no box); the dataset then draws another one.
-  virtual bool apply(DetSample& sample) = 0;
+  virtual bool apply(PipelineSample& sample) = 0;
   /// Test-time transforms that make several versions of one image (MultiScaleFlipAug)
   /// override this; the default runs apply() and returns one sample (or none if dropped).
-  virtual std::vector<DetSample> apply_multi(DetSample sample);
+  virtual std::vector<PipelineSample> apply_multi(PipelineSample sample);
   /// A one-line description for logs: "Resize(img_scale=[[1333, 800]], keep_ratio=true)".
   virtual std::string repr() const;
 };

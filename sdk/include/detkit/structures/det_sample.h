@@ -1,5 +1,6 @@
-// DetSample: one image flowing through a data pipeline and a model (MMDetection's `results`
-// dict and DetDataSample, typed).
+// DetSample: what a model sees of one image besides its pixels (MMDetection 3's DetDataSample):
+// meta, ground truth and predictions. Pipeline staging (the decoded image, the dataset's raw
+// annotations) lives in PipelineSample (detkit/data/pipeline_sample.h), never here.
 #pragma once
 
 #include <array>
@@ -37,22 +38,14 @@ struct DETKIT_API ImageMeta {
   bool to_rgb = false;
 };
 
-/// One image, its meta, its ground truth and (after a model ran) its predictions.
+/// One image's meta, ground truth and (after a model ran) predictions. Its pixels travel apart,
+/// as one row of ImageBatch::images.
 struct DETKIT_API DetSample {
   ImageMeta meta;
-  /// The image: (H, W, C) uint8 BGR after loading (float32 after to_float32 / Normalize);
-  /// (C, H, W) float32 after DefaultFormatBundle. Undefined before loading.
-  torch::Tensor img;
-  /// True once the image is (C, H, W) (DefaultFormatBundle / ImageToTensor).
-  bool img_is_chw = false;
   /// gt_bboxes + gt_labels.
   Instances gt;
   /// gt_bboxes_ignore: crowd / ignored / difficult boxes (no labels needed).
   Boxes gt_ignore;
-  /// The annotations the dataset read for this image; LoadAnnotations copies them into `gt`
-  /// and `gt_ignore` (MMDetection's results["ann_info"]).
-  Instances ann;
-  Boxes ann_ignore;
   /// Predictions in original-image coordinates (filled by models).
   Instances pred;
 };

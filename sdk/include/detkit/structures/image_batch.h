@@ -7,9 +7,9 @@
 
 namespace detkit {
 
-/// A batch as the loader produces it: `images` padded with zeros to the largest image (and to
-/// the pad size divisor); `samples[i]` keeps meta and ground truth of image i (its `img` is
-/// released to save memory).
+/// A batch as the loader produces it and a model takes it: `images` padded with zeros to the
+/// largest image (and to the pad size divisor), (N, C, H, W); `samples[i]` holds meta and
+/// ground truth of image i (no pixels, no pipeline staging).
 struct DETKIT_API ImageBatch {
   torch::Tensor images;
   std::vector<DetSample> samples;
