@@ -1,10 +1,11 @@
-// Pretrained: loading a checkpoint written by torch::save (C++) or torch::pickle_save (a dict
-// of tensors, which Python's torch.load also reads), whole or by `prefix`, non-strictly.
+// Pretrained: loading a checkpoint written by torch::save (C++), torch::pickle_save (a dict of
+// tensors) or save_checkpoint (MMDetection's .pth layout), whole or by `prefix`, non-strictly.
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <string>
 
+#include "detkit/checkpoint.h"
 #include "detkit/error.h"
 #include "init_test_utils.h"
 
@@ -91,6 +92,27 @@ TEST_F(PretrainedTest, PickledStateDictWithDataParallelPrefix) {
                 "1]) from checkpoint, the shape in current model is torch.Size([3, 4, 1, 1])."),
             std::string::npos)
       << capture.warnings[0];
+}
+
+TEST_F(PretrainedTest, MmdetectionPthWithMetaLoadsByPrefix) {
+  // An MMDetection-layout .pth ({meta, state_dict}, the zip format torch.load reads) whose
+  // detector keys sit under "module." (DataParallel): prefix "backbone" finds them.
+  TempDir dir;
+  Toy source;
+  StateDict state;
+  for (const auto& p : named_tensors(*source))
+    state.insert("module.backbone." + p.key(), torch::full_like(p.value(), 3.0));
+  state.insert("module.neck.conv.weight", torch::zeros({1}));
+  ConfigNode meta = ConfigNode::make_map();
+  meta.set("mmdet_version", ConfigNode("2.25.0"));
+  const std::string path = dir.file("detector.pth");
+  save_checkpoint(path, state, meta);
+  Toy toy(yaml("{type: Pretrained, checkpoint: '" + path + "', prefix: backbone.}"));
+  MessageCapture capture;
+  init_weights(*toy);
+  for (const auto& p : named_tensors(*toy))
+    EXPECT_TRUE(torch::all(p.value() == 3).item<bool>()) << p.key();
+  EXPECT_TRUE(capture.warnings.empty()) << capture.warnings.front();
 }
 
 TEST_F(PretrainedTest, ErrorsSayWhatIsWrong) {
