@@ -98,6 +98,23 @@ class PickleArena {
   std::deque<PickleValue> values_;
 };
 
+/// What interpreting a pickled call needs from the unpickler: new values in its arena, and
+/// errors that name the pickle and the byte.
+class PickleContext {
+ public:
+  virtual ~PickleContext() = default;
+  virtual PickleValue* make(PickleValue::Kind kind) = 0;
+  [[noreturn]] virtual void fail(const std::string& message) const = 0;
+};
+
+/// dict[key] = value; a repeated str or int key replaces the value in place.
+void dict_set(PickleValue* dict, PickleValue* key, PickleValue* value);
+
+/// The value of the pickled call name(*args) (see pickle_calls.cpp for the callables known);
+/// an unknown callable gives an opaque object. Errors go through context.fail().
+PickleValue* call_global(PickleContext& context, const std::string& name,
+                         const std::vector<PickleValue*>& args);
+
 /// Returns the 1-D tensor of storage `key` (dtype and element count from the persistent id);
 /// called once per key.
 using StorageLoader =

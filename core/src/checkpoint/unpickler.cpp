@@ -1,8 +1,6 @@
 // The unpickler of checkpoint files: pickle protocols 2-5 as torch.save and TorchScript write
 // them (Lib/pickletools.py documents the opcodes). It builds PickleValues and runs nothing:
-// globals are names, and REDUCE/NEWOBJ interpret the few callables torch.save emits (tensor and
-// parameter rebuilding, OrderedDict, TorchScript's list builders, torch.device/Size, NumPy
-// scalars in meta); any other call becomes an opaque object for the caller to accept or refuse.
+// globals are names, and REDUCE/NEWOBJ hand them to call_global (pickle_calls.cpp).
 #include <torch/torch.h>
 
 #include <cstring>
@@ -40,29 +38,12 @@ std::optional<at::ScalarType> storage_dtype(const std::string& name) {
   return found->second;
 }
 
-/// The bytes of a str whose code points are all below 256 (protocol 2 pickles bytes as
-/// _codecs.encode(latin-1 text, "latin1")), decoded from its UTF-8.
-std::string latin1_bytes(const std::string& utf8) {
-  std::string out;
-  for (size_t i = 0; i < utf8.size(); ++i) {
-    const auto c = static_cast<unsigned char>(utf8[i]);
-    if (c < 0x80) {
-      out += static_cast<char>(c);
-    } else if ((c & 0xE0) == 0xC0 && i + 1 < utf8.size()) {
-      out += static_cast<char>(((c & 0x1F) << 6) | (static_cast<unsigned char>(utf8[++i]) & 0x3F));
-    } else {
-      out += '?';  // not latin-1: never written by pickle's bytes encoding
-    }
-  }
-  return out;
-}
-
 /// At most this many values per pickle (about 1 GiB), so that memory stays bounded whatever
 /// the pickle's size; RetinaNet-R50's data.pkl builds under 10000.
 constexpr size_t kMaxValues = size_t{1} << 23;
 
 /// One run of the unpickler over `data`.
-class Unpickler {
+class Unpickler : public PickleContext {
  public:
   Unpickler(std::string_view data, const std::string& what, PickleArena& arena,
             const StorageLoader& load_storage)
@@ -71,7 +52,7 @@ class Unpickler {
   PickleValue* run();
 
  private:
-  [[noreturn]] void fail(const std::string& message) const {
+  [[noreturn]] void fail(const std::string& message) const override {
     throw CheckpointError(what_ + ": " + message + " (pickle byte " + std::to_string(opcode_at_) +
                           ")");
   }
@@ -116,7 +97,7 @@ class Unpickler {
     stack_.resize(mark);
     return items;
   }
-  PickleValue* make(Kind kind) {
+  PickleValue* make(Kind kind) override {
     if (++values_ > kMaxValues) {
       fail("the pickle builds more than " + std::to_string(kMaxValues) +
            " Python values (a checkpoint's data.pkl holds a few thousand)");
@@ -151,11 +132,13 @@ class Unpickler {
       fail(std::string(what) + " is a " + value->type_name() + ", not an int");
     return value->integer;
   }
-  std::vector<int64_t> int_tuple(const PickleValue* value, const char* what);
   PickleValue* persistent_load(PickleValue* pid);
-  PickleValue* rebuild_tensor(const std::vector<PickleValue*>& args);
-  PickleValue* numpy_scalar(const std::vector<PickleValue*>& args);
-  PickleValue* call(PickleValue* callable, PickleValue* args);
+  /// REDUCE / NEWOBJ: `callable(*args)` for a global callable and a tuple of arguments.
+  PickleValue* call(PickleValue* callable, PickleValue* args) {
+    if (!callable->is(Kind::global)) fail("the pickle calls a " + callable->type_name());
+    if (!args->is(Kind::tuple)) fail("the arguments of " + callable->text + " are not a tuple");
+    return call_global(*this, callable->text, args->items);
+  }
 
   std::string_view data_;
   const std::string& what_;
@@ -172,31 +155,12 @@ class Unpickler {
 
 void Unpickler::set_item(PickleValue* dict, PickleValue* key, PickleValue* value) {
   if (!dict->is(Kind::dict)) fail("the pickle sets an item on a " + dict->type_name());
-  // Keys that can repeat in a checkpoint are strings and ints; compare those by value.
-  for (auto& entry : dict->entries) {
-    const PickleValue* k = entry.first;
-    if (k->kind == key->kind && ((k->is(Kind::string) && k->text == key->text) ||
-                                 (k->is(Kind::integer) && k->integer == key->integer))) {
-      entry.second = value;
-      return;
-    }
-  }
-  dict->entries.emplace_back(key, value);
+  dict_set(dict, key, value);
 }
 
 void Unpickler::append(PickleValue* list, const std::vector<PickleValue*>& items) {
   if (!list->is(Kind::list)) fail("the pickle appends to a " + list->type_name());
   list->items.insert(list->items.end(), items.begin(), items.end());
-}
-
-std::vector<int64_t> Unpickler::int_tuple(const PickleValue* value, const char* what) {
-  if (!value->is(Kind::tuple) && !value->is(Kind::list)) {
-    fail(std::string(what) + " is a " + value->type_name() + ", not a tuple of ints");
-  }
-  std::vector<int64_t> out;
-  for (const PickleValue* item : value->items)
-    out.push_back(as_int(item, what));
-  return out;
 }
 
 PickleValue* Unpickler::persistent_load(PickleValue* pid) {
@@ -224,122 +188,6 @@ PickleValue* Unpickler::persistent_load(PickleValue* pid) {
   storage->tensor = load_storage_(key, *dtype, numel);
   storages_.emplace(key, storage);
   return storage;
-}
-
-PickleValue* Unpickler::rebuild_tensor(const std::vector<PickleValue*>& args) {
-  // _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, hooks[, metadata])
-  if (args.size() < 4 || !args[0]->is(Kind::storage)) {
-    fail("_rebuild_tensor is not called with (storage, offset, size, stride, ...)");
-  }
-  const at::Tensor& storage = args[0]->tensor;
-  const int64_t offset = as_int(args[1], "a tensor's storage offset");
-  const std::vector<int64_t> size = int_tuple(args[2], "a tensor's size");
-  const std::vector<int64_t> stride = int_tuple(args[3], "a tensor's stride");
-  const std::string where = "a tensor on storage '" + args[0]->text + "' (" +
-                            std::to_string(storage.numel()) + " elements)";
-  if (size.size() != stride.size()) {
-    fail(where + " has " + std::to_string(size.size()) + " sizes but " +
-         std::to_string(stride.size()) + " strides");
-  }
-  if (offset < 0 || offset > storage.numel()) {
-    fail(where + " starts at offset " + std::to_string(offset) + ", outside its storage");
-  }
-  // The last element it reads must lie inside the storage: computed in 128 bits, no overflow.
-  __int128 last = offset;
-  __int128 count = 1;
-  bool broadcast = false;
-  for (size_t d = 0; d < size.size(); ++d) {
-    if (size[d] < 0 || stride[d] < 0) {
-      fail(where + " has a negative size or stride in dimension " + std::to_string(d));
-    }
-    if (size[d] == 0) count = 0;
-    if (stride[d] == 0 && size[d] > 1) broadcast = true;
-    last += static_cast<__int128>(size[d] > 0 ? size[d] - 1 : 0) * stride[d];
-    if (count > 0) count = std::min<__int128>(count * size[d], __int128(1) << 62);
-  }
-  if (count > 0 && last >= storage.numel()) {
-    fail(where + " with offset " + std::to_string(offset) + " reads past the end of its storage");
-  }
-  // A broadcast (stride 0) view may hold more elements than its storage; cap it so that a
-  // later copy stays bounded (2^28 elements).
-  if (count > storage.numel() && (!broadcast || count > (__int128(1) << 28))) {
-    fail(where + " claims more elements than it can hold");
-  }
-  PickleValue* tensor = make(Kind::tensor);
-  tensor->tensor = storage.as_strided(size, stride, offset);
-  return tensor;
-}
-
-PickleValue* Unpickler::numpy_scalar(const std::vector<PickleValue*>& args) {
-  // numpy.core.multiarray.scalar(dtype, bytes): a NumPy scalar in MMCV's meta (hook_msgs).
-  if (args.size() != 2 || !args[0]->is(Kind::object) || args[0]->text != "numpy.dtype" ||
-      args[0]->items.empty() || !args[0]->items[0]->is(Kind::string) || !args[1]->is(Kind::bytes)) {
-    return nullptr;
-  }
-  const std::string& code = args[0]->items[0]->text;
-  const std::string& raw = args[1]->text;
-  const auto read = [&](auto sample) {
-    decltype(sample) value;
-    if (raw.size() != sizeof(value)) fail("a NumPy " + code + " scalar has the wrong size");
-    std::memcpy(&value, raw.data(), sizeof(value));
-    return value;
-  };
-  PickleValue* out = nullptr;
-  if (code == "f8") out = make(Kind::real), out->real = read(double{});
-  if (code == "f4") out = make(Kind::real), out->real = read(float{});
-  if (code == "i8") out = make_int(read(int64_t{}));
-  if (code == "i4") out = make_int(read(int32_t{}));
-  if (code == "b1") out = make(Kind::boolean), out->boolean = read(uint8_t{}) != 0;
-  return out;
-}
-
-PickleValue* Unpickler::call(PickleValue* callable, PickleValue* args) {
-  if (!callable->is(Kind::global)) fail("the pickle calls a " + callable->type_name());
-  if (!args->is(Kind::tuple)) fail("the arguments of " + callable->text + " are not a tuple");
-  const std::string& name = callable->text;
-  const std::vector<PickleValue*>& a = args->items;
-  if (name == "collections.OrderedDict") {
-    PickleValue* dict = make(Kind::dict);
-    if (!a.empty()) {
-      if (!a[0]->is(Kind::list) && !a[0]->is(Kind::tuple)) fail("OrderedDict of a non-list");
-      for (PickleValue* pair : a[0]->items) {
-        if (!pair->is(Kind::tuple) || pair->items.size() != 2) fail("OrderedDict of non-pairs");
-        set_item(dict, pair->items[0], pair->items[1]);
-      }
-    }
-    return dict;
-  }
-  if (name == "torch._utils._rebuild_tensor_v2" || name == "torch._utils._rebuild_tensor") {
-    return rebuild_tensor(a);
-  }
-  if (name == "torch._utils._rebuild_parameter" ||
-      name == "torch._utils._rebuild_parameter_with_state") {
-    if (a.empty() || !a[0]->is(Kind::tensor)) fail(name + " of a non-tensor");
-    return a[0];
-  }
-  if (name == "torch.jit._pickle.build_intlist" || name == "torch.jit._pickle.build_doublelist" ||
-      name == "torch.jit._pickle.build_boollist" || name == "torch.jit._pickle.build_tensorlist" ||
-      name == "torch.jit._pickle.restore_type_tag" || name == "torch.device") {
-    if (a.empty()) fail(name + " without arguments");
-    return a[0];
-  }
-  if (name == "torch.Size" || name == "builtins.set" || name == "builtins.frozenset" ||
-      name == "__builtin__.set") {
-    if (a.empty()) return make_sequence(Kind::list, {});
-    if (!a[0]->is(Kind::list) && !a[0]->is(Kind::tuple)) fail(name + " of a non-sequence");
-    return make_sequence(Kind::list, a[0]->items);
-  }
-  if (name == "_codecs.encode" && a.size() == 2 && a[0]->is(Kind::string) &&
-      a[1]->is(Kind::string) && a[1]->text == "latin1") {
-    return make_string(Kind::bytes, latin1_bytes(a[0]->text));  // bytes under protocol 2
-  }
-  if (name == "numpy.core.multiarray.scalar" || name == "numpy._core.multiarray.scalar") {
-    if (PickleValue* scalar = numpy_scalar(a)) return scalar;
-  }
-  PickleValue* object = make(Kind::object);  // anything else: a name, never run
-  object->text = name;
-  object->items = a;
-  return object;
 }
 
 PickleValue* Unpickler::run() {
@@ -551,38 +399,6 @@ PickleValue* Unpickler::run() {
 }
 
 }  // namespace
-
-std::string PickleValue::type_name() const {
-  switch (kind) {
-    case Kind::none:
-      return "None";
-    case Kind::boolean:
-      return "bool";
-    case Kind::integer:
-      return "int";
-    case Kind::real:
-      return "float";
-    case Kind::string:
-      return "str";
-    case Kind::bytes:
-      return "bytes";
-    case Kind::tuple:
-      return "tuple";
-    case Kind::list:
-      return "list";
-    case Kind::dict:
-      return "dict";
-    case Kind::tensor:
-      return "torch.Tensor";
-    case Kind::storage:
-      return "torch storage";
-    case Kind::global:
-      return text;
-    case Kind::object:
-      return text;
-  }
-  return "?";
-}
 
 PickleValue* unpickle(std::string_view data, const std::string& what, PickleArena& arena,
                       const StorageLoader& load_storage) {
