@@ -22,6 +22,8 @@ const std::vector<Command>& commands() {
       {"benchmark",
        "speed figures side by side with a reference run (coco-eval, loader, losses, dataset)",
        &run_benchmark},
+      {"checkpoint", "list a .pth checkpoint's meta and tensors, or convert torchvision weights",
+       &run_checkpoint},
   };
   return table;
 }

@@ -46,6 +46,11 @@ int run_data(const std::vector<std::string>& args);
 int run_convert(const std::vector<std::string>& args);
 int run_eval(const std::vector<std::string>& args);
 int run_benchmark(const std::vector<std::string>& args);
+int run_checkpoint(const std::vector<std::string>& args);
+/// `detkit checkpoint info FILE` (dispatched by run_checkpoint).
+int run_checkpoint_info(const std::vector<std::string>& args);
+/// `detkit checkpoint convert ...` (dispatched by run_checkpoint).
+int run_checkpoint_convert(const std::vector<std::string>& args);
 /// `detkit benchmark loader ...` (dispatched by run_benchmark).
 int run_loader_benchmark(const std::vector<std::string>& args);
 /// `detkit benchmark losses`.
