@@ -153,6 +153,7 @@ def write(out):
     torch.save(model.state_dict(), f"{out}/legacy.pth", _use_new_zipfile_serialization=False)
     torch.jit.script(torch.nn.Linear(2, 2)).save(f"{out}/torchscript.pt")
     torch.save([torch.ones(2)], f"{out}/list.pth")
+    torch.save(torch.nn.Sequential(torch.nn.Linear(2, 2)), f"{out}/whole_module.pth")
     torch.save({"model": {"w": torch.ones(2)}}, f"{out}/not_tensors.pth")
     with zipfile.ZipFile(f"{out}/plain.zip", "w") as z:
         z.writestr("readme.txt", "hello")

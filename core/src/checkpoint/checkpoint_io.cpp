@@ -185,6 +185,10 @@ Checkpoint interpret(const PickleValue* top, const std::string& path) {
     throw CheckpointError("checkpoint '" + path + "' is a TorchScript module (" + top->text +
                           "), not a checkpoint: save its state_dict() with torch.save instead");
   }
+  if (top->is(Kind::object)) {
+    throw CheckpointError("checkpoint '" + path + "' holds a pickled " + top->text +
+                          " object, not a dict: save its state_dict() with torch.save instead");
+  }
   if (!top->is(Kind::dict)) {
     throw CheckpointError("checkpoint '" + path + "' holds a " + top->type_name() +
                           ", not a dict: no state_dict found");

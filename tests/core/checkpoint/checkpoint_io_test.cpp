@@ -149,6 +149,9 @@ TEST_F(CheckpointIoTest, MalformedFilesGiveClearErrors) {
       {"legacy.pth", "legacy (pre-1.6, non-zip) format"},
       {"torchscript.pt", "is a TorchScript module (__torch__."},
       {"list.pth", "holds a list, not a dict"},
+      {"whole_module.pth",
+       "holds a pickled torch.nn.modules.container.Sequential object, not a dict: save its "
+       "state_dict()"},
       {"not_tensors.pth", "state_dict entry 'model' is a dict, not a tensor"},
       {"plain.zip", "is a zip archive without data.pkl"},
       {"huge_storage.pth", "storage '0' claims 1099511627776 elements of float32"},
