@@ -60,7 +60,7 @@ int run_dataset_benchmark(const std::vector<std::string>& args) {
     path = vm["ann-file"].as<std::string>();
   } else {
     const int64_t images = vm["images"].as<int64_t>();
-    if (images < 1) throw Error("--images must be positive");
+    if (images < 1) throw UsageError("--images must be positive");
     temp_dir.emplace("detkit-benchmark-dataset");
     path = temp_dir->path() + "/annotations.json";
     std::cout << "writing a synthetic COCO file of " << images << " images..." << std::endl;

@@ -51,11 +51,11 @@ std::vector<int64_t> parse_worker_list(const std::string& text) {
       if (used != item.size() || value < 0) throw std::invalid_argument(item);
       workers.push_back(value);
     } catch (const std::exception&) {
-      throw Error("--workers expects a comma-separated list of counts like 1,2, got '" + text +
-                  "'");
+      throw UsageError("--workers expects a comma-separated list of counts like 1,2, got '" + text +
+                       "'");
     }
   }
-  if (workers.empty()) throw Error("--workers is empty");
+  if (workers.empty()) throw UsageError("--workers is empty");
   return workers;
 }
 
@@ -82,7 +82,8 @@ int run_loader_benchmark(const std::vector<std::string>& args) {
   const auto worker_counts = parse_worker_list(vm["workers"].as<std::string>());
   const int64_t samples_per_gpu = vm["samples-per-gpu"].as<int64_t>();
   const int64_t images = vm["images"].as<int64_t>();
-  if (samples_per_gpu < 1 || images < 1) throw Error("--samples-per-gpu and --images must be >= 1");
+  if (samples_per_gpu < 1 || images < 1)
+    throw UsageError("--samples-per-gpu and --images must be >= 1");
 
   std::optional<ScopedTempDir> synthetic;
   std::string ann_file, img_prefix, source;
@@ -97,7 +98,7 @@ int run_loader_benchmark(const std::vector<std::string>& args) {
     const std::string size = vm["synthetic-size"].as<std::string>();
     if (std::sscanf(size.c_str(), "%dx%d", &synth.image_width, &synth.image_height) != 2 ||
         synth.image_width < 16 || synth.image_height < 16)
-      throw Error("--synthetic-size expects WxH (at least 16x16), got '" + size + "'");
+      throw UsageError("--synthetic-size expects WxH (at least 16x16), got '" + size + "'");
     synthetic.emplace("detkit-benchmark-loader");
     synth.out_dir = synthetic->path();
     synth.num_train = std::max(1, vm["synthetic"].as<int>());

@@ -176,7 +176,7 @@ int run_losses_benchmark(const std::vector<std::string>& args) {
     return 0;
   const int64_t n = vm["num"].as<int64_t>(), c = vm["classes"].as<int64_t>();
   const int repeat = std::max(1, vm["repeat"].as<int>());
-  if (n < 1 || c < 1) throw Error("--num and --classes must be positive");
+  if (n < 1 || c < 1) throw UsageError("--num and --classes must be positive");
   load_plugins(vm, nullptr, true);
   const int threads = at::get_num_threads();
 

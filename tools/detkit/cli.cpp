@@ -45,7 +45,7 @@ bool parse(const std::vector<std::string>& args, const po::options_description& 
     }
     po::notify(vm);
   } catch (const po::error& e) {
-    throw Error(std::string(e.what()) + "\nusage: " + usage + " (see --help)");
+    throw UsageError(std::string(e.what()) + "\nusage: " + usage + " (see --help)");
   }
   return true;
 }

@@ -7,10 +7,18 @@
 #include <vector>
 
 #include "detkit/config_node.h"
+#include "detkit/error.h"
 
 namespace detkit::cli {
 
 namespace po = boost::program_options;
+
+/// A bad command line (unknown option, missing argument, malformed value): the CLI prints it
+/// with the usage line and exits with status 2, as argument parsers conventionally do.
+class UsageError : public Error {
+ public:
+  using Error::Error;
+};
 
 /// One subcommand: `detkit <name> ...`.
 struct Command {
@@ -47,6 +55,10 @@ int run_convert(const std::vector<std::string>& args);
 int run_eval(const std::vector<std::string>& args);
 int run_benchmark(const std::vector<std::string>& args);
 int run_checkpoint(const std::vector<std::string>& args);
+int run_infer(const std::vector<std::string>& args);
+int run_model(const std::vector<std::string>& args);
+/// `detkit benchmark model` (dispatched by run_benchmark).
+int run_model_benchmark(const std::vector<std::string>& args);
 /// `detkit checkpoint info FILE` (dispatched by run_checkpoint).
 int run_checkpoint_info(const std::vector<std::string>& args);
 /// `detkit checkpoint convert ...` (dispatched by run_checkpoint).

@@ -25,7 +25,7 @@ int run_config(const std::vector<std::string>& args) {
     return 0;
   const std::string action = vm["action"].as<std::string>();
   if (action != "print" && action != "check")
-    throw Error("unknown action '" + action + "' (expected print or check)");
+    throw UsageError("unknown action '" + action + "' (expected print or check)");
   const ConfigNode config = load_config_from(vm);
   if (action == "print") {
     std::cout << format_config(config, !vm.count("no-sources"));
@@ -38,10 +38,9 @@ int run_config(const std::vector<std::string>& args) {
     std::cerr << "  " << note << "\n";
   if (errors.empty()) {
     std::cout << vm["config"].as<std::string>() << ": OK"
-              << (result.unchecked.empty()
-                      ? std::string()
-                      : " (" + std::to_string(result.unchecked.size()) +
-                            " part(s) not checked, listed above)")
+              << (result.unchecked.empty() ? std::string()
+                                           : " (" + std::to_string(result.unchecked.size()) +
+                                                 " part(s) not checked, listed above)")
               << "\n";
     return 0;
   }

@@ -25,7 +25,7 @@ int run_convert(const std::vector<std::string>& args) {
   if (!parse(args, options, positional, vm, usage)) return 0;
   const std::string format = vm["format"].as<std::string>();
   if (format != "cityscapes")
-    throw Error("unknown format '" + format + "' (supported: cityscapes)\nusage: " + usage);
+    throw UsageError("unknown format '" + format + "' (supported: cityscapes)\nusage: " + usage);
 
   CityscapesConvertOptions convert;
   convert.gtfine_dir = vm["input"].as<std::string>();

@@ -43,8 +43,8 @@ int run_data(const std::vector<std::string>& args) {
   if (!parse(args, options, positional, vm, kUsage)) return 0;
   const std::string action = vm["action"].as<std::string>();
   if (action != "synth")
-    throw Error("unknown action '" + action + "' (expected synth)\nusage: " + kUsage);
-  if (!vm.count("out")) throw Error(std::string("--out DIR is required\nusage: ") + kUsage);
+    throw UsageError("unknown action '" + action + "' (expected synth)\nusage: " + kUsage);
+  if (!vm.count("out")) throw UsageError(std::string("--out DIR is required\nusage: ") + kUsage);
 
   SyntheticDatasetOptions synth;
   synth.out_dir = vm["out"].as<std::string>();
@@ -56,8 +56,8 @@ int run_data(const std::vector<std::string>& args) {
   if (vm.count("image-size")) {
     const auto size = vm["image-size"].as<std::vector<int>>();
     if (size.size() != 2)
-      throw Error("--image-size takes a width and a height, got " + std::to_string(size.size()) +
-                  " value(s)");
+      throw UsageError("--image-size takes a width and a height, got " +
+                       std::to_string(size.size()) + " value(s)");
     synth.image_width = size[0];
     synth.image_height = size[1];
   }

@@ -29,7 +29,8 @@ int run_eval(const std::vector<std::string>& args) {
     return 0;
   const std::string format = vm["format"].as<std::string>();
   if (format != "coco")
-    throw Error("unknown format '" + format + "' (expected coco: detkit eval coco GT RESULTS)");
+    throw UsageError("unknown format '" + format +
+                     "' (expected coco: detkit eval coco GT RESULTS)");
 
   CocoReadOptions read_options;
   read_options.skip_invalid = vm.count("skip-invalid") > 0;

@@ -46,6 +46,9 @@ int main(int argc, char** argv) {
     try {
       detkit::initialize_runtime();
       return command.run(args);
+    } catch (const detkit::cli::UsageError& e) {
+      std::cerr << "detkit " << name << ": error: " << e.what() << "\n";
+      return 2;
     } catch (const detkit::Error& e) {
       std::cerr << "detkit " << name << ": error: " << e.what() << "\n";
     } catch (const std::exception& e) {

@@ -26,16 +26,16 @@ int run_plugins(const std::vector<std::string>& args) {
     return 0;
   }
   if (action == "describe") {
-    if (!vm.count("type")) throw Error("usage: detkit plugins describe TYPE [--kind KIND]");
+    if (!vm.count("type")) throw UsageError("usage: detkit plugins describe TYPE [--kind KIND]");
     std::optional<Kind> kind;
     if (vm.count("kind")) {
       kind = kind_from_name(vm["kind"].as<std::string>());
-      if (!kind) throw Error("unknown kind '" + vm["kind"].as<std::string>() + "'");
+      if (!kind) throw UsageError("unknown kind '" + vm["kind"].as<std::string>() + "'");
     }
     std::cout << format_component_help(find_component_any_kind(vm["type"].as<std::string>(), kind));
     return 0;
   }
-  throw Error("unknown action '" + action + "' (expected list or describe)");
+  throw UsageError("unknown action '" + action + "' (expected list or describe)");
 }
 
 }  // namespace detkit::cli

@@ -90,7 +90,7 @@ TEST(ConfigCli, UnknownCommandAndMissingArguments) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("did you mean 'config'"), std::string::npos) << r.err;
   r = run_detkit({"config", "print"});
-  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.exit_code, 2);  // a bad command line
   EXPECT_NE(r.err.find("config"), std::string::npos) << r.err;
   expect_no_trace(r);
 }

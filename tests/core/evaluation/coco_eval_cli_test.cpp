@@ -63,7 +63,7 @@ TEST(EvalCli, BadInputIsOneMessageAndExitCodeOne) {
   EXPECT_NE(missing.err.find("nope.json: cannot open"), std::string::npos) << missing.err;
 
   const auto format = run_detkit({"eval", "voc", foreign, foreign});
-  EXPECT_EQ(format.exit_code, 1);
+  EXPECT_EQ(format.exit_code, 2);
   EXPECT_NE(format.err.find("unknown format 'voc'"), std::string::npos) << format.err;
 }
 
@@ -121,7 +121,7 @@ TEST(BenchmarkCli, PrintsPhasesBesidePycocotoolsMeasuredNowOrSaysWhyNot) {
           .exit_code,
       0);
   const auto unknown = run_detkit({"benchmark", "everything"});
-  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_EQ(unknown.exit_code, 2);
   EXPECT_NE(unknown.err.find("unknown benchmark 'everything'"), std::string::npos);
 }
 
