@@ -47,7 +47,7 @@ std::optional<ReferenceRun> run_pycocotools(const std::string& gt, const std::st
 
 int run_coco_eval_benchmark(const po::variables_map& vm) {
   if (!vm.count("gt") || !vm.count("dets"))
-    throw Error("detkit benchmark coco-eval needs --gt GT.json and --dets RESULTS.json");
+    throw UsageError("detkit benchmark coco-eval needs --gt GT.json and --dets RESULTS.json");
   const std::string gt_path = vm["gt"].as<std::string>(), dets_path = vm["dets"].as<std::string>();
   const int repeat = std::max(1, vm["repeat"].as<int>());
   CocoEvalParams params;
@@ -121,6 +121,8 @@ int run_benchmark(const std::vector<std::string>& args) {
     return run_loader_benchmark({args.begin() + 1, args.end()});
   if (!args.empty() && args.front() == "losses")
     return run_losses_benchmark({args.begin() + 1, args.end()});
+  if (!args.empty() && args.front() == "model")
+    return run_model_benchmark({args.begin() + 1, args.end()});
   if (!args.empty() && args.front() == "dataset")
     return run_dataset_benchmark({args.begin() + 1, args.end()});
   po::options_description options("detkit benchmark");
@@ -140,7 +142,8 @@ int run_benchmark(const std::vector<std::string>& args) {
     return 0;
   const std::string what = vm["what"].as<std::string>();
   if (what == "coco-eval") return run_coco_eval_benchmark(vm);
-  throw Error("unknown benchmark '" + what + "' (available: coco-eval, loader, losses, dataset)");
+  throw UsageError("unknown benchmark '" + what +
+                   "' (available: coco-eval, loader, losses, dataset, model)");
 }
 
 }  // namespace detkit::cli

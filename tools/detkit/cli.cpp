@@ -20,8 +20,13 @@ const std::vector<Command>& commands() {
       {"eval", "evaluate a COCO result file against COCO ground truth (pycocotools' numbers)",
        &run_eval},
       {"benchmark",
-       "speed figures side by side with a reference run (coco-eval, loader, losses, dataset)",
+       "speed figures side by side with a reference run (coco-eval, loader, losses, dataset, "
+       "model)",
        &run_benchmark},
+      {"infer", "run a detector on images: per image a JSON of detections and a drawing",
+       &run_infer},
+      {"model", "build a config's model and print its parameters with their init records",
+       &run_model},
       {"checkpoint", "list a .pth checkpoint's meta and tensors, or convert torchvision weights",
        &run_checkpoint},
   };

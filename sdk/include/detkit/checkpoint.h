@@ -47,7 +47,7 @@ class DETKIT_API CheckpointError : public Error {
 };
 
 /// The contents of a checkpoint file.
-struct Checkpoint {
+struct DETKIT_API Checkpoint {
   /// MMDetection's `meta` (mmdet_version, CLASSES, epoch, config, ...) as a map; an empty map
   /// when the file has none. Python values map to YAML ones (tuples become lists, dict keys
   /// become strings); a tensor reads "tensor(float32, [3, 4])" and any other Python object
@@ -99,7 +99,7 @@ enum class LoadPolicy {
 };
 
 /// What load_state_dict did.
-struct LoadReport {
+struct DETKIT_API LoadReport {
   /// Keys of the module that were copied from the state dict.
   std::vector<std::string> loaded_keys;
   /// Keys of the module the state dict lacks (num_batches_tracked buffers left out, as MMCV).

@@ -1,0 +1,140 @@
+// Inferencer: the config's test pipeline and a detector with a checkpoint's weights, applied to
+// image files one at a time (what `detkit infer` runs).
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "detkit/checkpoint.h"
+#include "detkit/core/coco_writer.h"
+#include "detkit/core/data_loader.h"
+#include "detkit/core/inference.h"
+#include "detkit/error.h"
+#include "detkit/registry.h"
+
+namespace detkit {
+
+namespace {
+
+/// The names in a list node of strings; throws ConfigError naming `what` otherwise.
+std::vector<std::string> string_list(const ConfigNode& node, const std::string& what) {
+  if (!node.is_list()) throw ConfigError(what + " must be a list of class names");
+  std::vector<std::string> names;
+  for (const ConfigNode& item : node.items()) {
+    if (!item.is_string()) throw ConfigError(what + " must be a list of class names");
+    names.push_back(item.as_string());
+  }
+  return names;
+}
+
+/// `config[a][b]...`, or null when a key is missing.
+const ConfigNode* find_path(const ConfigNode& config, std::initializer_list<const char*> keys) {
+  const ConfigNode* node = &config;
+  for (const char* key : keys) {
+    if (!node->is_map()) return nullptr;
+    node = node->find(key);
+    if (node == nullptr) return nullptr;
+  }
+  return node;
+}
+
+}  // namespace
+
+std::vector<std::string> class_names_from(const ConfigNode& config,
+                                          const ConfigNode* checkpoint_meta) {
+  if (checkpoint_meta != nullptr && checkpoint_meta->is_map()) {
+    if (const ConfigNode* names = checkpoint_meta->find("CLASSES");
+        names != nullptr && !names->is_null())
+      return string_list(*names, "the checkpoint's meta.CLASSES");
+  }
+  if (const ConfigNode* names = find_path(config, {"data", "test", "classes"});
+      names != nullptr && !names->is_null())
+    return string_list(*names, "data.test.classes");
+  return {};
+}
+
+std::shared_ptr<DetectorBase> build_detector(const ConfigNode& config,
+                                             const std::vector<std::string>& classes) {
+  const ConfigNode* model = config.is_map() ? config.find("model") : nullptr;
+  if (model == nullptr || !model->is_map())
+    throw ConfigError("the config has no 'model' section (a map with the detector's type)");
+  DetectorContext context;
+  if (!classes.empty()) context.classes = Known<std::vector<std::string>>(classes, "the classes");
+  return build<DetectorBase>(*model, "model", context);
+}
+
+Inferencer::Inferencer(const ConfigNode& config, const std::string& checkpoint) {
+  const Checkpoint loaded = load_checkpoint(checkpoint);
+  classes_ = class_names_from(config, &loaded.meta);
+  model_ = build_detector(config, classes_);
+  load_state_dict(*model_, loaded.state_dict, /*strict=*/true);
+  model_->eval();
+  if (classes_.empty()) classes_ = model_->class_names();
+  const ConfigNode* pipeline = find_path(config, {"data", "test", "pipeline"});
+  if (pipeline == nullptr)
+    throw ConfigError("the config has no data.test.pipeline (the test pipeline infer runs)");
+  pipeline_ = Pipeline::from_config(*pipeline, "data.test.pipeline");
+}
+
+std::vector<Detection> Inferencer::run(const std::string& image_path, double score_thr) const {
+  PipelineSample sample;
+  sample.meta.filename = image_path;
+  sample.meta.ori_filename = std::filesystem::path(image_path).filename().string();
+  std::vector<PipelineSample> versions = pipeline_(std::move(sample));
+  if (versions.empty())
+    throw DataError("the test pipeline dropped " + image_path + " (check data.test.pipeline)");
+  if (versions.size() != 1)
+    throw ConfigError(fmt::format(
+        "the test pipeline made {} versions of {} (test-time augmentation); infer runs one: set "
+        "MultiScaleFlipAug to one img_scale and flip: false",
+        versions.size(), image_path));
+  const ImageBatch batch = collate(std::move(versions), 1);
+  std::vector<Instances> predictions;
+  {
+    torch::NoGradGuard no_grad;
+    predictions = model_->predict(batch);
+  }
+  std::vector<Detection> detections;
+  if (predictions.empty()) return detections;
+  const Instances& found = predictions.front();
+  const torch::Tensor boxes = found.boxes().tensor().to(torch::kCPU, torch::kFloat).contiguous();
+  const torch::Tensor scores = found.scores().to(torch::kCPU, torch::kFloat).contiguous();
+  const torch::Tensor labels = found.labels().to(torch::kCPU, torch::kLong).contiguous();
+  const auto* box = boxes.data_ptr<float>();
+  const auto* score = scores.data_ptr<float>();
+  const auto* label = labels.data_ptr<int64_t>();
+  for (int64_t i = 0; i < found.size(); ++i) {
+    if (score[i] < score_thr) continue;
+    Detection d;
+    d.bbox = {box[4 * i], box[4 * i + 1], box[4 * i + 2], box[4 * i + 3]};
+    d.score = score[i];
+    d.label = label[i];
+    d.class_name = label[i] >= 0 && label[i] < static_cast<int64_t>(classes_.size())
+                       ? classes_[static_cast<size_t>(label[i])]
+                       : fmt::format("class_{}", label[i]);
+    detections.push_back(std::move(d));
+  }
+  std::stable_sort(detections.begin(), detections.end(),
+                   [](const Detection& a, const Detection& b) { return a.score > b.score; });
+  return detections;
+}
+
+std::string format_detections_json(const std::vector<Detection>& detections) {
+  std::string out = "[";
+  for (size_t i = 0; i < detections.size(); ++i) {
+    const Detection& d = detections[i];
+    if (!std::isfinite(d.score) || !std::isfinite(d.bbox[0]) || !std::isfinite(d.bbox[1]) ||
+        !std::isfinite(d.bbox[2]) || !std::isfinite(d.bbox[3]))
+      throw Error(fmt::format("detection {} has a non-finite box or score", i));
+    out += fmt::format(
+        "{}\n  {{\"bbox\": [{}, {}, {}, {}], \"score\": {}, \"label\": {}, "
+        "\"class\": {}}}",
+        i == 0 ? "" : ",", d.bbox[0], d.bbox[1], d.bbox[2], d.bbox[3], d.score, d.label,
+        json_quote(d.class_name));
+  }
+  out += detections.empty() ? "]\n" : "\n]\n";
+  return out;
+}
+
+}  // namespace detkit
