@@ -41,6 +41,13 @@ step "9. the COCO training pipeline through the multi-threaded loader (images/s)
 "$detkit" benchmark loader --data "$out/data/annotations/train.json" \
   --img-prefix "$out/data/train" --images 64
 
+step "9b. a RetinaNet (ResNet-50 + FPN + RetinaHead, from the plugins): init records in MMCV's words"
+"$detkit" model configs/retinanet/retinanet_r50_fpn_torchvision.yaml > "$out/model.txt"
+head -8 "$out/model.txt"
+echo "  ..."
+tail -4 "$out/model.txt"
+echo "  (whole list in $out/model.txt)"
+
 step "10. COCO evaluation, pycocotools' numbers (on a reference case: no detector exists yet)"
 "$detkit" eval coco tests/data/coco_eval/case_001/gt.json tests/data/coco_eval/case_001/dets.json \
   --json "$out/eval.json"
