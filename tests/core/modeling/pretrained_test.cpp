@@ -2,6 +2,8 @@
 // tensors) or save_checkpoint (MMDetection's .pth layout), whole or by `prefix`, non-strictly.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -140,6 +142,44 @@ TEST_F(PretrainedTest, ErrorsSayWhatIsWrong) {
       std::string::npos);
   EXPECT_NE(error_of("{type: Pretrained}").find("requires parameter 'checkpoint'"),
             std::string::npos);
+}
+
+TEST_F(PretrainedTest, TorchvisionUrlsReadTheTorchHubCache) {
+  TempDir dir;
+  const std::string folder = dir.file("hub/checkpoints");
+  std::filesystem::create_directories(folder);
+  // What torch.hub caches for torchvision://toy: <name>-<hash>.pth, a plain state dict.
+  Toy source{ConfigNode()};
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : source->parameters())
+      p.fill_(0.75f);
+  }
+  save_state_dict(folder + "/toy-0123abcd.pth", named_tensors(*source));
+  write_file(folder + "/toyother-ffff.pth", "another model's file");
+  ::setenv("TORCH_HOME", dir.path().c_str(), 1);
+  Toy toy(yaml("{type: Pretrained, checkpoint: 'torchvision://toy'}"));
+  init_weights(*toy);
+  for (const auto& p : toy->named_parameters())
+    EXPECT_TRUE(torch::all(p.value() == 0.75f).item<bool>()) << p.key();
+
+  Toy missing(yaml("{type: Pretrained, checkpoint: 'torchvision://resnet50'}"));
+  try {
+    init_weights(*missing);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("is not in the torch.hub cache " + folder),
+              std::string::npos)
+        << e.what();
+  }
+  Toy url(yaml("{type: Pretrained, checkpoint: 'https://example.org/r50.pth'}"));
+  try {
+    init_weights(*url);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("downloads nothing"), std::string::npos) << e.what();
+  }
+  ::unsetenv("TORCH_HOME");
 }
 
 }  // namespace

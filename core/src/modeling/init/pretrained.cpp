@@ -12,6 +12,10 @@
 #include <string>
 #include <vector>
 
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+
 #include "detkit/checkpoint.h"
 #include "detkit/error.h"
 #include "detkit/modeling/init.h"
@@ -23,8 +27,64 @@ namespace detkit::initializers {
 
 namespace {
 
-/// The state dict of the checkpoint file `path`; a read error names the initializer.
-StateDict read_checkpoint(const std::string& path) {
+/// The folder torch.hub caches downloads in (what MMCV's `torchvision://NAME` reads through
+/// torch.utils.model_zoo.load_url): $TORCH_HOME/hub/checkpoints, else
+/// $XDG_CACHE_HOME/torch/hub/checkpoints, else ~/.cache/torch/hub/checkpoints.
+std::filesystem::path torch_hub_checkpoints() {
+  namespace fs = std::filesystem;
+  if (const char* torch_home = std::getenv("TORCH_HOME"); torch_home && *torch_home)
+    return fs::path(torch_home) / "hub" / "checkpoints";
+  if (const char* cache = std::getenv("XDG_CACHE_HOME"); cache && *cache)
+    return fs::path(cache) / "torch" / "hub" / "checkpoints";
+  const char* home = std::getenv("HOME");
+  return fs::path(home && *home ? home : ".") / ".cache" / "torch" / "hub" / "checkpoints";
+}
+
+/// The file a `checkpoint` value names. A path is itself. `torchvision://NAME` (MMDetection's
+/// ImageNet backbones) is the file torch.hub cached for NAME: NAME.pth or NAME-<hash>.pth in
+/// torch_hub_checkpoints() (the newest when several). detkit downloads nothing: other URL
+/// schemes, and a torchvision model that is not in the cache, are errors that say what to do.
+std::string resolve_checkpoint(const std::string& checkpoint) {
+  namespace fs = std::filesystem;
+  const std::string scheme = "torchvision://";
+  if (checkpoint.rfind(scheme, 0) != 0) {
+    const size_t colon = checkpoint.find("://");
+    if (colon != std::string::npos && colon > 0 &&
+        checkpoint.find('/') > colon)  // "open-mmlab://...", "https://..."
+      throw CheckpointError("Pretrained: checkpoint '" + checkpoint +
+                            "': detkit downloads nothing; download it yourself and give the "
+                            "file's path (torchvision://NAME is read from the torch.hub cache)");
+    return checkpoint;
+  }
+  const std::string name = checkpoint.substr(scheme.size());
+  const fs::path folder = torch_hub_checkpoints();
+  std::vector<fs::path> found;
+  std::error_code error;
+  if (!name.empty() && name.find('/') == std::string::npos) {
+    for (const auto& entry : fs::directory_iterator(folder, error)) {
+      const std::string file = entry.path().filename().string();
+      if (file == name + ".pth" ||
+          (file.rfind(name + "-", 0) == 0 && file.size() > name.size() + 5 &&
+           file.compare(file.size() - 4, 4, ".pth") == 0))
+        found.push_back(entry.path());
+    }
+  }
+  if (found.empty())
+    throw CheckpointError("Pretrained: checkpoint '" + checkpoint +
+                          "' is not in the torch.hub cache " + folder.string() + " (no " + name +
+                          ".pth or " + name +
+                          "-<hash>.pth there; TORCH_HOME moves it). detkit downloads nothing: "
+                          "copy torchvision's file there, or give a file's path");
+  std::sort(found.begin(), found.end(), [](const fs::path& a, const fs::path& b) {
+    std::error_code ignored;
+    return fs::last_write_time(a, ignored) < fs::last_write_time(b, ignored);
+  });
+  return found.back().string();
+}
+
+/// The state dict of the checkpoint `checkpoint` names; a read error names the initializer.
+StateDict read_checkpoint(const std::string& checkpoint) {
+  const std::string path = resolve_checkpoint(checkpoint);
   try {
     return load_checkpoint(path).state_dict;
   } catch (const CheckpointError& e) {
