@@ -314,24 +314,61 @@ Instances AnchorHead::predict_single(const std::vector<torch::Tensor>& cls_score
   const std::pair<int64_t, int64_t> img_shape{meta.img_shape[0], meta.img_shape[1]};
   std::vector<torch::Tensor> all_boxes, all_scores, all_labels;
   for (size_t level = 0; level < cls_scores.size(); ++level) {
-    const torch::Tensor logits =
-        cls_scores[level].detach().permute({1, 2, 0}).reshape({-1, cls_out_channels_});
     const torch::Tensor deltas = bbox_preds[level].detach().permute({1, 2, 0}).reshape({-1, 4});
-    const torch::Tensor scores =
-        use_sigmoid_cls_ ? logits.sigmoid() : logits.softmax(-1).slice(1, 0, cls_out_channels_ - 1);
-    // MMDetection's filter_scores_and_topk: the (anchor, class) pairs above score_thr, the
-    // nms_pre best of them by decreasing score.
-    const torch::Tensor valid = scores > cfg.score_thr();
-    const torch::Tensor pairs = valid.nonzero();  // (K, 2): anchor, class
-    torch::Tensor kept_scores = scores.masked_select(valid);
-    const int64_t num_topk =
-        cfg.nms_pre() > 0 ? std::min(cfg.nms_pre(), kept_scores.size(0)) : kept_scores.size(0);
-    auto [sorted, order] = kept_scores.sort(/*dim=*/0, /*descending=*/true);
-    order = order.slice(0, 0, num_topk);
-    const torch::Tensor top_pairs = pairs.index_select(0, order);
-    const torch::Tensor anchor_inds = top_pairs.select(1, 0);
-    all_scores.push_back(sorted.slice(0, 0, num_topk));
-    all_labels.push_back(top_pairs.select(1, 1));
+    torch::Tensor top_scores, anchor_inds, labels;
+    if (use_sigmoid_cls_) {
+      // MMDetection's filter_scores_and_topk on sigmoid scores, without a full-size pass:
+      // sigmoid(x) > thr exactly where x > log(thr / (1 - thr)), so the threshold is applied to
+      // the logits in their (A * C, H, W) layout and only the survivors are transformed. The
+      // (anchor, class) of a logit at (a * C + c, y, x) is anchor (y * W + x) * A + a, class c.
+      const torch::Tensor logits = cls_scores[level].detach();
+      const int64_t width = logits.size(2);
+      const double thr = cfg.score_thr();
+      const torch::Tensor valid = thr <= 0.0   ? torch::ones_like(logits, torch::kBool)
+                                  : thr >= 1.0 ? torch::zeros_like(logits, torch::kBool)
+                                               : logits > std::log(thr / (1.0 - thr));
+      const torch::Tensor where = valid.nonzero();  // (K, 3): channel, y, x
+      const torch::Tensor kept = logits.masked_select(valid).sigmoid();
+      // The boundary as MMDetection draws it (scores > thr after the sigmoid's rounding).
+      const torch::Tensor exact = kept > thr;
+      const torch::Tensor kept_scores = kept.masked_select(exact);
+      const torch::Tensor kept_where = where.index({exact});
+      const torch::Tensor channel = kept_where.select(1, 0);
+      const torch::Tensor location = kept_where.select(1, 1) * width + kept_where.select(1, 2);
+      const int64_t per_location = logits.size(0) / cls_out_channels_;
+      const torch::Tensor pair_anchor =
+          location * per_location + torch::div(channel, cls_out_channels_, "floor");
+      const torch::Tensor pair_label = torch::remainder(channel, cls_out_channels_);
+      // Sort in MMDetection's (anchor, class) order first, so equal scores keep its order.
+      const torch::Tensor flat = pair_anchor * cls_out_channels_ + pair_label;
+      const torch::Tensor by_pair = std::get<1>(flat.sort());
+      const torch::Tensor ordered_scores = kept_scores.index_select(0, by_pair);
+      const int64_t num_topk = cfg.nms_pre() > 0 ? std::min(cfg.nms_pre(), ordered_scores.size(0))
+                                                 : ordered_scores.size(0);
+      auto [sorted, order] = ordered_scores.sort(/*stable=*/true, /*dim=*/0, /*descending=*/true);
+      order = by_pair.index_select(0, order.slice(0, 0, num_topk));
+      top_scores = sorted.slice(0, 0, num_topk);
+      anchor_inds = pair_anchor.index_select(0, order);
+      labels = pair_label.index_select(0, order);
+    } else {
+      const torch::Tensor logits =
+          cls_scores[level].detach().permute({1, 2, 0}).reshape({-1, cls_out_channels_});
+      const torch::Tensor scores = logits.softmax(-1).slice(1, 0, cls_out_channels_ - 1);
+      // MMDetection's filter_scores_and_topk: the (anchor, class) pairs above score_thr, the
+      // nms_pre best of them by decreasing score.
+      const torch::Tensor valid = scores > cfg.score_thr();
+      const torch::Tensor pairs = valid.nonzero();  // (K, 2): anchor, class
+      const torch::Tensor kept_scores = scores.masked_select(valid);
+      const int64_t num_topk =
+          cfg.nms_pre() > 0 ? std::min(cfg.nms_pre(), kept_scores.size(0)) : kept_scores.size(0);
+      auto [sorted, order] = kept_scores.sort(/*dim=*/0, /*descending=*/true);
+      const torch::Tensor top_pairs = pairs.index_select(0, order.slice(0, 0, num_topk));
+      top_scores = sorted.slice(0, 0, num_topk);
+      anchor_inds = top_pairs.select(1, 0);
+      labels = top_pairs.select(1, 1);
+    }
+    all_scores.push_back(top_scores);
+    all_labels.push_back(labels);
     all_boxes.push_back(bbox_coder->decode(anchors[level].index_select(0, anchor_inds),
                                            deltas.index_select(0, anchor_inds), img_shape));
   }
