@@ -19,6 +19,7 @@
 #include <detkit/modeling/backbone.h>
 #include <detkit/modeling/base_module.h>
 #include <detkit/modeling/conv_module.h>
+#include <detkit/modeling/freezing.h>
 #include <detkit/params.h>
 #include <detkit/registry.h>
 
@@ -181,12 +182,7 @@ class MobileNetV2Impl : public detkit::BackboneBase, public detkit::BaseModule {
   void train(bool on = true) override {
     detkit::BackboneBase::train(on);
     freeze_stages();
-    if (on && options.norm_eval()) {
-      for (auto& module : modules(/*include_self=*/false)) {
-        const auto bases = detkit::mmcv_base_names(*module);
-        if (std::find(bases.begin(), bases.end(), "_BatchNorm") != bases.end()) module->eval();
-      }
-    }
+    if (on && options.norm_eval()) detkit::batch_norms_to_eval(*this);
   }
 
   /// "MobileNetV2(widen_factor=1.0, out_indices=[1, 2, 4, 7], ...)".
@@ -300,11 +296,8 @@ class MobileNetV2Impl : public detkit::BackboneBase, public detkit::BaseModule {
       for (auto& parameter : conv1->parameters())
         parameter.set_requires_grad(false);
     }
-    for (int64_t i = 0; i < options.frozen_stages(); ++i) {
-      layers[i]->eval();
-      for (auto& parameter : layers[i]->parameters())
-        parameter.set_requires_grad(false);
-    }
+    for (int64_t i = 0; i < options.frozen_stages(); ++i)
+      detkit::freeze_module(*layers[i]);
   }
 
   /// Channels and stride of each of the 8 possible outputs.

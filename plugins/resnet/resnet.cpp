@@ -2,6 +2,7 @@
 #include "resnet.h"
 
 #include <detkit/error.h>
+#include <detkit/modeling/freezing.h>
 #include <detkit/registry.h>
 
 #include <algorithm>
@@ -272,11 +273,7 @@ std::vector<detkit::ShapeSpec> ResNetImpl::output_shapes() const {
 }
 
 void ResNetImpl::freeze_stages() {
-  const auto freeze = [](torch::nn::Module& module) {
-    module.eval();
-    for (auto& parameter : module.parameters())
-      parameter.set_requires_grad(false);
-  };
+  const auto freeze = [](torch::nn::Module& module) { detkit::freeze_module(module); };
   if (options.frozen_stages() >= 0) {
     if (options.deep_stem()) {
       freeze(*stem_);
@@ -292,12 +289,7 @@ void ResNetImpl::freeze_stages() {
 void ResNetImpl::train(bool on) {
   detkit::BackboneBase::train(on);
   freeze_stages();
-  if (on && options.norm_eval()) {
-    for (auto& module : modules(/*include_self=*/false)) {
-      const auto bases = detkit::mmcv_base_names(*module);
-      if (std::find(bases.begin(), bases.end(), "_BatchNorm") != bases.end()) module->eval();
-    }
-  }
+  if (on && options.norm_eval()) detkit::batch_norms_to_eval(*this);
 }
 
 void ResNetImpl::pretty_print(std::ostream& stream) const {

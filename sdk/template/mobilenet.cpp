@@ -2,6 +2,7 @@
 #include "mobilenet.h"
 
 #include <detkit/error.h>
+#include <detkit/modeling/freezing.h>
 #include <detkit/registry.h>
 
 #include <algorithm>
@@ -145,11 +146,7 @@ std::vector<detkit::ShapeSpec> MobileNetImpl::output_shapes() const {
 void MobileNetImpl::train(bool on) {
   detkit::BackboneBase::train(on);
   freeze_stages();
-  if (on && options.norm_eval()) {
-    for (auto& module : modules(/*include_self=*/false)) {
-      if (module->as<torch::nn::BatchNorm2d>() != nullptr) module->eval();
-    }
-  }
+  if (on && options.norm_eval()) detkit::batch_norms_to_eval(*this);
 }
 
 void MobileNetImpl::freeze_stages() {
@@ -158,11 +155,8 @@ void MobileNetImpl::freeze_stages() {
   for (int64_t stage = 0; stage < options.frozen_stages(); ++stage) {
     frozen.push_back(layers[stage].ptr());
   }
-  for (auto& module : frozen) {
-    module->eval();
-    for (auto& parameter : module->parameters())
-      parameter.set_requires_grad(false);
-  }
+  for (auto& module : frozen)
+    detkit::freeze_module(*module);
 }
 
 void MobileNetImpl::pretty_print(std::ostream& stream) const {
