@@ -195,6 +195,37 @@ TEST(RetinaNetInfer, ConvertedTorchvisionWeightsGiveTorchvisionsDetections) {
   EXPECT_NE(onto_input.err.find("would overwrite an input"), std::string::npos) << onto_input.err;
 }
 
+TEST(InferCommandLine, BadArgumentsFailBeforeAnyWork) {
+  TempDir dir;
+  testing::write_file(dir.file("a/x.png"), "");
+  testing::write_file(dir.file("b/x.jpg"), "");
+  const std::string config =
+      std::string(DETKIT_SOURCE_DIR) + "/configs/retinanet/retinanet_r50_fpn_torchvision.yaml";
+  const auto expect_usage = [](const std::vector<std::string>& args, const std::string& says) {
+    const auto r = testing::run_detkit(args);
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find(says), std::string::npos) << r.err;
+  };
+  expect_usage({"infer", config, "none.pth", dir.file("a/x.png"), "--score-thr", "1.5"},
+               "--score-thr must be in [0, 1]");
+  expect_usage({"infer", config, "none.pth", dir.file("a/x.png"), "--threads", "-1"},
+               "--threads must be >= 0");
+  expect_usage({"infer", config, "none.pth", dir.file("missing.png")},
+               "missing.png: no such file or folder");
+  expect_usage({"infer", config, "none.pth", dir.file("a/x.png"), dir.file("b/x.jpg"), "--out-dir",
+                dir.file("out")},
+               "have the same stem 'x'");
+  expect_usage({"infer", config}, "usage: detkit infer");
+  expect_usage({"benchmark", "model", config, "--shape", "12x12"}, "--shape expects HxW");
+  expect_usage({"benchmark", "model", config, "--shape", "800by1216"}, "--shape expects HxW");
+  EXPECT_FALSE(std::filesystem::exists(dir.file("out")));
+  // A config without a model is a config error (1), not a crash.
+  testing::write_file(dir.file("empty.yaml"), "data: {}\n");
+  const auto model = testing::run_detkit({"model", dir.file("empty.yaml")});
+  EXPECT_EQ(model.exit_code, 1);
+  EXPECT_NE(model.err.find("no 'model' section"), std::string::npos) << model.err;
+}
+
 TEST(RetinaNetKeys, TheCocoConfigHasMMDetectionsStateDict) {
   testing::load_in_tree_plugins();
   // Without the backbone's Pretrained init (the keys do not depend on it).
