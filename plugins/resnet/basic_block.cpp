@@ -35,10 +35,12 @@ BasicBlockImpl::BasicBlockImpl(const ResBlockOptions& options, Downsample downsa
 }
 
 torch::Tensor BasicBlockImpl::forward(const torch::Tensor& x) {
-  torch::Tensor out = torch::relu(norm1_->forward(conv1_->forward(x)));
+  // In-place ReLUs and residual add, as MMDetection's BasicBlock.
+  torch::Tensor out = norm1_->forward(conv1_->forward(x));
+  out.relu_();
   out = norm2_->forward(conv2_->forward(out));
-  const torch::Tensor identity = downsample_ ? downsample_->forward(x) : x;
-  return torch::relu(out + identity);
+  out += downsample_ ? downsample_->forward(x) : x;
+  return torch::relu_(out);
 }
 
 }  // namespace resnet_plugin

@@ -244,7 +244,7 @@ std::vector<torch::Tensor> ResNetImpl::forward(const torch::Tensor& images) {
                         c10::str(images.sizes()));
   }
   torch::Tensor x = options.deep_stem() ? stem_->forward(images)
-                                        : torch::relu(norm1_->forward(conv1_->forward(images)));
+                                        : norm1_->forward(conv1_->forward(images)).relu_();
   x = torch::max_pool2d(x, /*kernel_size=*/3, /*stride=*/2, /*padding=*/1);
   std::vector<torch::Tensor> outs;
   const auto& wanted = options.out_indices();

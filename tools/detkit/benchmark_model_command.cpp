@@ -1,9 +1,10 @@
 // `detkit benchmark model CONFIG [--shape HxW] [--threads N] [--repeat R] [--no-reference]`:
-// times the model's forward pass (backbone, neck, head) and its post-processing (decoding,
-// NMS) on one random image, and, where torchvision has the same model (RetinaNet with a
+// times the model's forward pass stage by stage (backbone, neck, head) and its post-processing
+// (decoding, NMS) on one random image, and, where torchvision has the same model (RetinaNet with a
 // ResNet-50 FPN), torchvision's in the same run, on the same shape and thread count.
 #include <torch/torch.h>
 
+#include <array>
 #include <chrono>
 #include <iostream>
 #include <optional>
@@ -33,11 +34,14 @@ torch.set_num_threads(threads)
 torch.manual_seed(0)
 model = torchvision.models.detection.retinanet_resnet50_fpn(weights=None, weights_backbone=None).eval()
 x = torch.randn(1, 3, h, w)
-best_forward = best_post = float('inf')
+best = [float('inf')] * 4  # backbone, neck, head, post-processing
 with torch.no_grad():
     for _ in range(repeat + 1):
         start = time.perf_counter()
-        features = list(model.backbone(x).values())
+        body = model.backbone.body(x)
+        t_body = time.perf_counter()
+        features = list(model.backbone.fpn(body).values())
+        t_neck = time.perf_counter()
         head = model.head(features)
         middle = time.perf_counter()
         images = ImageList(x, [(h, w)])
@@ -50,9 +54,9 @@ with torch.no_grad():
         dets = model.postprocess_detections(split_head, split_anchors, images.image_sizes)
         end = time.perf_counter()
         if _ > 0:  # the first run warms up
-            best_forward = min(best_forward, middle - start)
-            best_post = min(best_post, end - middle)
-print('DETKIT_REFERENCE', best_forward, best_post, len(dets[0]['boxes']))
+            times = (t_body - start, t_neck - t_body, middle - t_neck, end - middle)
+            best = [min(b, t) for b, t in zip(best, times)]
+print('DETKIT_REFERENCE', *best, len(dets[0]['boxes']))
 )PY";
 
 /// Removes every `init_cfg` of type Pretrained (random weights are enough to time a model, and
@@ -150,33 +154,40 @@ int run_model_benchmark(const std::vector<std::string>& args) {
   sample.meta.ori_shape = sample.meta.img_shape = sample.meta.pad_shape = {height, width, 3};
   batch.samples.push_back(sample);
 
-  double best_forward = 1e300, best_post = 1e300;
+  // Best time of each stage: backbone, neck, head, post-processing (or the whole predict()).
+  std::array<double, 4> best;
+  best.fill(1e300);
   int64_t detections = 0;
   const bool split = backbone && head;
   {
     torch::NoGradGuard no_grad;
     for (int run = 0; run <= repeat; ++run) {
-      const auto start = std::chrono::steady_clock::now();
-      double forward = 0, post = 0;
+      std::array<double, 4> times{};
+      auto stage_start = std::chrono::steady_clock::now();
+      auto lap = [&](double& slot) {
+        slot = seconds_since(stage_start);
+        stage_start = std::chrono::steady_clock::now();
+      };
       if (split) {
         std::vector<torch::Tensor> features = backbone->forward(batch.images);
+        lap(times[0]);
         if (neck) features = neck->forward(features);
+        lap(times[1]);
         const MultiLevelOutputs outputs = head->forward(features);
-        forward = seconds_since(start);
-        const auto middle = std::chrono::steady_clock::now();
+        lap(times[2]);
         detections = head->predict(outputs, batch.samples).front().size();
-        post = seconds_since(middle);
+        lap(times[3]);
       } else {
         detections = model->predict(batch).front().size();
-        forward = seconds_since(start);
+        lap(times[0]);
       }
       if (run == 0) continue;  // warm-up
-      best_forward = std::min(best_forward, forward);
-      best_post = std::min(best_post, post);
+      for (size_t i = 0; i < best.size(); ++i)
+        best[i] = std::min(best[i], times[i]);
     }
   }
 
-  std::optional<double> ref_forward, ref_post;
+  std::optional<std::array<double, 4>> reference;
   std::string why;
   if (vm.count("no-reference")) {
     why = "not run (--no-reference)";
@@ -188,10 +199,10 @@ int run_model_benchmark(const std::vector<std::string>& args) {
     const ReferenceOutput out = run_python_reference(
         kTorchvisionRetinaNet, {std::to_string(height), std::to_string(width),
                                 std::to_string(threads), std::to_string(repeat)});
-    double f = 0, p = 0;
-    if (out.ok && !out.results.empty() && (std::istringstream(out.results.front()) >> f >> p)) {
-      ref_forward = f;
-      ref_post = p;
+    std::array<double, 4> ref{};
+    std::istringstream fields(out.results.empty() ? std::string() : out.results.front());
+    if (out.ok && (fields >> ref[0] >> ref[1] >> ref[2] >> ref[3])) {
+      reference = ref;
     } else {
       why = reference_not_available(reference_failure_reason(out));
     }
@@ -204,14 +215,29 @@ int run_model_benchmark(const std::vector<std::string>& args) {
       dropped ? ", Pretrained init_cfg ignored (random weights)" : "");
   std::cout << fmt::format("{:<18}{:>12}{:>14}{:>9}\n", "stage", "detkit", "torchvision", "ratio");
   auto row = [&](const char* stage, double ours, std::optional<double> theirs) {
+    if (ours >= 1e300) return;
     std::cout << fmt::format("{:<18}{:>12}{:>14}{:>9}\n", stage, fmt::format("{:.3f} s", ours),
                              theirs ? fmt::format("{:.3f} s", *theirs) : "-",
                              theirs ? fmt::format("{:.2f}x", *theirs / std::max(ours, 1e-9)) : "-");
   };
-  row(split ? "forward" : "predict (all)", best_forward, ref_forward);
-  if (split) row("post-processing", best_post, ref_post);
+  auto ref = [&](size_t i) -> std::optional<double> {
+    if (!reference) return std::nullopt;
+    return (*reference)[i];
+  };
+  if (split) {
+    row("  backbone", best[0], ref(0));
+    if (neck) row("  neck", best[1], ref(1));
+    row("  head", best[2], ref(2));
+    const auto ref_forward =
+        reference ? std::optional<double>((*reference)[0] + (*reference)[1] + (*reference)[2])
+                  : std::nullopt;
+    row("forward", best[0] + best[1] + best[2], ref_forward);
+    row("post-processing", best[3], ref(3));
+  } else {
+    row("predict (all)", best[0], std::nullopt);
+  }
   std::cout << fmt::format("detections on the random image: {}\n", detections);
-  if (ref_forward) {
+  if (reference) {
     std::cout << "reference: torchvision's retinanet_resnet50_fpn on the same shape and threads, "
                  "measured now (ratio > 1: detkit is faster)\n";
   } else {

@@ -321,20 +321,27 @@ Instances AnchorHead::predict_single(const std::vector<torch::Tensor>& cls_score
       // sigmoid(x) > thr exactly where x > log(thr / (1 - thr)), so the threshold is applied to
       // the logits in their (A * C, H, W) layout and only the survivors are transformed. The
       // (anchor, class) of a logit at (a * C + c, y, x) is anchor (y * W + x) * A + a, class c.
-      const torch::Tensor logits = cls_scores[level].detach();
-      const int64_t width = logits.size(2);
+      const torch::Tensor logits = cls_scores[level].detach().contiguous();
+      const int64_t plane = logits.size(1) * logits.size(2);
       const double thr = cfg.score_thr();
-      const torch::Tensor valid = thr <= 0.0   ? torch::ones_like(logits, torch::kBool)
-                                  : thr >= 1.0 ? torch::zeros_like(logits, torch::kBool)
-                                               : logits > std::log(thr / (1.0 - thr));
-      const torch::Tensor where = valid.nonzero();  // (K, 3): channel, y, x
-      const torch::Tensor kept = logits.masked_select(valid).sigmoid();
+      const torch::Tensor flat_logits = logits.reshape({-1});
+      // Flat indices of the survivors (index_select on them, not masked_select: LibTorch's
+      // masked_select costs a full broadcasting pass even when nothing survives).
+      torch::Tensor where;
+      if (thr <= 0.0) {
+        where = torch::arange(flat_logits.size(0), flat_logits.options().dtype(torch::kLong));
+      } else if (thr >= 1.0) {
+        where = torch::empty({0}, flat_logits.options().dtype(torch::kLong));
+      } else {
+        where = (flat_logits > std::log(thr / (1.0 - thr))).nonzero().select(1, 0);
+      }
+      const torch::Tensor kept = flat_logits.index_select(0, where).sigmoid();
       // The boundary as MMDetection draws it (scores > thr after the sigmoid's rounding).
-      const torch::Tensor exact = kept > thr;
-      const torch::Tensor kept_scores = kept.masked_select(exact);
-      const torch::Tensor kept_where = where.index({exact});
-      const torch::Tensor channel = kept_where.select(1, 0);
-      const torch::Tensor location = kept_where.select(1, 1) * width + kept_where.select(1, 2);
+      const torch::Tensor exact = (kept > thr).nonzero().select(1, 0);
+      const torch::Tensor kept_scores = kept.index_select(0, exact);
+      const torch::Tensor kept_where = where.index_select(0, exact);
+      const torch::Tensor channel = torch::div(kept_where, plane, "floor");
+      const torch::Tensor location = torch::remainder(kept_where, plane);
       const int64_t per_location = logits.size(0) / cls_out_channels_;
       const torch::Tensor pair_anchor =
           location * per_location + torch::div(channel, cls_out_channels_, "floor");
