@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Configures and builds detkit into ./build (Release; 2 jobs unless DETKIT_JOBS says otherwise).
+# Configures and builds detkit into ./build (Release; 2 jobs unless DETKIT_JOBS says otherwise;
+# DETKIT_BUILD_DIR names another folder). A new build folder uses Ninja when it is installed: it
+# recompiles only what changed when a source file is added (Make recompiles the whole target,
+# whose per-source precompiled-header flags live in one file).
 # Usage: tools/build.sh [--target T ...] [-- extra cmake configure options]
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -12,5 +15,10 @@ while (($#)); do
     *) break ;;
   esac
 done
-cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=Release "$@"
-cmake --build "$root/build" -j"$jobs" "${targets[@]}"
+build=${DETKIT_BUILD_DIR:-$root/build}
+generator=()
+if [[ ! -f "$build/CMakeCache.txt" ]] && command -v ninja >/dev/null; then
+  generator=(-G Ninja)
+fi
+cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release "$@"
+cmake --build "$build" -j"$jobs" "${targets[@]}"

@@ -12,7 +12,7 @@ step "1. dependencies (Debian packages; only the missing ones are installed)"
 tools/install_deps.sh --with-python
 step "2. build (cmake, 2 jobs)"
 tools/build.sh --target detkit --target detkit_plugins
-detkit=build/bin/detkit
+detkit=${DETKIT_BUILD_DIR:-build}/bin/detkit
 out=demo_out
 mkdir -p "$out"
 

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake ccache pkg-config
+  build-essential cmake ninja-build ccache pkg-config
   libtorch-dev libopenblas0-openmp
   libboost-dev libboost-program-options-dev
   libyaml-cpp-dev libfmt-dev libsimdjson-dev libpugixml-dev

@@ -4,5 +4,5 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$root/tools/install_deps.sh" --with-python
 "$root/tools/build.sh" -- -DDETKIT_BUILD_TESTS=ON
-cd "$root/build"
+cd "${DETKIT_BUILD_DIR:-$root/build}"
 ctest --output-on-failure -j"${DETKIT_JOBS:-2}"

@@ -23,12 +23,15 @@ const std::vector<Command>& commands() {
        "speed figures side by side with a reference run (coco-eval, loader, losses, dataset, "
        "model)",
        &run_benchmark},
+      {"train", "train a detector from a config (MMDetection's tools/train.py)", &run_train},
       {"infer", "run a detector on images: per image a JSON of detections and a drawing",
        &run_infer},
       {"model", "build a config's model and print its parameters with their init records",
        &run_model},
       {"checkpoint", "list a .pth checkpoint's meta and tensors, or convert torchvision weights",
        &run_checkpoint},
+      {"schedule", "print and plot the lr / momentum of every iteration a config would run",
+       &run_schedule},
   };
   return table;
 }

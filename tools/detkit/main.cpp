@@ -1,5 +1,6 @@
 // detkit: the command-line host. Parses the subcommand and hands over; every error a user can
 // cause ends here as one clear message and a non-zero exit code, never a stack trace.
+#include <csignal>
 #include <iostream>
 
 #include "cli.h"
@@ -23,6 +24,9 @@ void print_usage(std::ostream& out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A file-size limit (ulimit -f) makes writes fail with EFBIG, which detkit reports (and a
+  // checkpoint being written is abandoned, the previous one kept), instead of killing it.
+  std::signal(SIGXFSZ, SIG_IGN);
   if (argc < 2) {
     print_usage(std::cerr);
     return 2;

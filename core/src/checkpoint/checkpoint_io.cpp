@@ -13,6 +13,7 @@
 
 #include "checkpoint_internal.h"
 #include "detkit/checkpoint.h"
+#include "detkit/core/checkpoint_io.h"
 
 namespace detkit {
 
@@ -151,6 +152,71 @@ ConfigNode to_config(const PickleValue* value, const std::string& path, int dept
   }
   return ConfigNode();
 }
+
+/// A Python value as an IValue (see read_checkpoint_entry).
+c10::IValue to_ivalue(const PickleValue* value, const std::string& path, int depth) {
+  if (depth > kMaxNesting) {
+    throw CheckpointError("checkpoint '" + path + "': an entry nests deeper than " +
+                          std::to_string(kMaxNesting) + " levels");
+  }
+  switch (value->kind) {
+    case Kind::none:
+      return c10::IValue();
+    case Kind::boolean:
+      return value->boolean;
+    case Kind::integer:
+      return value->integer;
+    case Kind::real:
+      return value->real;
+    case Kind::string:
+    case Kind::bytes:
+      return value->text;
+    case Kind::tensor:
+      return value->tensor;
+    case Kind::tuple: {
+      std::vector<c10::IValue> items;
+      for (const PickleValue* item : value->items)
+        items.push_back(to_ivalue(item, path, depth + 1));
+      return c10::ivalue::Tuple::create(std::move(items));
+    }
+    case Kind::list: {
+      c10::impl::GenericList list(c10::AnyType::get());
+      for (const PickleValue* item : value->items)
+        list.push_back(to_ivalue(item, path, depth + 1));
+      return list;
+    }
+    case Kind::dict: {
+      bool int_keys = !value->entries.empty();
+      for (const auto& entry : value->entries) {
+        if (!entry.first->is(Kind::integer)) int_keys = false;
+        if (!entry.first->is(Kind::integer) && !entry.first->is(Kind::string)) {
+          throw CheckpointError("checkpoint '" + path + "': a dict key is a " +
+                                entry.first->type_name() + " (only str and int keys are read)");
+        }
+      }
+      const c10::TypePtr key_type =
+          int_keys ? c10::TypePtr(c10::IntType::get()) : c10::TypePtr(c10::StringType::get());
+      c10::impl::GenericDict dict(key_type, c10::AnyType::get());
+      for (const auto& [key, item] : value->entries) {
+        if (!int_keys && !key->is(Kind::string)) {
+          throw CheckpointError("checkpoint '" + path + "': a dict mixes int and str keys");
+        }
+        dict.insert_or_assign(int_keys ? c10::IValue(key->integer) : c10::IValue(key->text),
+                              to_ivalue(item, path, depth + 1));
+      }
+      return dict;
+    }
+    case Kind::storage:
+    case Kind::global:
+    case Kind::object:
+      throw CheckpointError("checkpoint '" + path + "': holds a Python object <" + value->text +
+                            ">, which detkit does not read");
+  }
+  return c10::IValue();
+}
+
+/// The unpickled top-level value of the checkpoint at `path` (owned by `arena`).
+const PickleValue* read_top(const std::string& path, PickleArena& arena);
 
 /// Whether `name` is the class LibTorch's OutputArchive (torch::save in C++) pickles.
 bool is_cpp_archive_class(const std::string& name) {
@@ -329,18 +395,35 @@ std::string python_dtype_name(at::ScalarType dtype) {
   }
 }
 
-Checkpoint load_checkpoint(const std::string& path) {
+namespace {
+
+const PickleValue* read_top(const std::string& path, PickleArena& arena) {
   std::string bytes = read_whole_file(path);
   check_is_zip(path, bytes);
   const ZipArchive zip(path, std::move(bytes));
   const std::string folder = archive_folder(path, zip);
-  PickleArena arena;
-  const PickleValue* top = checkpoint_detail::unpickle(
+  return checkpoint_detail::unpickle(
       zip.record(folder + "data.pkl"), "checkpoint '" + path + "': data.pkl", arena,
       [&](const std::string& key, at::ScalarType dtype, int64_t numel) {
         return read_storage(zip, folder, key, dtype, numel);
       });
-  return interpret(top, path);
+}
+
+}  // namespace
+
+Checkpoint load_checkpoint(const std::string& path) {
+  PickleArena arena;
+  return interpret(read_top(path, arena), path);
+}
+
+std::optional<c10::IValue> read_checkpoint_entry(const std::string& path, const std::string& key) {
+  PickleArena arena;
+  const PickleValue* top = read_top(path, arena);
+  if (!top->is(Kind::dict)) return std::nullopt;
+  for (const auto& [name, value] : top->entries) {
+    if (name->is(Kind::string) && name->text == key) return to_ivalue(value, path, 0);
+  }
+  return std::nullopt;
 }
 
 void save_checkpoint(const std::string& path, const StateDict& state_dict, const ConfigNode& meta) {
@@ -351,6 +434,21 @@ void save_checkpoint(const std::string& path, const StateDict& state_dict, const
   c10::impl::GenericDict top(c10::StringType::get(), c10::AnyType::get());
   top.insert("meta", to_ivalue(meta));
   top.insert("state_dict", to_ivalue(state_dict));
+  write_atomically(path, top);
+}
+
+void save_checkpoint_entries(const std::string& path, const StateDict& state_dict,
+                             const ConfigNode& meta,
+                             const std::vector<std::pair<std::string, c10::IValue>>& extra) {
+  if (!meta.is_map()) {
+    throw CheckpointError("cannot write checkpoint '" + path + "': meta is a " +
+                          std::string(meta.type_name()) + ", not a map");
+  }
+  c10::impl::GenericDict top(c10::StringType::get(), c10::AnyType::get());
+  top.insert("meta", to_ivalue(meta));
+  top.insert("state_dict", to_ivalue(state_dict));
+  for (const auto& [key, value] : extra)
+    top.insert_or_assign(key, value);
   write_atomically(path, top);
 }
 

@@ -14,6 +14,18 @@ RunnerBase::~RunnerBase() = default;
 HookBase::~HookBase() = default;
 SchedulerBase::~SchedulerBase() = default;
 
+size_t OptimizerBase::num_groups() {
+  return optimizer().param_groups().size();
+}
+
+double OptimizerBase::lr(size_t group) {
+  return optimizer().param_groups().at(group).options().get_lr();
+}
+
+void OptimizerBase::set_lr(size_t group, double value) {
+  optimizer().param_groups().at(group).options().set_lr(value);
+}
+
 void HookBase::before_run(RunnerBase&) {}
 void HookBase::after_run(RunnerBase&) {}
 void HookBase::before_train_epoch(RunnerBase&) {}

@@ -23,7 +23,7 @@
 #define DETKIT_SDK_ABI_MAJOR 1
 /// SDK ABI minor: bumped on backward-compatible additions (new functions, kinds, non-inline
 /// members), never on a layout change. A plugin's minor must be <= the host's.
-#define DETKIT_SDK_ABI_MINOR 0
+#define DETKIT_SDK_ABI_MINOR 1
 
 #if defined(_GLIBCXX_USE_CXX11_ABI)
 #define DETKIT_CXX11_ABI _GLIBCXX_USE_CXX11_ABI

@@ -45,6 +45,23 @@ class DETKIT_API OptimizerBase {
   virtual torch::optim::Optimizer& optimizer() = 0;
   /// Whether the optimizer has a momentum (SGD) or betas (Adam: beta1 plays momentum).
   virtual bool has_momentum() const = 0;
+
+  // ---- SDK 1.1 ----
+
+  /// Number of parameter groups.
+  size_t num_groups();
+  /// The learning rate of group `group`.
+  double lr(size_t group);
+  /// Sets the learning rate of group `group`.
+  void set_lr(size_t group, double value);
+  /// The momentum of group `group`: SGD's momentum, Adam's and AdamW's beta1; 0 without one.
+  virtual double momentum(size_t group) const = 0;
+  /// Sets the momentum (or beta1) of group `group`; ignored by optimizers without one.
+  virtual void set_momentum(size_t group, double value) = 0;
+  /// Python's group.setdefault(key, value) on the values kept with a group and saved with the
+  /// optimizer's state (MMCV's `initial_lr`, `initial_momentum`): returns the stored value,
+  /// storing `value` first when the group has none.
+  virtual double setdefault(size_t group, const std::string& key, double value) = 0;
 };
 
 /// Base class of optimizer constructors.

@@ -1,0 +1,345 @@
+// `detkit train` end to end on a tiny RetinaNet (the SDK template's MobileNet and neck) and a
+// tiny synthetic dataset (see CMakeLists.txt for the list). Every run is deterministic (seeded,
+// one thread, loader in the main thread), so runs can be compared number for number.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "detkit/checkpoint.h"
+#include "detkit/core/synthetic_data.h"
+#include "test_support.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using detkit::testing::run_detkit;
+using detkit::testing::run_process;
+using detkit::testing::TempDir;
+using detkit::testing::write_file;
+
+/// The synthetic dataset shared by the tests (generated once).
+const detkit::SyntheticDatasetSummary& dataset(const std::string& root) {
+  static detkit::SyntheticDatasetSummary summary = [&] {
+    detkit::SyntheticDatasetOptions o;
+    o.out_dir = root;
+    o.num_train = 8;
+    o.num_val = 4;
+    o.num_classes = 3;
+    o.image_width = 64;
+    o.image_height = 64;
+    o.seed = 3;
+    return detkit::generate_synthetic_dataset(o);
+  }();
+  return summary;
+}
+
+/// A training config over the dataset; `extra` is appended (YAML keys override by merging).
+std::string config_text(const detkit::SyntheticDatasetSummary& data, const std::string& runner,
+                        const std::string& extra = "", int num_classes = 3,
+                        const std::string& classes = "") {
+  const std::string norm =
+      "{type: Normalize, mean: [123.675, 116.28, 103.53], std: [58.395, 57.12, 57.375], "
+      "to_rgb: true}";
+  const std::string train_pipeline =
+      "[{type: LoadImageFromFile}, {type: LoadAnnotations, with_bbox: true}, "
+      "{type: Resize, img_scale: [64, 64], keep_ratio: true}, {type: RandomFlip, flip_ratio: "
+      "0.5}, " +
+      norm +
+      ", {type: Pad, size_divisor: 32}, {type: DefaultFormatBundle}, "
+      "{type: Collect, keys: [img, gt_bboxes, gt_labels]}]";
+  const std::string test_pipeline =
+      "[{type: LoadImageFromFile}, {type: MultiScaleFlipAug, img_scale: [64, 64], flip: false, "
+      "transforms: [{type: Resize, keep_ratio: true}, {type: RandomFlip}, " +
+      norm +
+      ", {type: Pad, size_divisor: 32}, {type: ImageToTensor, keys: [img]}, "
+      "{type: Collect, keys: [img]}]}]";
+  const std::string classes_line = classes.empty() ? "" : ", classes: " + classes;
+  return "model:\n"
+         "  type: RetinaNet\n"
+         "  backbone: {type: MobileNet, widen_factor: 0.25, out_indices: [1, 2, 3]}\n"
+         "  neck: {type: TemplateNeck, out_channels: 16, num_outs: 5}\n"
+         "  bbox_head: {type: RetinaHead, num_classes: " +
+         std::to_string(num_classes) +
+         ", in_channels: 16, stacked_convs: 1, feat_channels: 16,\n"
+         "    loss_cls: {type: FocalLoss, use_sigmoid: true, gamma: 2.0, alpha: 0.25, "
+         "loss_weight: 1.0},\n"
+         "    loss_bbox: {type: L1Loss, loss_weight: 1.0}}\n"
+         "  train_cfg: {assigner: {type: MaxIoUAssigner, pos_iou_thr: 0.5, neg_iou_thr: 0.4, "
+         "min_pos_iou: 0, ignore_iof_thr: -1}, allowed_border: -1, pos_weight: -1, debug: false}\n"
+         "  test_cfg: {nms_pre: 100, min_bbox_size: 0, score_thr: 0.05, nms: {type: nms, "
+         "iou_threshold: 0.5}, max_per_img: 20}\n"
+         "data:\n"
+         "  samples_per_gpu: 2\n"
+         "  workers_per_gpu: 0\n"
+         "  train: {type: CocoDataset, ann_file: " +
+         data.train_json + ", img_prefix: " + data.train_dir + ", pipeline: " + train_pipeline +
+         classes_line +
+         "}\n"
+         "  val: {type: CocoDataset, ann_file: " +
+         data.val_json + ", img_prefix: " + data.val_dir + ", pipeline: " + test_pipeline +
+         classes_line +
+         "}\n"
+         "optimizer: {type: SGD, lr: 0.01, momentum: 0.9, weight_decay: 0.0001}\n"
+         "optimizer_config: {grad_clip: {max_norm: 35, norm_type: 2}}\n"
+         "lr_config: {policy: step, warmup: linear, warmup_iters: 3, warmup_ratio: 0.1, step: "
+         "[1]}\n"
+         "runner: " +
+         runner +
+         "\n"
+         "checkpoint_config: {interval: 1}\n"
+         "log_config: {interval: 1, hooks: [{type: TextLoggerHook}]}\n" +
+         extra;
+}
+
+/// `detkit train` with the test's fixed settings.
+detkit::testing::ProcessResult train(const std::string& config, const std::string& work_dir,
+                                     std::vector<std::string> extra = {}) {
+  std::vector<std::string> args = {"train",  config,     "--work-dir",        work_dir,
+                                   "--seed", "0",        "--deterministic",   "--threads",
+                                   "1",      "--plugin", TEMPLATE_PLUGIN_FILE};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return run_detkit(args);
+}
+
+/// The JSON log's training lines' "loss" values, in order.
+std::vector<double> logged_losses(const std::string& work_dir) {
+  std::vector<double> losses;
+  for (const auto& entry : fs::directory_iterator(work_dir)) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() < 9 || name.substr(name.size() - 9) != ".log.json") continue;
+    std::ifstream in(entry.path());
+    std::string line;
+    const std::regex train_loss("\"mode\": \"train\".*\"loss\": ([-0-9.eE+]+)");
+    std::smatch m;
+    while (std::getline(in, line)) {
+      if (std::regex_search(line, m, train_loss)) losses.push_back(std::stod(m[1]));
+    }
+  }
+  return losses;
+}
+
+class TrainingTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { root_ = new TempDir(); }
+  static void TearDownTestSuite() { delete root_; }
+  static const detkit::SyntheticDatasetSummary& data() { return dataset(root_->path("data")); }
+  /// Writes a config into the temp root and returns its path.
+  static std::string write_config(const std::string& name, const std::string& text) {
+    const std::string path = root_->path(name);
+    write_file(path, text);
+    return path;
+  }
+  static TempDir* root_;
+};
+TempDir* TrainingTest::root_ = nullptr;
+
+TEST_F(TrainingTest, TrainsWritesMmdetectionsWorkDirLayoutAndCheckpointsPythonReads) {
+  const std::string config =
+      write_config("epochs.yaml", config_text(data(), "{type: EpochBasedRunner, max_epochs: 2}",
+                                              "evaluation: {interval: 1, metric: bbox}\n"
+                                              "workflow: [[train, 1], [val, 1]]\n"));
+  const std::string work = root_->path("work_epochs");
+  const auto run = train(config, work);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  for (const char* file : {"epoch_1.pth", "epoch_2.pth", "latest.pth", "epochs.yaml"})
+    EXPECT_TRUE(fs::exists(fs::path(work) / file)) << file;
+  EXPECT_EQ(fs::read_symlink(fs::path(work) / "latest.pth").string(), "epoch_2.pth");
+  // The text log has MMDetection's line format.
+  EXPECT_TRUE(
+      std::regex_search(run.out, std::regex(R"(Epoch \[2\]\[4/4\]\s+lr: [0-9.]+e-0[0-9], eta: )")))
+      << run.out;
+  EXPECT_NE(run.out.find("bbox_mAP"), std::string::npos) << run.out;
+  // The val phase of the workflow logs its losses on data.val.
+  EXPECT_TRUE(std::regex_search(run.out, std::regex(R"(Epoch\(val\) \[2\]\[2\]\s+loss_cls: )")))
+      << run.out;
+  EXPECT_EQ(logged_losses(work).size(), 8u);
+  // Python reads the checkpoint: MMDetection's layout, the optimizer's state_dict layout.
+  const auto python = run_process(
+      {"/usr/bin/python3", "-c",
+       "import sys, torch\n"
+       "c = torch.load(sys.argv[1], map_location='cpu')\n"
+       "print(sorted(c.keys()))\n"
+       "print(c['meta']['epoch'], c['meta']['iter'], list(c['meta']['CLASSES']))\n"
+       "o = c['optimizer']\n"
+       "print(len(o['param_groups']), len(o['state']), o['param_groups'][0]['momentum'])\n"
+       "print(c['state_dict']['bbox_head.retina_cls.weight'].shape)\n",
+       (fs::path(work) / "epoch_2.pth").string()});
+  ASSERT_EQ(python.exit_code, 0) << python.err;
+  EXPECT_NE(python.out.find("['meta', 'optimizer', 'rng', 'state_dict']"), std::string::npos)
+      << python.out;
+  EXPECT_NE(python.out.find("2 8 "), std::string::npos) << python.out;
+  EXPECT_TRUE(std::regex_search(python.out, std::regex("\n1 [0-9]+ 0.9\n"))) << python.out;
+  // Training again into the same folder keeps the first run's log files.
+  const auto again = train(config, work, {"--cfg-options", "runner.max_epochs=1"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  int logs = 0;
+  for (const auto& entry : fs::directory_iterator(work))
+    logs += entry.path().extension() == ".log";
+  EXPECT_EQ(logs, 2);
+}
+
+TEST_F(TrainingTest, ResumedRunEqualsAStraightRun) {
+  const std::string straight_cfg =
+      write_config("straight.yaml", config_text(data(), "{type: EpochBasedRunner, max_epochs: 2}"));
+  const std::string first_cfg =
+      write_config("first.yaml", config_text(data(), "{type: EpochBasedRunner, max_epochs: 1}"));
+  const std::string straight = root_->path("work_straight");
+  const std::string split = root_->path("work_split");
+  ASSERT_EQ(train(straight_cfg, straight).exit_code, 0);
+  ASSERT_EQ(train(first_cfg, split).exit_code, 0);
+  // Resume from the checkpoint as Python re-saves it (torch.load + torch.save): detkit reads
+  // what Python writes, optimizer and RNG state included.
+  const std::string resaved = root_->path("resaved.pth");
+  const auto python = run_process({"/usr/bin/python3", "-c",
+                                   "import sys, torch\n"
+                                   "torch.save(torch.load(sys.argv[1]), sys.argv[2])\n",
+                                   split + "/epoch_1.pth", resaved});
+  ASSERT_EQ(python.exit_code, 0) << python.err;
+  const auto resumed = train(straight_cfg, split, {"--resume-from", resaved});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.out << resumed.err;
+  EXPECT_NE(resumed.out.find("resumed epoch 1, iter 4"), std::string::npos) << resumed.out;
+  const auto a = detkit::load_checkpoint(straight + "/epoch_2.pth");
+  const auto b = detkit::load_checkpoint(split + "/epoch_2.pth");
+  ASSERT_EQ(a.state_dict.size(), b.state_dict.size());
+  for (const auto& item : a.state_dict) {
+    const torch::Tensor& other = b.state_dict[item.key()];
+    EXPECT_TRUE(torch::allclose(item.value().to(torch::kDouble), other.to(torch::kDouble), 0, 1e-6))
+        << item.key();
+  }
+  const std::vector<double> la = logged_losses(straight), lb = logged_losses(split);
+  ASSERT_EQ(la.size(), lb.size());
+  for (size_t i = 0; i < la.size(); ++i)
+    EXPECT_NEAR(la[i], lb[i], 1e-6) << "iteration " << i;
+}
+
+TEST_F(TrainingTest, LoadFromReportsTheReinitialisedHead) {
+  const std::string base_cfg =
+      write_config("base.yaml", config_text(data(), "{type: EpochBasedRunner, max_epochs: 1}"));
+  const std::string base = root_->path("work_base");
+  ASSERT_EQ(train(base_cfg, base).exit_code, 0);
+  const auto& names = data().class_names;
+  const std::string subset = "[" + names[0] + ", " + names[1] + "]";
+  const std::string finetune_cfg = write_config(
+      "finetune.yaml", config_text(data(), "{type: EpochBasedRunner, max_epochs: 1}",
+                                   "load_from: " + base + "/epoch_1.pth\n", 2, subset));
+  const auto run = train(finetune_cfg, root_->path("work_finetune"));
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_NE(run.out.find("size mismatch for bbox_head.retina_cls.weight"), std::string::npos)
+      << run.out;
+  EXPECT_NE(run.out.find("load checkpoint from local path"), std::string::npos);
+}
+
+TEST_F(TrainingTest, BadInputGivesClearErrorsAndExitCodes) {
+  const std::string cfg =
+      write_config("bad.yaml", config_text(data(), "{type: EpochBasedRunner, max_epochs: 1}"));
+  // Bad command lines: exit 2.
+  EXPECT_EQ(run_detkit({"train"}).exit_code, 2);
+  EXPECT_EQ(run_detkit({"train", cfg, "--threads", "-1"}).exit_code, 2);
+  EXPECT_EQ(run_detkit({"train", cfg, "--seed", "-3"}).exit_code, 2);
+  EXPECT_EQ(run_detkit({"train", cfg, "--no-such-option"}).exit_code, 2);
+  // A resume file that is missing, not a checkpoint, truncated.
+  const auto missing = train(cfg, root_->path("w1"), {"--resume-from", root_->path("nope.pth")});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("nope.pth"), std::string::npos) << missing.err;
+  write_file(root_->path("garbage.pth"), "this is not a checkpoint");
+  const auto garbage = train(cfg, root_->path("w2"), {"--resume-from", root_->path("garbage.pth")});
+  EXPECT_EQ(garbage.exit_code, 1);
+  EXPECT_NE(garbage.err.find("garbage.pth"), std::string::npos) << garbage.err;
+  // A truncated checkpoint, and one of another model (other head shapes).
+  const std::string good_work = root_->path("w_good");
+  ASSERT_EQ(train(cfg, good_work).exit_code, 0);
+  {
+    std::ifstream in(good_work + "/epoch_1.pth", std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    write_file(root_->path("truncated.pth"), bytes.substr(0, bytes.size() / 2));
+  }
+  const auto truncated =
+      train(cfg, root_->path("w4"), {"--resume-from", root_->path("truncated.pth")});
+  EXPECT_EQ(truncated.exit_code, 1);
+  EXPECT_NE(truncated.err.find("truncated.pth"), std::string::npos) << truncated.err;
+  const auto other_model = train(cfg, root_->path("w5"),
+                                 {"--resume-from", good_work + "/epoch_1.pth", "--cfg-options",
+                                  "model.bbox_head.feat_channels=8"});
+  EXPECT_EQ(other_model.exit_code, 1);
+  EXPECT_NE(other_model.err.find("size mismatch"), std::string::npos) << other_model.err;
+  // An unwritable work dir (under a regular file).
+  write_file(root_->path("plain_file"), "x");
+  const auto unwritable = train(cfg, root_->path("plain_file") + "/work");
+  EXPECT_EQ(unwritable.exit_code, 1);
+  EXPECT_NE(unwritable.err.find("cannot create the work dir"), std::string::npos) << unwritable.err;
+  // A runner with both limits (MMCV's message).
+  const auto both = train(cfg, root_->path("w3"), {"--cfg-options", "runner.max_iters=3"});
+  EXPECT_EQ(both.exit_code, 1);
+  EXPECT_NE(both.err.find("Only one of `max_epochs` or `max_iters` can be set."), std::string::npos)
+      << both.err;
+}
+
+TEST_F(TrainingTest, AFileSizeLimitDuringASaveKeepsThePreviousCheckpoint) {
+  const std::string cfg =
+      write_config("limit.yaml", config_text(data(), "{type: EpochBasedRunner, max_epochs: 2}"));
+  const std::string first_cfg =
+      write_config("limit1.yaml", config_text(data(), "{type: EpochBasedRunner, max_epochs: 1}"));
+  const std::string work = root_->path("work_limit");
+  ASSERT_EQ(train(first_cfg, work).exit_code, 0);
+  const auto size = fs::file_size(fs::path(work) / "epoch_1.pth");
+  // The resumed run may write files of at most half a checkpoint: its save fails.
+  const std::string command = "ulimit -f " + std::to_string(size / 1024 / 2) + "; exec " +
+                              DETKIT_CLI + " train " + cfg + " --work-dir " + work +
+                              " --seed 0 --threads 1 --plugin " + TEMPLATE_PLUGIN_FILE +
+                              " --resume-from " + work + "/epoch_1.pth";
+  const auto run = run_process({"/bin/bash", "-c", command});
+  EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
+  EXPECT_FALSE(run.signaled);
+  EXPECT_NE(run.err.find("epoch_2.pth"), std::string::npos) << run.err;
+  EXPECT_FALSE(fs::exists(fs::path(work) / "epoch_2.pth"));
+  EXPECT_EQ(fs::read_symlink(fs::path(work) / "latest.pth").string(), "epoch_1.pth");
+  EXPECT_NO_THROW(detkit::load_checkpoint(work + "/latest.pth"));
+}
+
+TEST_F(TrainingTest, ARunKilledWhileSavingLeavesLoadableCheckpoints) {
+  const std::string cfg =
+      write_config("kill.yaml", config_text(data(), "{type: IterBasedRunner, max_iters: 100000}"));
+  const std::string work = root_->path("work_kill");
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    execl(DETKIT_CLI, DETKIT_CLI, "train", cfg.c_str(), "--work-dir", work.c_str(), "--seed", "0",
+          "--threads", "1", "--plugin", TEMPLATE_PLUGIN_FILE, "--cfg-options",
+          "lr_config.by_epoch=false", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Kill it at an arbitrary moment once it has saved a few checkpoints (most of its time is
+  // spent saving one per iteration).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!fs::exists(fs::path(work) / "iter_3.pth") && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::this_thread::sleep_for(std::chrono::milliseconds(137));
+  kill(child, SIGKILL);
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(fs::exists(fs::path(work) / "latest.pth"));
+  int checked = 0;
+  for (const auto& entry : fs::directory_iterator(work)) {
+    if (entry.path().extension() != ".pth") continue;
+    EXPECT_NO_THROW(detkit::load_checkpoint(entry.path().string())) << entry.path();
+    ++checked;
+  }
+  EXPECT_GE(checked, 4);
+  const auto resumed = train(cfg, work,
+                             {"--resume-from", work + "/latest.pth", "--cfg-options",
+                              "runner.max_iters=6", "lr_config.by_epoch=false"});
+  EXPECT_EQ(resumed.exit_code, 0) << resumed.out << resumed.err;
+}
+
+}  // namespace
