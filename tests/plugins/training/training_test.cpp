@@ -133,10 +133,10 @@ class TrainingTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { root_ = new TempDir(); }
   static void TearDownTestSuite() { delete root_; }
-  static const detkit::SyntheticDatasetSummary& data() { return dataset(root_->path("data")); }
+  static const detkit::SyntheticDatasetSummary& data() { return dataset(root_->file("data")); }
   /// Writes a config into the temp root and returns its path.
   static std::string write_config(const std::string& name, const std::string& text) {
-    const std::string path = root_->path(name);
+    const std::string path = root_->file(name);
     write_file(path, text);
     return path;
   }
@@ -149,7 +149,7 @@ TEST_F(TrainingTest, TrainsWritesMmdetectionsWorkDirLayoutAndCheckpointsPythonRe
       write_config("epochs.yaml", config_text(data(), "{type: EpochBasedRunner, max_epochs: 2}",
                                               "evaluation: {interval: 1, metric: bbox}\n"
                                               "workflow: [[train, 1], [val, 1]]\n"));
-  const std::string work = root_->path("work_epochs");
+  const std::string work = root_->file("work_epochs");
   const auto run = train(config, work);
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
   for (const char* file : {"epoch_1.pth", "epoch_2.pth", "latest.pth", "epochs.yaml"})
@@ -194,13 +194,13 @@ TEST_F(TrainingTest, ResumedRunEqualsAStraightRun) {
       write_config("straight.yaml", config_text(data(), "{type: EpochBasedRunner, max_epochs: 2}"));
   const std::string first_cfg =
       write_config("first.yaml", config_text(data(), "{type: EpochBasedRunner, max_epochs: 1}"));
-  const std::string straight = root_->path("work_straight");
-  const std::string split = root_->path("work_split");
+  const std::string straight = root_->file("work_straight");
+  const std::string split = root_->file("work_split");
   ASSERT_EQ(train(straight_cfg, straight).exit_code, 0);
   ASSERT_EQ(train(first_cfg, split).exit_code, 0);
   // Resume from the checkpoint as Python re-saves it (torch.load + torch.save): detkit reads
   // what Python writes, optimizer and RNG state included.
-  const std::string resaved = root_->path("resaved.pth");
+  const std::string resaved = root_->file("resaved.pth");
   const auto python = run_process({"/usr/bin/python3", "-c",
                                    "import sys, torch\n"
                                    "torch.save(torch.load(sys.argv[1]), sys.argv[2])\n",
@@ -226,14 +226,14 @@ TEST_F(TrainingTest, ResumedRunEqualsAStraightRun) {
 TEST_F(TrainingTest, LoadFromReportsTheReinitialisedHead) {
   const std::string base_cfg =
       write_config("base.yaml", config_text(data(), "{type: EpochBasedRunner, max_epochs: 1}"));
-  const std::string base = root_->path("work_base");
+  const std::string base = root_->file("work_base");
   ASSERT_EQ(train(base_cfg, base).exit_code, 0);
   const auto& names = data().class_names;
   const std::string subset = "[" + names[0] + ", " + names[1] + "]";
   const std::string finetune_cfg = write_config(
       "finetune.yaml", config_text(data(), "{type: EpochBasedRunner, max_epochs: 1}",
                                    "load_from: " + base + "/epoch_1.pth\n", 2, subset));
-  const auto run = train(finetune_cfg, root_->path("work_finetune"));
+  const auto run = train(finetune_cfg, root_->file("work_finetune"));
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
   EXPECT_NE(run.out.find("size mismatch for bbox_head.retina_cls.weight"), std::string::npos)
       << run.out;
@@ -249,37 +249,37 @@ TEST_F(TrainingTest, BadInputGivesClearErrorsAndExitCodes) {
   EXPECT_EQ(run_detkit({"train", cfg, "--seed", "-3"}).exit_code, 2);
   EXPECT_EQ(run_detkit({"train", cfg, "--no-such-option"}).exit_code, 2);
   // A resume file that is missing, not a checkpoint, truncated.
-  const auto missing = train(cfg, root_->path("w1"), {"--resume-from", root_->path("nope.pth")});
+  const auto missing = train(cfg, root_->file("w1"), {"--resume-from", root_->file("nope.pth")});
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_NE(missing.err.find("nope.pth"), std::string::npos) << missing.err;
-  write_file(root_->path("garbage.pth"), "this is not a checkpoint");
-  const auto garbage = train(cfg, root_->path("w2"), {"--resume-from", root_->path("garbage.pth")});
+  write_file(root_->file("garbage.pth"), "this is not a checkpoint");
+  const auto garbage = train(cfg, root_->file("w2"), {"--resume-from", root_->file("garbage.pth")});
   EXPECT_EQ(garbage.exit_code, 1);
   EXPECT_NE(garbage.err.find("garbage.pth"), std::string::npos) << garbage.err;
   // A truncated checkpoint, and one of another model (other head shapes).
-  const std::string good_work = root_->path("w_good");
+  const std::string good_work = root_->file("w_good");
   ASSERT_EQ(train(cfg, good_work).exit_code, 0);
   {
     std::ifstream in(good_work + "/epoch_1.pth", std::ios::binary);
     std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    write_file(root_->path("truncated.pth"), bytes.substr(0, bytes.size() / 2));
+    write_file(root_->file("truncated.pth"), bytes.substr(0, bytes.size() / 2));
   }
   const auto truncated =
-      train(cfg, root_->path("w4"), {"--resume-from", root_->path("truncated.pth")});
+      train(cfg, root_->file("w4"), {"--resume-from", root_->file("truncated.pth")});
   EXPECT_EQ(truncated.exit_code, 1);
   EXPECT_NE(truncated.err.find("truncated.pth"), std::string::npos) << truncated.err;
-  const auto other_model = train(cfg, root_->path("w5"),
+  const auto other_model = train(cfg, root_->file("w5"),
                                  {"--resume-from", good_work + "/epoch_1.pth", "--cfg-options",
                                   "model.bbox_head.feat_channels=8"});
   EXPECT_EQ(other_model.exit_code, 1);
   EXPECT_NE(other_model.err.find("size mismatch"), std::string::npos) << other_model.err;
   // An unwritable work dir (under a regular file).
-  write_file(root_->path("plain_file"), "x");
-  const auto unwritable = train(cfg, root_->path("plain_file") + "/work");
+  write_file(root_->file("plain_file"), "x");
+  const auto unwritable = train(cfg, root_->file("plain_file") + "/work");
   EXPECT_EQ(unwritable.exit_code, 1);
   EXPECT_NE(unwritable.err.find("cannot create the work dir"), std::string::npos) << unwritable.err;
   // A runner with both limits (MMCV's message).
-  const auto both = train(cfg, root_->path("w3"), {"--cfg-options", "runner.max_iters=3"});
+  const auto both = train(cfg, root_->file("w3"), {"--cfg-options", "runner.max_iters=3"});
   EXPECT_EQ(both.exit_code, 1);
   EXPECT_NE(both.err.find("Only one of `max_epochs` or `max_iters` can be set."), std::string::npos)
       << both.err;
@@ -290,7 +290,7 @@ TEST_F(TrainingTest, AFileSizeLimitDuringASaveKeepsThePreviousCheckpoint) {
       write_config("limit.yaml", config_text(data(), "{type: EpochBasedRunner, max_epochs: 2}"));
   const std::string first_cfg =
       write_config("limit1.yaml", config_text(data(), "{type: EpochBasedRunner, max_epochs: 1}"));
-  const std::string work = root_->path("work_limit");
+  const std::string work = root_->file("work_limit");
   ASSERT_EQ(train(first_cfg, work).exit_code, 0);
   const auto size = fs::file_size(fs::path(work) / "epoch_1.pth");
   // The resumed run may write files of at most half a checkpoint: its save fails.
@@ -310,7 +310,7 @@ TEST_F(TrainingTest, AFileSizeLimitDuringASaveKeepsThePreviousCheckpoint) {
 TEST_F(TrainingTest, ARunKilledWhileSavingLeavesLoadableCheckpoints) {
   const std::string cfg =
       write_config("kill.yaml", config_text(data(), "{type: IterBasedRunner, max_iters: 100000}"));
-  const std::string work = root_->path("work_kill");
+  const std::string work = root_->file("work_kill");
   const pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
