@@ -51,11 +51,11 @@ struct CyclicOptions : UpdaterOptions<T> {
                  "meaning [r, r / 1e5]")
         .or_one_of({param_spec_of<double>(), ratios});
     DETKIT_PARAM(p, cyclic_times, "number of cycles in the run").min(1);
-    DETKIT_PARAM(p, step_ratio_up, "fraction of a cycle spent going to the peak; in [0, 1)")
+    DETKIT_PARAM(p, step_ratio_up, "fraction of a cycle spent going to the peak")
         .min(0)
         .less_than(1);
     DETKIT_PARAM(p, anneal_strategy, "cos or linear").choices({"cos", "linear"});
-    DETKIT_PARAM(p, gamma, "amplitude factor per cycle; in (0, 1]").greater_than(0).max(1);
+    DETKIT_PARAM(p, gamma, "amplitude factor per cycle").greater_than(0).max(1);
     this->declare_updater(p);
   }
 };

@@ -43,8 +43,7 @@ struct UpdaterOptions {
     const char* what = T == ScheduleTarget::lr ? "lr" : "momentum";
     DETKIT_PARAM(p, by_epoch,
                  std::string("change the ") + what + " per epoch (true) or per iteration (false)");
-    DETKIT_PARAM(p, warmup, "warmup: null (none), constant, linear or exp")
-        .choices({"constant", "linear", "exp"});
+    DETKIT_PARAM(p, warmup, "warmup kind; null: no warmup").choices({"constant", "linear", "exp"});
     DETKIT_PARAM(p, warmup_iters,
                  T == ScheduleTarget::lr ? "warmup length in iterations (epochs with "
                                            "warmup_by_epoch); > 0 when warmup is set"
