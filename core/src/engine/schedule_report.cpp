@@ -30,6 +30,18 @@ bool changes_at(const ScheduleTrace& trace, size_t i) {
   return i == 0 || trace.lr[i] != trace.lr[i - 1] || trace.momentum[i] != trace.momentum[i - 1];
 }
 
+/// Whether series[i] moves more than 4 times as far as at either neighbouring iteration: a
+/// step inside a ramp.
+bool jumps_at(const std::vector<std::vector<double>>& series, size_t i) {
+  auto change = [&](size_t j, size_t g) {
+    return j == 0 || j >= series.size() ? 0.0 : std::abs(series[j][g] - series[j - 1][g]);
+  };
+  for (size_t g = 0; g < series[i].size(); ++g) {
+    if (change(i, g) > 4 * std::max(change(i - 1, g), change(i + 1, g))) return true;
+  }
+  return false;
+}
+
 /// One line of the per-iteration series: first, last, min, max and how often it changes.
 std::string series_summary(const char* name, const std::vector<std::vector<double>>& series) {
   if (series.empty()) return fmt::format("{}: no iterations", name);
@@ -159,13 +171,12 @@ std::string format_schedule(const ScheduleTrace& trace, bool every_iteration) {
   };
   // The iterations shown: the first, the last, and each one where a value changes. A run of
   // more than four consecutive changes (a warmup, a per-iteration curve) is shortened to its
-  // ends and the two iterations around each epoch boundary inside it (where by-epoch steps
-  // happen).
+  // ends and the jumps inside it (a by-epoch step during a warmup), each with the iteration
+  // before it.
   std::vector<size_t> shown;
   for (size_t i = 0; i < n; ++i) {
     if (every_iteration || i + 1 == n || changes_at(trace, i)) shown.push_back(i);
   }
-  const auto epoch_length = static_cast<size_t>(run.iters_per_epoch);
   for (size_t k = 0; k < shown.size();) {
     size_t end = k;
     while (!every_iteration && end + 1 < shown.size() && shown[end + 1] == shown[end] + 1)
@@ -176,10 +187,10 @@ std::string format_schedule(const ScheduleTrace& trace, bool every_iteration) {
         row(shown[j]);
     } else {
       std::vector<size_t> kept = {first};
-      for (size_t boundary = (first / epoch_length + 1) * epoch_length; boundary <= last;
-           boundary += epoch_length) {
-        if (boundary - 1 > kept.back()) kept.push_back(boundary - 1);
-        kept.push_back(boundary);
+      for (size_t i = first + 1; i < last; ++i) {
+        if (!jumps_at(trace.lr, i) && !jumps_at(trace.momentum, i)) continue;
+        if (i - 1 > kept.back()) kept.push_back(i - 1);
+        kept.push_back(i);
       }
       if (last > kept.back()) kept.push_back(last);
       for (size_t j = 0; j < kept.size(); ++j) {

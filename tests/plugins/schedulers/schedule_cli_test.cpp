@@ -37,10 +37,10 @@ TEST(ScheduleCommand, PrintsWritesAndPlotsThe1xSchedule) {
         "lr: 2e-05 at the start, 0.0002 at the end", "momentum: constant 0.9"}) {
     EXPECT_NE(r.out.find(line), std::string::npos) << line << "\n" << r.out;
   }
-  // The warmup's 500 changing rows are shortened to the epoch boundaries inside it; constant
-  // stretches print nothing.
+  // The warmup's 500 changing rows are shortened to its ends and the step inside it;
+  // constant stretches print nothing.
   EXPECT_NE(r.out.find("     0      0  2e-05"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("     ... (58 iterations, a new value at each)\n      59      0     59"),
+  EXPECT_NE(r.out.find("     ... (478 iterations, a new value at each)\n     479      7     59"),
             std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find("(19 iterations, a new value at each)\n     500      8     20  0.002"),
