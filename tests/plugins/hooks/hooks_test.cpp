@@ -638,6 +638,80 @@ TEST_F(HooksTest, TextLoggerByIterationEtaAndAppendOnly) {
   EXPECT_CONTAINS(lines[2], "\"loss\": 1.23456}");
 }
 
+TEST_F(HooksTest, TextLoggerJsonIsPythonsJsonDump) {
+  // runner.meta as MMCV dumps it: top-level floats (and lists of them) rounded to 5 decimals,
+  // nested maps as they are, strings ASCII-escaped, exactly as Python's json.dumps.
+  FakeRunner runner(dir.path());
+  ConfigNode& meta = runner.meta();
+  meta.set("config", "a\tb \"q\" \\ caf\xc3\xa9 \xf0\x9f\x98\x80\x7f\n");
+  meta.set("seed", 42);
+  meta.set("tiny", 1e-7);
+  meta.set("values", detkit::ConfigValue<std::vector<double>>::to({0.123456789, 2.5e-06, 1e20}));
+  ConfigNode nested = ConfigNode::make_map();
+  nested.set("score", 0.1234567);
+  nested.set("ok", true);
+  nested.set("none", ConfigNode());
+  meta.set("hook_msgs", nested);
+  runner.add("{type: TextLoggerHook}");
+  runner.before_run();
+  const std::string line =
+      split_lines(detkit::testing::read_file(dir.file("20261201_070000.log.json")))[0];
+  const auto python = detkit::testing::run_process(
+      {"/usr/bin/python3", "-c",
+       "import json, sys\n"
+       "meta = {'config': 'a\\tb \"q\" \\\\ caf\\u00e9 \\U0001F600\\x7f\\n', 'seed': 42,\n"
+       "        'tiny': round(1e-7, 5),\n"
+       "        'values': [round(v, 5) for v in (0.123456789, 2.5e-06, 1e20)],\n"
+       "        'hook_msgs': {'score': 0.1234567, 'ok': True, 'none': None}}\n"
+       "print(json.dumps(meta))\n"
+       "assert json.loads(sys.argv[1]) == meta\n",
+       line});
+  ASSERT_EQ(python.exit_code, 0) << python.err;
+  EXPECT_EQ(line + "\n", python.out);
+}
+
+TEST_F(HooksTest, IterationEvaluationLogsTrainingFirst) {
+  // IterBasedRunner: EvalHook (LOW) runs before the logger (VERY_LOW), so it lets the logger
+  // log the training values first and clears the buffer, as MMCV's; the logger then prints the
+  // metrics on their own line.
+  FakeRunner runner(dir.path());
+  runner.by_epoch_ = false;
+  runner.max_iters_ = 4;
+  runner.add("{type: TextLoggerHook, interval: 2, by_epoch: false}");
+  runner.add("{type: EvalHook, interval: 2, by_epoch: false}");
+  runner.before_run();
+  for (int i = 0; i < 2; ++i) {
+    runner.train_iter([](FakeRunner& r) {
+      r.log_update("data_time", 0.1, 1);
+      r.log_update("time", 0.5, 1);
+      r.set_step(torch::zeros({}), {{"loss", 1.0}});
+    });
+  }
+  EXPECT_EQ(runner.eval_epochs, (std::vector<int64_t>{2}));
+  EXPECT_EQ(without_memory(runner.lines),
+            (std::vector<std::string>{
+                "Iter [2/4]\tlr: 2.000e-02, eta: 0:00:01, time: 0.500, data_time: 0.100, "
+                "loss: 1.0000",
+                "Iter(val) [5]\tbbox_mAP: 0.2500, bbox_mAP_50: 0.5000"}));
+}
+
+TEST_F(HooksTest, TextLoggerCopiesLogsToOutDir) {
+  const std::string work = dir.file("work_dirs/exp2");
+  FakeRunner runner(work);
+  detkit::testing::write_file(work + "/20261201_070000.log", "text log\n");
+  detkit::testing::write_file(work + "/epoch_1.pth", "");
+  runner.add("{type: TextLoggerHook, out_dir: " + dir.file("backup") + ", keep_local: false}");
+  runner.before_run();
+  EXPECT_EQ(runner.lines[0], "Text logs will be saved to " + dir.file("backup/exp2") +
+                                 " by HardDiskBackend after the training process.");
+  runner.after_run();
+  EXPECT_EQ(detkit::testing::read_file(dir.file("backup/exp2/20261201_070000.log")), "text log\n");
+  EXPECT_TRUE(fs::exists(dir.file("backup/exp2/20261201_070000.log.json")));
+  EXPECT_FALSE(fs::exists(dir.file("backup/exp2/epoch_1.pth")));
+  EXPECT_FALSE(fs::exists(work + "/20261201_070000.log"));
+  EXPECT_TRUE(fs::exists(work + "/epoch_1.pth"));
+}
+
 TEST_F(HooksTest, TextLoggerBadParameters) {
   EXPECT_CONTAINS(build_error("{type: TextLoggerHook, interval: 0}"), "interval");
   EXPECT_CONTAINS(build_error("{type: TextLoggerHook, by_epoh: false}"), "by_epoch");
