@@ -36,10 +36,12 @@ class CheckInvalidLossHook : public HookBase {
  public:
   using Options = CheckInvalidLossHookOptions;
 
+  /// Checks the options (InvalidParameter on a violation).
   explicit CheckInvalidLossHook(const CheckInvalidLossHookOptions& options_) : options(options_) {
     check_options(options, "CheckInvalidLossHook");
   }
 
+  /// Every `interval` iterations: throws detkit::Error on the first NaN or infinite loss.
   void after_train_iter(RunnerBase& runner) override {
     if (!every_n_iters(runner, options.interval())) return;
     for (const auto& [name, value] : runner.step_log_vars()) {
@@ -52,8 +54,10 @@ class CheckInvalidLossHook : public HookBase {
     }
   }
 
+  /// VERY_LOW.
   int default_priority() const override { return static_cast<int>(HookPriority::very_low); }
 
+  /// The options the hook was built with (the registry prints them).
   CheckInvalidLossHookOptions options;
 
  private:

@@ -56,6 +56,7 @@ class CheckpointHook : public HookBase {
  public:
   using Options = CheckpointHookOptions;
 
+  /// Checks the options (InvalidParameter on a violation).
   explicit CheckpointHook(const CheckpointHookOptions& options_) : options(options_) {
     check_options(options, "CheckpointHook");
     if (options.filename_tmpl() && options.filename_tmpl()->find("{}") == std::string::npos) {
@@ -70,11 +71,13 @@ class CheckpointHook : public HookBase {
     }
   }
 
+  /// Resolves the output folder (out_dir/<basename of work_dir>, else work_dir).
   void before_run(RunnerBase& runner) override {
     out_dir_ = resolve_out_dir(options.out_dir().value_or(""), runner.work_dir());
     runner.log_info("Checkpoints will be saved to " + out_dir_ + " by HardDiskBackend.");
   }
 
+  /// By epoch: saves every `interval` epochs and at the last one (save_last).
   void after_train_epoch(RunnerBase& runner) override {
     if (!options.by_epoch()) return;
     if (every_n_epochs(runner, options.interval()) ||
@@ -84,6 +87,7 @@ class CheckpointHook : public HookBase {
     }
   }
 
+  /// By iteration: saves every `interval` iterations and at the last one (save_last).
   void after_train_iter(RunnerBase& runner) override {
     if (options.by_epoch()) return;
     if (every_n_iters(runner, options.interval()) ||
@@ -93,6 +97,7 @@ class CheckpointHook : public HookBase {
     }
   }
 
+  /// The options the hook was built with (the registry prints them).
   CheckpointHookOptions options;
 
  private:

@@ -111,6 +111,7 @@ class EMAHook : public HookBase {
  public:
   using Options = EMAHookOptions;
 
+  /// Checks the options and registers the EMA buffers on the runner's model.
   EMAHook(const EMAHookOptions& options_, const HookContext& context) : options(options_) {
     check_options(options, "EMAHook");
     if (options.resume_from()) {
@@ -127,8 +128,10 @@ class EMAHook : public HookBase {
     buffers_.attach(model, std::move(names));
   }
 
+  /// Looks the averaged tensors up again (the host may have moved the model).
   void before_run(RunnerBase& runner) override { buffers_.bind(runner.model()); }
 
+  /// Updates the EMA every `interval` iterations.
   void after_train_iter(RunnerBase& runner) override {
     const auto step = static_cast<double>(runner.iter());
     const double momentum =
@@ -137,9 +140,11 @@ class EMAHook : public HookBase {
     buffers_.update(momentum);
   }
 
+  /// Swaps the EMA values in (for evaluation and checkpoints), and out again.
   void after_train_epoch(RunnerBase&) override { buffers_.swap(); }
   void before_train_epoch(RunnerBase&) override { buffers_.swap(); }
 
+  /// The options the hook was built with (the registry prints them).
   EMAHookOptions options;
 
  private:

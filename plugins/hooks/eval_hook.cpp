@@ -104,6 +104,7 @@ class EvalHook : public HookBase {
  public:
   using Options = EvalHookOptions;
 
+  /// Checks the options; infers the rule of a named save_best (InvalidParameter if it cannot).
   explicit EvalHook(const EvalHookOptions& options_) : options(options_) {
     check_options(options, "EvalHook");
     check_names(options.metric(), "metric");
@@ -127,6 +128,7 @@ class EvalHook : public HookBase {
     }
   }
 
+  /// Resolves out_dir; reads the previous best checkpoint from hook_msgs (resume).
   void before_run(RunnerBase& runner) override {
     out_dir_ = resolve_out_dir(options.out_dir().value_or(""), runner.work_dir());
     if (out_dir_ != runner.work_dir()) {
@@ -138,6 +140,7 @@ class EvalHook : public HookBase {
     }
   }
 
+  /// By epoch: the interval of this epoch; with `start` <= epoch, evaluates once first.
   void before_train_epoch(RunnerBase& runner) override {
     decide_interval(runner);
     if (!(options.by_epoch() && initial_flag_)) return;
@@ -145,6 +148,7 @@ class EvalHook : public HookBase {
     initial_flag_ = false;
   }
 
+  /// By iteration: the interval now; with `start` <= iter, evaluates once first.
   void before_train_iter(RunnerBase& runner) override {
     decide_interval(runner);
     if (options.by_epoch() || !initial_flag_) return;
@@ -152,6 +156,7 @@ class EvalHook : public HookBase {
     initial_flag_ = false;
   }
 
+  /// By iteration: evaluates when due, after the loggers logged the training values.
   void after_train_iter(RunnerBase& runner) override {
     if (options.by_epoch() || !should_evaluate(runner)) return;
     // This hook runs before the loggers: let them log the training values first, so the
@@ -162,12 +167,15 @@ class EvalHook : public HookBase {
     do_evaluate(runner);
   }
 
+  /// By epoch: evaluates when due.
   void after_train_epoch(RunnerBase& runner) override {
     if (options.by_epoch() && should_evaluate(runner)) do_evaluate(runner);
   }
 
+  /// LOW.
   int default_priority() const override { return static_cast<int>(HookPriority::low); }
 
+  /// The options the hook was built with (the registry prints them).
   EvalHookOptions options;
 
  private:

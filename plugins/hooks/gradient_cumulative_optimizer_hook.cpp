@@ -30,6 +30,8 @@ class GradientCumulativeOptimizerHook : public OptimizerHook {
     return std::make_shared<GradientCumulativeOptimizerHook>(optimizer_hook_options(cfg));
   }
 
+  /// Accumulates the scaled gradient; every `cumulative_iters` (and at the last iteration)
+  /// clips, steps and zeroes the gradients.
   void after_train_iter(RunnerBase& runner) override {
     torch::optim::Optimizer& optimizer =
         require_optimizer(runner, "GradientCumulativeOptimizerHook").optimizer();

@@ -23,8 +23,10 @@ struct IterTimerHookOptions {
 class IterTimerHook : public HookBase {
  public:
   using Options = IterTimerHookOptions;
+  /// Nothing to configure.
   explicit IterTimerHook(const IterTimerHookOptions& = {}) {}
 
+  /// Starts the clock at each epoch, records data_time before and time after each iteration.
   void before_train_epoch(RunnerBase&) override { start(); }
   void before_val_epoch(RunnerBase&) override { start(); }
   void before_train_iter(RunnerBase& runner) override { before_iter(runner); }

@@ -33,7 +33,9 @@ struct LoggerSettings {
 /// Base class of logger hooks (priority VERY_LOW).
 class LoggerHook : public HookBase {
  public:
+  /// A logger with MMCV's LoggerHook arguments.
   explicit LoggerHook(LoggerSettings settings);
+  /// Forgets the logger in the per-runner record.
   ~LoggerHook() override;
   LoggerHook(const LoggerHook&) = delete;
   LoggerHook& operator=(const LoggerHook&) = delete;
@@ -41,6 +43,7 @@ class LoggerHook : public HookBase {
   /// Writes the buffer's output (called when it is ready).
   virtual void log(RunnerBase& runner) = 0;
 
+  /// Records the logger as the runner's last one so far.
   void before_run(RunnerBase& runner) override;
   /// Forgets the previous epoch's values.
   void before_train_epoch(RunnerBase& runner) override { runner.log_clear(); }
@@ -51,11 +54,13 @@ class LoggerHook : public HookBase {
   void after_train_epoch(RunnerBase& runner) override;
   /// Averages the whole validation epoch and logs it.
   void after_val_epoch(RunnerBase& runner) override;
+  /// VERY_LOW.
   int default_priority() const override { return static_cast<int>(HookPriority::very_low); }
 
   /// The logger hooks whose before_run saw `runner`, in the order it called them.
   static std::vector<LoggerHook*> loggers_of(const RunnerBase& runner);
 
+  /// The arguments the logger was built with.
   const LoggerSettings& settings() const { return settings_; }
 
  protected:

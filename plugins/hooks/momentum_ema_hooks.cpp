@@ -56,6 +56,7 @@ class MomentumEMAHook : public HookBase {
  public:
   using Options = MomentumEMAHookOptions<Exp>;
 
+  /// Checks the options and registers the EMA buffers on the runner's model.
   MomentumEMAHook(const Options& options_, const HookContext& context) : options(options_) {
     check_options(options, type());
     if (options.resume_from()) {
@@ -91,16 +92,20 @@ class MomentumEMAHook : public HookBase {
     }
   }
 
+  /// Looks the averaged tensors up again (the host may have moved the model).
   void before_run(RunnerBase& runner) override { buffers_.bind(runner.model()); }
 
+  /// Updates the EMA after every `interval`-th iteration.
   void after_train_iter(RunnerBase& runner) override {
     if ((runner.iter() + 1) % options.interval() != 0) return;
     buffers_.update(momentum(runner.iter()));
   }
 
+  /// Swaps the EMA values in (for evaluation and checkpoints), and out again.
   void after_train_epoch(RunnerBase&) override { buffers_.swap(); }
   void before_train_epoch(RunnerBase&) override { buffers_.swap(); }
 
+  /// The options the hook was built with (the registry prints them).
   Options options;
 
  private:

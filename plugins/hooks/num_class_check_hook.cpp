@@ -27,8 +27,10 @@ struct NumClassCheckHookOptions {
 class NumClassCheckHook : public HookBase {
  public:
   using Options = NumClassCheckHookOptions;
+  /// Nothing to configure.
   explicit NumClassCheckHook(const NumClassCheckHookOptions& = {}) {}
 
+  /// Checks the phase's dataset against the model.
   void before_train_epoch(RunnerBase& runner) override { check_head(runner); }
   void before_val_epoch(RunnerBase& runner) override { check_head(runner); }
 

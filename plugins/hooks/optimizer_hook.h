@@ -42,6 +42,7 @@ OptimizerHookOptions optimizer_hook_options(const ComponentConfig& cfg);
 /// `grad_norm`), optimizer.step(). Priority ABOVE_NORMAL.
 class OptimizerHook : public HookBase {
  public:
+  /// A hook with `options` (cumulative_iters is not used).
   explicit OptimizerHook(OptimizerHookOptions options);
 
   /// The schema (MMCV's arguments; cumulative_iters must stay 1 here).
@@ -49,9 +50,12 @@ class OptimizerHook : public HookBase {
   /// Builds the hook from its validated config.
   static std::shared_ptr<OptimizerHook> create(const ComponentConfig& cfg, const HookContext&);
 
+  /// zero_grad, backward, clip, step.
   void after_train_iter(RunnerBase& runner) override;
+  /// ABOVE_NORMAL.
   int default_priority() const override { return static_cast<int>(HookPriority::above_normal); }
 
+  /// The options the hook was built with.
   const OptimizerHookOptions& options() const { return options_; }
 
  protected:

@@ -108,6 +108,7 @@ class TextLoggerHook : public LoggerHook {
  public:
   using Options = TextLoggerHookOptions;
 
+  /// Checks the options (InvalidParameter on a violation).
   explicit TextLoggerHook(const TextLoggerHookOptions& options_)
       : LoggerHook(LoggerSettings{options_.interval(), options_.ignore_last(),
                                   options_.reset_flag(), options_.by_epoch()}),
@@ -115,6 +116,7 @@ class TextLoggerHook : public LoggerHook {
     check_options(options, "TextLoggerHook");
   }
 
+  /// Starts the ETA clock and the JSON log (runner.meta as its first line).
   void before_run(RunnerBase& runner) override {
     LoggerHook::before_run(runner);
     if (options.out_dir()) {
@@ -131,11 +133,13 @@ class TextLoggerHook : public LoggerHook {
     if (meta.is_map()) dump_log(meta);
   }
 
+  /// With out_dir: copies the logs there.
   void after_run(RunnerBase& runner) override {
     if (out_dir_.empty()) return;
     copy_logs(runner);
   }
 
+  /// MMCV's log(): the log line and the JSON line of the buffer's output.
   void log(RunnerBase& runner) override {
     NamedValues output = runner.log_output();
     int64_t cur_iter = get_iter(runner, /*inner_iter=*/true);
@@ -161,6 +165,7 @@ class TextLoggerHook : public LoggerHook {
     dump_log(log_dict);
   }
 
+  /// The options the hook was built with (the registry prints them).
   TextLoggerHookOptions options;
 
  private:
