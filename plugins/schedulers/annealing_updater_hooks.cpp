@@ -9,10 +9,9 @@
 //   FlatCosineAnnealingLrUpdaterHook
 //       s = round(P * start_percent) (Python's round: halves to even)
 //       value = b while p < s, else annealing_cos(b, T, (p - s) / (P - s))
-#include "detkit/registry.h"
-
 #include <cmath>
 
+#include "detkit/registry.h"
 #include "updater_hook.h"
 
 namespace detkit::schedulers {

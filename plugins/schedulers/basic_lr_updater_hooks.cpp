@@ -8,10 +8,9 @@
 //
 // Each also takes the base arguments (updater_hook.h): by_epoch, warmup, warmup_iters,
 // warmup_ratio, warmup_by_epoch.
-#include "detkit/registry.h"
-
 #include <cmath>
 
+#include "detkit/registry.h"
 #include "updater_hook.h"
 
 namespace detkit::schedulers {

@@ -10,11 +10,11 @@
 // i.e. each period anneals from restart_weights[i] * b + (1 - restart_weights[i]) * T down to
 // T. MMCV fails in the middle of training once p passes the last period; detkit refuses such a
 // run at before_run.
-#include "detkit/registry.h"
-
 #include <algorithm>
+#include <iterator>
 #include <numeric>
 
+#include "detkit/registry.h"
 #include "updater_hook.h"
 
 namespace detkit::schedulers {

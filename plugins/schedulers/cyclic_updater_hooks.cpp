@@ -9,10 +9,9 @@
 // anneal is annealing_cos or annealing_linear (anneal_strategy). A single ratio r means
 // (r, r / 1e5). The documented pairing for 3D detection is an LR cycle with target_ratio
 // [10, 1.0e-4] and a momentum cycle with [0.8947, 1] (the momentum falls while the LR rises).
-#include "detkit/registry.h"
-
 #include <cmath>
 
+#include "detkit/registry.h"
 #include "updater_hook.h"
 
 namespace detkit::schedulers {

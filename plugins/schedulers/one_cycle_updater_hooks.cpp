@@ -15,10 +15,9 @@
 //   three phases: (p*T - 1, max -> base), (2p*T - 2, base -> max), (T - 1, max -> max)
 // the last phase also taking any iteration past its end; before_run sets each group's momentum
 // (Adam: beta1) to max_momentum.
-#include "detkit/registry.h"
-
 #include <cmath>
 
+#include "detkit/registry.h"
 #include "updater_hook.h"
 
 namespace detkit::schedulers {

@@ -7,11 +7,10 @@
 //
 // MMDetection's 1x schedule is `lr_config: {policy: step, step: [8, 11], warmup: linear,
 // warmup_iters: 500, warmup_ratio: 0.001}`.
-#include "detkit/registry.h"
-
 #include <algorithm>
 #include <cmath>
 
+#include "detkit/registry.h"
 #include "updater_hook.h"
 
 namespace detkit::schedulers {

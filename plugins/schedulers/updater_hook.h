@@ -7,17 +7,18 @@
 #pragma once
 
 #include <torch/torch.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
 #include "detkit/build_context.h"
 #include "detkit/engine/optimizer.h"
 #include "detkit/engine/runner.h"
 #include "detkit/engine/scheduler.h"
 #include "detkit/error.h"
 #include "detkit/params.h"
-
-#include <cstdint>
-#include <optional>
-#include <string>
-#include <vector>
 
 namespace detkit::schedulers {
 
