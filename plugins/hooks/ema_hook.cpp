@@ -12,6 +12,7 @@
 #include "detkit/modeling/detector.h"
 #include "detkit/params.h"
 #include "detkit/registry.h"
+#include "hook_utils.h"
 
 namespace detkit::hooks {
 
@@ -36,6 +37,28 @@ void EmaBuffers::attach(torch::nn::Module& model, std::vector<std::string> names
   }
   names_ = std::move(names);
   bind(model);
+  attached_versions_.clear();
+  for (const auto& pair : pairs_)
+    attached_versions_.push_back(pair.second._version());
+}
+
+void EmaBuffers::restart(RunnerBase& runner) {
+  bind(runner.model());
+  const bool fresh_run = runner.iter() == 0;
+  bool any_loaded = false;
+  {
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < pairs_.size(); ++i) {
+      auto& [value, ema] = pairs_[i];
+      const bool loaded = i < attached_versions_.size() && ema._version() != attached_versions_[i];
+      any_loaded = any_loaded || loaded;
+      if (fresh_run || !loaded) ema.copy_(value.detach());
+    }
+  }
+  const ConfigNode* in_model = hook_msgs(runner).find("ema_in_model");
+  const bool ema_in_model = in_model != nullptr && in_model->is_bool() && in_model->as_bool();
+  if (!fresh_run && any_loaded && !ema_in_model) swap(runner, true);
+  hook_msgs(runner).set("ema_in_model", !fresh_run && any_loaded);
 }
 
 void EmaBuffers::bind(torch::nn::Module& model) {
@@ -64,7 +87,8 @@ void EmaBuffers::update(double momentum) {
   }
 }
 
-void EmaBuffers::swap() {
+void EmaBuffers::swap(RunnerBase& runner, bool ema_in_model) {
+  hook_msgs(runner).set("ema_in_model", ema_in_model);
   torch::NoGradGuard no_grad;
   for (auto& [value, ema] : pairs_) {
     const torch::Tensor saved = value.detach().clone();
@@ -128,8 +152,9 @@ class EMAHook : public HookBase {
     buffers_.attach(model, std::move(names));
   }
 
-  /// Looks the averaged tensors up again (the host may have moved the model).
-  void before_run(RunnerBase& runner) override { buffers_.bind(runner.model()); }
+  /// Restarts the EMA from the model's weights (after load_from), or keeps what a resumed
+  /// checkpoint holds.
+  void before_run(RunnerBase& runner) override { buffers_.restart(runner); }
 
   /// Updates the EMA every `interval` iterations.
   void after_train_iter(RunnerBase& runner) override {
@@ -141,8 +166,8 @@ class EMAHook : public HookBase {
   }
 
   /// Swaps the EMA values in (for evaluation and checkpoints), and out again.
-  void after_train_epoch(RunnerBase&) override { buffers_.swap(); }
-  void before_train_epoch(RunnerBase&) override { buffers_.swap(); }
+  void after_train_epoch(RunnerBase& runner) override { buffers_.swap(runner, true); }
+  void before_train_epoch(RunnerBase& runner) override { buffers_.swap(runner, false); }
 
   /// The options the hook was built with (the registry prints them).
   EMAHookOptions options;

@@ -13,6 +13,7 @@
 
 #include "detkit/build_context.h"
 #include "detkit/engine/hook.h"
+#include "detkit/engine/runner.h"
 
 namespace detkit::hooks {
 
@@ -24,10 +25,18 @@ class EmaBuffers {
   void attach(torch::nn::Module& model, std::vector<std::string> names);
   /// Looks the tensors up again by name (after the host moved or reloaded the model).
   void bind(torch::nn::Module& model);
+  /// Before a run (after the host's resume_from / load_from): binds, then restarts the EMA from
+  /// the model's values — all of them for a run that starts at iteration 0 (MMCV clones the
+  /// weights in before_run, so after load_from), else only those the resumed checkpoint did not
+  /// hold (the buffers nothing was loaded into since attach()). A resumed checkpoint saved while
+  /// the model held the raw weights (hook_msgs.ema_in_model false: the hook ran after
+  /// CheckpointHook) is swapped once, so the next before_train_epoch brings the raw weights back.
+  void restart(RunnerBase& runner);
   /// ema = (1 - momentum) * ema + momentum * value, for floating-point tensors.
   void update(double momentum);
-  /// Exchanges the model's values and the EMA values.
-  void swap();
+  /// Exchanges the model's values and the EMA values; records in hook_msgs.ema_in_model whether
+  /// the model now holds the EMA values (`ema_in_model`).
+  void swap(RunnerBase& runner, bool ema_in_model);
   /// The buffer name of a tensor name: "ema_" + name with '.' replaced by '_'.
   static std::string buffer_name(const std::string& name);
 
@@ -35,6 +44,8 @@ class EmaBuffers {
   std::vector<std::string> names_;
   /// (model tensor, its EMA buffer), in the order of names_.
   std::vector<std::pair<torch::Tensor, torch::Tensor>> pairs_;
+  /// The EMA buffers' version counters after attach() (a load bumps them).
+  std::vector<int64_t> attached_versions_;
 };
 
 /// The model of a hook's context; throws detkit::Error naming `hook` without a runner.

@@ -92,8 +92,9 @@ class MomentumEMAHook : public HookBase {
     }
   }
 
-  /// Looks the averaged tensors up again (the host may have moved the model).
-  void before_run(RunnerBase& runner) override { buffers_.bind(runner.model()); }
+  /// Restarts the EMA from the model's weights (after load_from), or keeps what a resumed
+  /// checkpoint holds.
+  void before_run(RunnerBase& runner) override { buffers_.restart(runner); }
 
   /// Updates the EMA after every `interval`-th iteration.
   void after_train_iter(RunnerBase& runner) override {
@@ -102,8 +103,8 @@ class MomentumEMAHook : public HookBase {
   }
 
   /// Swaps the EMA values in (for evaluation and checkpoints), and out again.
-  void after_train_epoch(RunnerBase&) override { buffers_.swap(); }
-  void before_train_epoch(RunnerBase&) override { buffers_.swap(); }
+  void after_train_epoch(RunnerBase& runner) override { buffers_.swap(runner, true); }
+  void before_train_epoch(RunnerBase& runner) override { buffers_.swap(runner, false); }
 
   /// The options the hook was built with (the registry prints them).
   Options options;

@@ -204,9 +204,10 @@ class FakeRunner : public RunnerBase {
 
   /// Adds a hook built from YAML (with the runner as context), after the hooks of lower or
   /// equal priority.
-  HookBase& add(const std::string& yaml) {
+  HookBase& add(const std::string& yaml, int priority = -1) {
     return add_hook(detkit::build<HookBase>(detkit::testing::parse_yaml(yaml, "hook.yaml"),
-                                            "custom_hooks.0", detkit::HookContext{this}));
+                                            "custom_hooks.0", detkit::HookContext{this}),
+                    priority);
   }
   /// Adds `hook` with `priority` (-1: its default).
   HookBase& add_hook(std::shared_ptr<HookBase> hook, int priority = -1) {
@@ -276,6 +277,10 @@ class FakeRunner : public RunnerBase {
     return std::nan("");
   }
   TinyDetector& tiny() { return *model_; }
+  /// A copy of the model's buffer `name`.
+  torch::Tensor named_ema(const std::string& name) {
+    return model_->named_buffers().find(name)->detach().clone();
+  }
 
   int64_t epoch_ = 0;
   int64_t iter_ = 0;
@@ -991,6 +996,75 @@ TEST_F(HooksTest, MomentumEmaHooksAverageBuffersToo) {
     expected = (1 - mi) * expected + mi * w;
   }
   EXPECT_TRUE(torch::allclose(*linear.tiny().named_buffers().find("ema_w"), expected));
+}
+
+TEST_F(HooksTest, EmaRestartsFromLoadedWeightsOnAFreshRun) {
+  // load_from happens after the hook is built: the EMA starts from the loaded weights (MMCV
+  // clones them in before_run).
+  FakeRunner runner(dir.path());
+  runner.add("{type: EMAHook}");
+  {
+    torch::NoGradGuard no_grad;
+    runner.tiny().w.copy_(torch::tensor({5.0f, 6.0f}));
+  }
+  runner.before_run();
+  EXPECT_TRUE(torch::equal(*runner.tiny().named_buffers().find("ema_w"), runner.tiny().w));
+}
+
+/// Copies the model's state and hook_msgs at after_train_epoch (a checkpoint).
+class StateCapture : public HookBase {
+ public:
+  void after_train_epoch(RunnerBase& runner) override {
+    state.clear();
+    for (const auto& item : runner.model().named_parameters())
+      state.emplace_back(item.key(), item.value().detach().clone());
+    for (const auto& item : runner.model().named_buffers())
+      state.emplace_back(item.key(), item.value().detach().clone());
+    hook_msgs = runner.meta().at("hook_msgs");
+  }
+  std::vector<std::pair<std::string, torch::Tensor>> state;
+  ConfigNode hook_msgs;
+};
+
+TEST_F(HooksTest, EmaResumeContinuesWhateverTheCheckpointOrder) {
+  // The EMA hook before CheckpointHook (49: the checkpoint holds the EMA weights) or after it
+  // (NORMAL, registered later: the raw weights): a resumed run has the raw weights in the model
+  // and the EMA in the buffers at its first epoch either way.
+  for (const int ema_priority : {49, 50}) {
+    detkit::testing::TempDir work;
+    FakeRunner first(work.path());
+    first.iters_per_epoch_ = 3;
+    auto capture = std::make_shared<StateCapture>();
+    first.add_hook(capture, 50);
+    first.add("{type: EMAHook, momentum: 0.3, warm_up: 1}", ema_priority);
+    first.before_run();
+    first.train_epoch(shift_step);
+    first.call(&HookBase::before_train_epoch);
+    const torch::Tensor raw = first.tiny().w.detach().clone();
+    const torch::Tensor ema = first.named_ema("ema_w");
+    ASSERT_FALSE(torch::allclose(raw, ema));
+
+    FakeRunner resumed(work.path());
+    resumed.iters_per_epoch_ = 3;
+    resumed.add("{type: EMAHook, momentum: 0.3, warm_up: 1}", ema_priority);
+    {
+      torch::NoGradGuard no_grad;
+      auto params = resumed.tiny().named_parameters();
+      auto buffers = resumed.tiny().named_buffers();
+      for (const auto& [name, value] : capture->state) {
+        torch::Tensor* target = params.find(name) ? params.find(name) : buffers.find(name);
+        ASSERT_NE(target, nullptr) << name;
+        target->copy_(value);
+      }
+    }
+    resumed.meta().set("hook_msgs", capture->hook_msgs);
+    resumed.epoch_ = 1;
+    resumed.iter_ = 3;
+    resumed.before_run();
+    resumed.call(&HookBase::before_train_epoch);
+    EXPECT_TRUE(torch::allclose(resumed.tiny().w, raw)) << "priority " << ema_priority;
+    EXPECT_TRUE(torch::allclose(resumed.named_ema("ema_w"), ema)) << "priority " << ema_priority;
+  }
 }
 
 TEST_F(HooksTest, EmaHookBadParameters) {
