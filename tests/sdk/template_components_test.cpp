@@ -69,7 +69,32 @@ class FakeRunner : public RunnerBase {
   const std::string& work_dir() const override { return work_dir_; }
   DetectorBase& model() override { throw Error("FakeRunner has no model"); }
   OptimizerBase* optimizer() override { return optimizer_; }
+  // SDK 1.1 accessors the template's scheduler does not use.
+  const std::string& mode() const override { return mode_; }
+  int64_t iters_per_epoch() const override { return max_iters_ / max_epochs_; }
+  bool by_epoch() const override { return true; }
+  torch::Tensor step_loss() const override { return {}; }
+  NamedValues step_log_vars() const override { return {}; }
+  int64_t step_num_samples() const override { return 0; }
+  void log_update(const std::string&, double, int64_t) override {}
+  void log_average(int64_t) override {}
+  NamedValues log_output() const override { return {}; }
+  void log_put_output(const std::string&, double) override {}
+  bool log_ready() const override { return false; }
+  void log_clear_output() override {}
+  void log_clear() override {}
+  void log_info(const std::string&) override {}
+  const std::string& timestamp() const override { return mode_; }
+  ConfigNode& meta() override { return meta_; }
+  std::string save_checkpoint(const std::string&, const std::string&, bool, const ConfigNode&,
+                              bool) override {
+    return {};
+  }
+  NamedValues evaluate(const ConfigNode&) override { return {}; }
+  std::vector<std::string> dataset_classes() const override { return {}; }
 
+  std::string mode_ = "train";
+  ConfigNode meta_ = ConfigNode::make_map();
   int64_t epoch_ = 0, iter_ = 0, max_epochs_ = 1, max_iters_ = 100;
   OptimizerBase* optimizer_ = nullptr;
   std::string work_dir_ = ".";
@@ -88,6 +113,9 @@ class FakeOptimizer : public OptimizerBase {
   }
   torch::optim::Optimizer& optimizer() override { return *sgd_; }
   bool has_momentum() const override { return true; }
+  double momentum(size_t) const override { return 0.0; }
+  void set_momentum(size_t, double) override {}
+  double setdefault(size_t, const std::string&, double value) override { return value; }
   /// The lr of group `i`.
   double lr(size_t i) { return sgd_->param_groups()[i].options().get_lr(); }
 

@@ -167,6 +167,9 @@ NamedValues evaluate_on(DetectorBase& model, const std::shared_ptr<const Dataset
                         const DataLoaderOptions& loader_options, const ConfigNode& options,
                         HostRunner& runner) {
   DataLoader loader(dataset, loader_options);
+  // MMCV's EvalHook: the number of evaluation batches, which the logger shows as the
+  // iteration of its `Epoch(val) [e][N]` line.
+  runner.log_put_output("eval_iter_num", static_cast<double>(loader.num_batches()));
   std::vector<Instances> predictions;
   predictions.reserve(dataset->size());
   {

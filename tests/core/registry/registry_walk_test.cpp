@@ -52,6 +52,12 @@ TEST(RegistryWalk, EveryDeclaredComponentBuildsFromDefaultsAndDescribeShowsItsVa
                std::string(e.what()).find("walk." + spec.name) != std::string::npos);
         EXPECT_TRUE(names_a_null_default) << info->type << ": " << e.what();
         continue;
+      } catch (const Error& e) {
+        // A component that cannot exist without its build context (EMAHook: the runner whose
+        // model it averages) says which context it needs.
+        EXPECT_NE(std::string(e.what()).find("Context"), std::string::npos)
+            << info->type << ": " << e.what();
+        continue;
       }
       const ConfigNode held = info->values(built.object.get());
       ASSERT_TRUE(held.is_map());

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -115,10 +116,15 @@ detkit::testing::ProcessResult train(const std::string& config, const std::strin
 /// The JSON log's training lines' "loss" values, in order.
 std::vector<double> logged_losses(const std::string& work_dir) {
   std::vector<double> losses;
+  std::vector<fs::path> logs;  // in name (= timestamp) order: the runs in the order they ran
   for (const auto& entry : fs::directory_iterator(work_dir)) {
     const std::string name = entry.path().filename().string();
-    if (name.size() < 9 || name.substr(name.size() - 9) != ".log.json") continue;
-    std::ifstream in(entry.path());
+    if (name.size() >= 9 && name.substr(name.size() - 9) == ".log.json")
+      logs.push_back(entry.path());
+  }
+  std::sort(logs.begin(), logs.end());
+  for (const auto& log : logs) {
+    std::ifstream in(log);
     std::string line;
     const std::regex train_loss("\"mode\": \"train\".*\"loss\": ([-0-9.eE+]+)");
     std::smatch m;
