@@ -2,6 +2,8 @@
 // registries, then the factories of the components that can be built without upstream objects.
 #include "detkit/core/config_check.h"
 
+#include "detkit/build_context.h"
+
 #include "detkit/core/text.h"
 #include "detkit/registry.h"
 
@@ -70,6 +72,8 @@ bool buildable_alone(Kind kind) {
     case Kind::bbox_coder:
     case Kind::activation_layer:
     case Kind::metric:
+    case Kind::scheduler:  // LR / momentum policies: checks that need no optimizer
+    case Kind::hook:       // hooks: checks that need no runner
       return true;
     default:
       return false;
@@ -147,7 +151,8 @@ const Schema& top_level_schema() {
         .component("checkpoint_config", Kind::hook, none, "CheckpointHook arguments")
         .type_key(TypeKey{"type", {}, false, "CheckpointHook"})
         .nested("log_config", log_config_schema(), "{interval: 50, hooks: [...]}", true)
-        .component("evaluation", Kind::hook, none, "EvalHook arguments: {interval: 1, metric: bbox}")
+        .component("evaluation", Kind::hook, none,
+                   "EvalHook arguments: {interval: 1, metric: bbox}")
         .type_key(TypeKey{"type", {}, false, "EvalHook"})
         .component_list("custom_hooks", Kind::hook, none, "extra hooks")
         .add<std::optional<std::string>>("load_from", std::nullopt, "checkpoint to finetune from")
@@ -190,8 +195,7 @@ ConfigCheckResult check_config(const ConfigNode& root, bool build) {
         model->mark(), "model",
         "not checked as a whole: no detector type is registered yet; its backbone, neck and "
         "heads are checked by position"));
-    validate_map_into(model_parts_schema(), *model, "model", "the model", result.errors,
-                      &report);
+    validate_map_into(model_parts_schema(), *model, "model", "the model", result.errors, &report);
     checked.erase("model");
   }
   validate_map_into(top_level_schema(), checked, "", "the config", result.errors, &report);
@@ -204,14 +208,22 @@ ConfigCheckResult check_config(const ConfigNode& root, bool build) {
     try {
       // Every buildable kind takes NoContext or a context whose defaults mean "not known".
       const BackboneContext backbone_context;
+      const SchedulerContext scheduler_context;
+      const HookContext hook_context;
       const NoContext no_context;
-      const void* context = component.kind == Kind::backbone
-                                ? static_cast<const void*>(&backbone_context)
-                                : static_cast<const void*>(&no_context);
+      const void* context = static_cast<const void*>(&no_context);
+      if (component.kind == Kind::backbone) context = &backbone_context;
+      if (component.kind == Kind::scheduler) context = &scheduler_context;
+      if (component.kind == Kind::hook) context = &hook_context;
       build_component(component.kind, component.config, component.path, context, nullptr,
                       component.type_key);
-    } catch (const std::exception& e) {
+    } catch (const ConfigError& e) {
       result.errors.push_back(e.what());
+    } catch (const std::exception& e) {
+      // A hook or policy that cannot be built without its runner or optimizer (EMAHook) is
+      // checked when training starts; anything else is an error now.
+      if (component.kind != Kind::hook && component.kind != Kind::scheduler)
+        result.errors.push_back(e.what());
     }
   }
   return result;

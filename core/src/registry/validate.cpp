@@ -40,8 +40,7 @@ class Validator {
   /// Validates the component map `cfg` of `kind`; returns the validated view (defaults filled,
   /// without the type key), or nullopt after recording errors.
   std::optional<ComponentConfig> component(Kind kind, const ConfigNode& cfg,
-                                           const std::string& path,
-                                           const ConfigNode* default_args,
+                                           const std::string& path, const ConfigNode* default_args,
                                            const TypeKey& type_key) {
     if (!cfg.is_map()) {
       error(cfg.mark(), path,
@@ -94,8 +93,8 @@ class Validator {
       return std::nullopt;
     }
     const size_t errors_before = errors_.size();
-    ConfigNode values = map(info->schema, merged, path, cfg.mark(), type, kind_is_module(kind),
-                            type_key.key);
+    ConfigNode values =
+        map(info->schema, merged, path, cfg.mark(), type, kind_is_module(kind), type_key.key);
     if (errors_.size() != errors_before) return std::nullopt;
     if (report_ != nullptr) report_->components.push_back({kind, cfg, path, type_key});
     return ComponentConfig(kind, type, std::move(values), path, cfg.mark());
@@ -115,6 +114,13 @@ class Validator {
     for (const auto& entry : given.entries()) {
       if (entry.key == skip_key) continue;
       const std::string key_path = child_path(path, entry.key);
+      // MMCV's custom_hooks items carry the hook's `priority` (the runner takes it, not the
+      // hook): a name or an int in [0, 100], checked when the hook is registered.
+      if (entry.key == "priority" && schema.find("priority") == nullptr &&
+          path.rfind("custom_hooks", 0) == 0) {
+        values.set(entry.key, entry.value, entry.key_mark);
+        continue;
+      }
       if (entry.key == "init_cfg" && accepts_init_cfg) {
         init_cfg(entry.value, key_path, entry.key_mark);
         values.set(entry.key, entry.value, entry.key_mark);
@@ -129,8 +135,10 @@ class Validator {
         // Sections ("the config") have keys; components have parameters.
         const bool section = owner.rfind("the ", 0) == 0;
         error(entry.key_mark.in_file() ? entry.key_mark : best_mark(entry.value, mark), key_path,
-              (section ? "unknown key '" + entry.key + "' in " : "unknown parameter '" + entry.key + "' of ") + owner +
-                  did_you_mean(entry.key, known) + (section ? " (keys of " : " (parameters of ") + owner + ": " +
+              (section ? "unknown key '" + entry.key + "' in "
+                       : "unknown parameter '" + entry.key + "' of ") +
+                  owner + did_you_mean(entry.key, known) +
+                  (section ? " (keys of " : " (parameters of ") + owner + ": " +
                   (known.empty() ? std::string("none") : join(known, ", ")) + ")");
         continue;
       }

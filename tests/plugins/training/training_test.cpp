@@ -284,6 +284,21 @@ TEST_F(TrainingTest, BadInputGivesClearErrorsAndExitCodes) {
   const auto unwritable = train(cfg, root_->file("plain_file") + "/work");
   EXPECT_EQ(unwritable.exit_code, 1);
   EXPECT_NE(unwritable.err.find("cannot create the work dir"), std::string::npos) << unwritable.err;
+  // `config check` builds policies and hooks (no optimizer, no runner): their checks fail
+  // there, before any training; custom_hooks may carry MMCV's `priority`.
+  const std::string checked = write_config(
+      "checked.yaml", config_text(data(), "{type: EpochBasedRunner, max_epochs: 1}",
+                                  "custom_hooks: [{type: NumClassCheckHook, priority: 49}]\n"));
+  const auto ok = run_detkit({"config", "check", checked, "--plugin", TEMPLATE_PLUGIN_FILE});
+  EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+  const auto bad_check =
+      run_detkit({"config", "check", checked, "--plugin", TEMPLATE_PLUGIN_FILE, "--cfg-options",
+                  "lr_config.step=[3,1]", "checkpoint_config.filename_tmpl=ckpt.pth"});
+  EXPECT_EQ(bad_check.exit_code, 1);
+  EXPECT_NE((bad_check.out + bad_check.err).find("steps must be increasing"), std::string::npos)
+      << bad_check.out << bad_check.err;
+  EXPECT_NE((bad_check.out + bad_check.err).find("filename_tmpl must contain"), std::string::npos)
+      << bad_check.out << bad_check.err;
   // A runner with both limits (MMCV's message).
   const auto both = train(cfg, root_->file("w3"), {"--cfg-options", "runner.max_iters=3"});
   EXPECT_EQ(both.exit_code, 1);
