@@ -35,15 +35,19 @@ GenericDict new_dict() {
   return GenericDict(c10::StringType::get(), c10::AnyType::get());
 }
 
+/// A Python float, int or bool as a double; throws Error naming `what` for anything else.
+double as_number(const c10::IValue& v, const std::string& what) {
+  if (v.isDouble()) return v.toDouble();
+  if (v.isInt()) return static_cast<double>(v.toInt());
+  if (v.isBool()) return v.toBool() ? 1.0 : 0.0;
+  throw Error(what + " is not a number (" + v.tagKind() + ")");
+}
+
 /// `dict[key]` as a double (ints and bools accepted); throws Error naming the key.
 double number_at(const GenericDict& dict, const std::string& key, const std::string& what) {
   auto it = dict.find(key);
   if (it == dict.end()) throw Error(what + " has no '" + key + "'");
-  const c10::IValue& v = it->value();
-  if (v.isDouble()) return v.toDouble();
-  if (v.isInt()) return static_cast<double>(v.toInt());
-  if (v.isBool()) return v.toBool() ? 1.0 : 0.0;
-  throw Error(what + ": '" + key + "' is not a number");
+  return as_number(it->value(), what + ": '" + key + "'");
 }
 
 /// The tensor `dict[key]` (undefined when absent or None), checked against `like`'s shape.
@@ -179,15 +183,12 @@ struct AdamFamilyTraits {
     o.lr(number_at(group, "lr", what));
     auto it = group.find("betas");
     if (it == group.end()) throw Error(what + " has no 'betas'");
-    std::vector<double> betas;
-    if (it->value().isTuple()) {
-      for (const auto& v : it->value().toTupleRef().elements())
-        betas.push_back(v.isDouble() ? v.toDouble() : static_cast<double>(v.toInt()));
-    } else if (it->value().isList()) {
-      for (const auto& v : it->value().toListRef())
-        betas.push_back(v.isDouble() ? v.toDouble() : static_cast<double>(v.toInt()));
-    }
-    if (betas.size() != 2) throw Error(what + ": 'betas' is not a pair");
+    std::vector<c10::IValue> items;
+    if (it->value().isTuple()) items = it->value().toTupleRef().elements().vec();
+    if (it->value().isList()) items = it->value().toList().vec();
+    if (items.size() != 2) throw Error(what + ": 'betas' is not a pair of numbers");
+    const std::vector<double> betas = {as_number(items[0], what + ": betas[0]"),
+                                       as_number(items[1], what + ": betas[1]")};
     o.betas(std::make_tuple(betas[0], betas[1]));
     o.eps(number_at(group, "eps", what));
     o.weight_decay(number_at(group, "weight_decay", what));

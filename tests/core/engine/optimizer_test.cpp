@@ -176,6 +176,30 @@ INSTANTIATE_TEST_SUITE_P(
                       "{type: Adam, lr: 0.01, weight_decay: 0.001}",
                       "{type: AdamW, lr: 0.01, amsgrad: true}"));
 
+TEST_F(OptimizerTest, MalformedSavedStateIsAClearError) {
+  ToyNet net;
+  auto adam = detkit::build_optimizer(*net, parse_yaml("{type: Adam, lr: 0.01}"));
+  auto& serializable = dynamic_cast<detkit::SerializableOptimizer&>(*adam);
+  c10::IValue state = serializable.state_dict();
+  auto message = [&](const c10::IValue& betas) -> std::string {
+    c10::IValue copy = state.deepcopy();
+    auto group = copy.toGenericDict().at("param_groups").toList().get(0).toGenericDict();
+    group.insert_or_assign("betas", betas);
+    try {
+      serializable.load_state_dict(copy);
+    } catch (const detkit::Error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_NE(message(c10::ivalue::Tuple::create({c10::IValue("a"), c10::IValue(0.9)}))
+                .find("betas[0] is not a number"),
+            std::string::npos);
+  EXPECT_NE(message(c10::IValue(0.9)).find("not a pair"), std::string::npos);
+  EXPECT_EQ(message(c10::ivalue::Tuple::create({c10::IValue(0.8), c10::IValue(0.99)})), "");
+  EXPECT_DOUBLE_EQ(adam->momentum(0), 0.8);  // a well-formed pair is taken
+}
+
 TEST_F(OptimizerTest, SgdStepIsPytorchsUpdateRule) {
   torch::manual_seed(1);
   ToyNet net;
