@@ -218,25 +218,11 @@ void HostRunner::call_hook(HookPoint point) {
 }
 
 void HostRunner::log_hook_order() {
-  const std::vector<std::pair<const char*, HookPoint>> stages = {
-      {"before_run", &HookBase::before_run},
-      {"before_train_epoch", &HookBase::before_train_epoch},
-      {"before_train_iter", &HookBase::before_train_iter},
-      {"after_train_iter", &HookBase::after_train_iter},
-      {"after_train_epoch", &HookBase::after_train_epoch},
-      {"before_val_epoch", &HookBase::before_val_epoch},
-      {"before_val_iter", &HookBase::before_val_iter},
-      {"after_val_iter", &HookBase::after_val_iter},
-      {"after_val_epoch", &HookBase::after_val_epoch},
-      {"after_run", &HookBase::after_run}};
+  // MMCV lists, per stage, the hooks that override it; C++ cannot tell which points a hook
+  // overrides, so the order (the same at every stage) is logged once.
   std::string text = "Hooks will be executed in the following order:";
-  for (const auto& [stage, point] : stages) {
-    (void)point;
-    text += std::string("\n") + stage + ":";
-    for (const auto& h : hooks_)
-      text += fmt::format("\n({:<12}) {}", priority_name(h.priority), h.name);
-    text += "\n --------------------";
-  }
+  for (const auto& h : hooks_)
+    text += fmt::format("\n({:<12}) {}", priority_name(h.priority), h.name);
   log_info(text);
 }
 

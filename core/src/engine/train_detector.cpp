@@ -328,8 +328,7 @@ TrainResult train_detector(const ConfigNode& config, const TrainOptions& options
 
   // ---- loaders
   const uint64_t loader_seed = seed;
-  auto make_loader = [&](std::shared_ptr<const DatasetBase> dataset, bool shuffle,
-                         const char* phase_loader, int64_t default_batch) {
+  auto make_loader = [&](bool shuffle, const char* phase_loader, int64_t default_batch) {
     DataLoaderOptions o;
     o.samples_per_gpu(loader_setting(config, phase_loader, "samples_per_gpu", default_batch))
         .workers_per_gpu(loader_setting(config, phase_loader, "workers_per_gpu", 2))
@@ -339,15 +338,13 @@ TrainResult train_detector(const ConfigNode& config, const TrainOptions& options
   };
   const int64_t train_batch = loader_setting(config, "train_dataloader", "samples_per_gpu", 2);
   runner->set_loader(
-      "train",
-      std::make_shared<DataLoader>(train_set, make_loader(train_set, true, "train_dataloader", 2)),
+      "train", std::make_shared<DataLoader>(train_set, make_loader(true, "train_dataloader", 2)),
       train_set->classes());
   if (val_loss_set) {
-    runner->set_loader(
-        "val",
-        std::make_shared<DataLoader>(
-            val_loss_set, make_loader(val_loss_set, false, "train_dataloader", train_batch)),
-        val_loss_set->classes());
+    runner->set_loader("val",
+                       std::make_shared<DataLoader>(
+                           val_loss_set, make_loader(false, "train_dataloader", train_batch)),
+                       val_loss_set->classes());
   }
   runner->set_workflow(workflow);
 
@@ -355,7 +352,7 @@ TrainResult train_detector(const ConfigNode& config, const TrainOptions& options
   if (const ConfigNode* val_cfg = find_path(config, {"data", "val"})) {
     auto val_cfg_copy = std::make_shared<ConfigNode>(*val_cfg);
     auto eval_set = std::make_shared<std::shared_ptr<const DatasetBase>>();
-    const DataLoaderOptions eval_loader = make_loader(nullptr, false, "val_dataloader", 1);
+    const DataLoaderOptions eval_loader = make_loader(false, "val_dataloader", 1);
     DetectorBase* model_ptr = model.get();
     HostRunner* runner_ptr = runner.get();
     auto last_metrics = std::make_shared<NamedValues>();
