@@ -299,6 +299,13 @@ TEST_F(TrainingTest, BadInputGivesClearErrorsAndExitCodes) {
       << bad_check.out << bad_check.err;
   EXPECT_NE((bad_check.out + bad_check.err).find("filename_tmpl must contain"), std::string::npos)
       << bad_check.out << bad_check.err;
+  const auto bad_priority =
+      train(checked, root_->file("w6"), {"--cfg-options", "custom_hooks.0.priority=SUPER"});
+  EXPECT_EQ(bad_priority.exit_code, 1);
+  EXPECT_NE(bad_priority.err.find("priority must be an int in [0, 100] or one of"),
+            std::string::npos)
+      << bad_priority.err;
+  EXPECT_EQ(run_detkit({"train", cfg, "--work-dir", ""}).exit_code, 2);
   // A runner with both limits (MMCV's message).
   const auto both = train(cfg, root_->file("w3"), {"--cfg-options", "runner.max_iters=3"});
   EXPECT_EQ(both.exit_code, 1);
