@@ -69,9 +69,15 @@ int run_dataset_benchmark(const std::vector<std::string>& args) {
   load_plugins(vm, nullptr, true);
   const double megabytes = static_cast<double>(fs::file_size(path)) / 1e6;
   const auto start = std::chrono::steady_clock::now();
-  auto dataset = build<DatasetBase>(
-      parse_yaml_text("{type: CocoDataset, pipeline: [], ann_file: '" + path + "'}", "benchmark"),
-      "data.train");
+  // The path goes into a config node as it is, never into YAML text.
+  ConfigNode dataset_config = ConfigNode::make_map();
+  dataset_config.set("type", "CocoDataset");
+  dataset_config.set("pipeline", ConfigNode::make_list());
+  dataset_config.set("ann_file", path);
+  SourceMark origin;
+  origin.origin = "benchmark dataset";
+  dataset_config.set_mark_recursive(origin);
+  auto dataset = build<DatasetBase>(dataset_config, "data.train");
   const double seconds = seconds_since(start);
   std::optional<double> reference;
   std::string why;

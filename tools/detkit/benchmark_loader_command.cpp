@@ -111,11 +111,17 @@ int run_loader_benchmark(const std::vector<std::string>& args) {
                          synth.image_height);
   }
   // Every image counts (filter_empty_gt off), through the dataset class a config would build.
-  const std::string dataset_config = fmt::format(
-      "{{type: CocoDataset, ann_file: '{}', img_prefix: '{}', filter_empty_gt: false, "
-      "pipeline: {}}}",
-      ann_file, img_prefix + "/", kCocoTrainPipeline);
-  auto dataset = build<DatasetBase>(parse_yaml_text(dataset_config, "benchmark"), "data.train");
+  // The user's paths go into config nodes as they are, never into YAML text.
+  ConfigNode dataset_config = ConfigNode::make_map();
+  dataset_config.set("type", "CocoDataset");
+  dataset_config.set("ann_file", ann_file);
+  dataset_config.set("img_prefix", img_prefix + "/");
+  dataset_config.set("filter_empty_gt", false);
+  dataset_config.set("pipeline", parse_yaml_text(kCocoTrainPipeline, "benchmark"));
+  SourceMark origin;
+  origin.origin = "benchmark loader";
+  dataset_config.set_mark_recursive(origin);
+  auto dataset = build<DatasetBase>(dataset_config, "data.train");
   if (source.empty())
     source = fmt::format("{} images of {} (images in {})", dataset->size(), ann_file, img_prefix);
 

@@ -1,7 +1,9 @@
 // `_base_` inheritance, merging, `_delete_`, `plugins:` path resolution and `--cfg-options`.
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <filesystem>
+#include <unordered_map>
 
 #include "detkit/core/config.h"
 #include "detkit/core/text.h"
@@ -12,6 +14,41 @@ namespace detkit {
 namespace fs = std::filesystem;
 
 namespace {
+
+/// The position of every key of a map node, so that merging n keys into a map of m keys costs
+/// O(n + m) rather than O(n * m) (ConfigNode::find scans its entries). Built for one merge; the
+/// map must change only through set() while it is in use.
+class KeyIndex {
+ public:
+  explicit KeyIndex(const ConfigNode& map) {
+    const auto& entries = map.entries();
+    positions_.reserve(entries.size());
+    for (size_t i = 0; i < entries.size(); ++i)
+      positions_.emplace(entries[i].key, i);
+  }
+
+  /// The value of `key` in `map`, or nullptr.
+  ConfigNode* find(ConfigNode& map, const std::string& key) const {
+    const auto found = positions_.find(key);
+    return found == positions_.end() ? nullptr : &map.entries()[found->second].value;
+  }
+
+  /// ConfigNode::set with the index: replaces the value of `key` in place, or appends it.
+  void set(ConfigNode& map, const std::string& key, ConfigNode value, const SourceMark& key_mark) {
+    auto& entries = map.entries();
+    const auto [found, added] = positions_.emplace(key, entries.size());
+    if (added) {
+      entries.push_back(ConfigEntry{key, key_mark, std::move(value)});
+      return;
+    }
+    ConfigEntry& entry = entries[found->second];
+    entry.value = std::move(value);
+    if (key_mark.in_file() || !key_mark.origin.empty()) entry.key_mark = key_mark;
+  }
+
+ private:
+  std::unordered_map<std::string, size_t> positions_;
+};
 
 const SourceMark& mark_or(const ConfigNode& node, const SourceMark& fallback) {
   return node.mark().in_file() ? node.mark() : fallback;
@@ -131,7 +168,7 @@ ConfigNode load_recursive(const fs::path& path, std::vector<fs::path>& chain) {
   chain.push_back(canonical);
   ConfigNode merged = ConfigNode::make_map();
   merged.set_mark(root.mark());
-  std::vector<std::pair<std::string, std::string>> key_origin;  // key -> base file
+  std::unordered_map<std::string, std::string> key_origin;  // key -> base file
   for (size_t i = 0; i < bases.size(); ++i) {
     const fs::path base_path = (dir / bases[i]).lexically_normal();
     const SourceMark& item_mark = bases_node->is_list()
@@ -144,17 +181,15 @@ ConfigNode load_recursive(const fs::path& path, std::vector<fs::path>& chain) {
     }
     ConfigNode base = load_recursive(base_path, chain);
     for (auto& entry : base.entries()) {
-      auto previous = std::find_if(key_origin.begin(), key_origin.end(),
-                                   [&](const auto& p) { return p.first == entry.key; });
-      if (previous != key_origin.end()) {
+      const auto [previous, added] = key_origin.emplace(entry.key, base_path.string());
+      if (!added) {
         throw ConfigError(located_message(item_mark, "_base_",
                                           "duplicate key '" + entry.key +
                                               "' among base files: it is set in both " +
                                               previous->second + " and " + base_path.string() +
                                               " (keys of sibling _base_ files must be disjoint)"));
       }
-      key_origin.emplace_back(entry.key, base_path.string());
-      merged.set(entry.key, entry.value, entry.key_mark);
+      merged.entries().push_back(std::move(entry));  // keys are disjoint: no lookup needed
     }
   }
   chain.pop_back();
@@ -185,16 +220,22 @@ bool is_index(const std::string& segment) {
 }  // namespace
 
 void merge_config(ConfigNode& base, const ConfigNode& child, const std::string& path) {
+  if (base.is_null()) {  // as ConfigNode::set would: a null base becomes a map
+    const SourceMark mark = base.mark();
+    base = ConfigNode::make_map();
+    base.set_mark(mark);
+  }
+  KeyIndex index(base);
   for (const auto& entry : child.entries()) {
     const std::string key_path = child_path(path, entry.key);
     if (entry.key == "_delete_") continue;
-    ConfigNode* existing = base.find(entry.key);
+    ConfigNode* existing = index.find(base, entry.key);
     if (entry.value.is_map()) {
       const bool replace = takes_delete(entry.value, key_path);
       if (existing == nullptr || replace) {
         ConfigNode value = entry.value;
         strip_delete(value, key_path);
-        base.set(entry.key, std::move(value), entry.key_mark);
+        index.set(base, entry.key, std::move(value), entry.key_mark);
       } else if (existing->is_map()) {
         merge_config(*existing, entry.value, key_path);
       } else {
@@ -209,7 +250,7 @@ void merge_config(ConfigNode& base, const ConfigNode& child, const std::string& 
     } else {
       ConfigNode value = entry.value;
       strip_delete(value, key_path);
-      base.set(entry.key, std::move(value), entry.key_mark);
+      index.set(base, entry.key, std::move(value), entry.key_mark);
     }
   }
 }
@@ -267,8 +308,9 @@ void apply_cfg_option(ConfigNode& root, const std::string& option) {
         throw ConfigError("bad --cfg-options item '" + option + "': " + path +
                           " is a list; index it with a number, not '" + segment + "'");
       }
-      const size_t index = std::stoul(segment);
-      if (index >= node->size()) {
+      size_t index = 0;
+      const auto parsed = std::from_chars(segment.data(), segment.data() + segment.size(), index);
+      if (parsed.ec != std::errc() || index >= node->size()) {
         throw ConfigError("bad --cfg-options item '" + option + "': index " + segment +
                           " is out of range for " + path + " (" + std::to_string(node->size()) +
                           " elements)");

@@ -7,6 +7,7 @@
 
 #include "detkit/core/text.h"
 #include "detkit/error.h"
+#include "yaml_scalar.h"
 
 namespace detkit {
 
@@ -196,22 +197,81 @@ void ConfigNode::set_mark_recursive(const SourceMark& mark) {
 
 namespace {
 
+/// Whether a string must be quoted to read back as the same string, in block or flow context.
 bool needs_quotes(const std::string& text) {
   if (text.empty()) return true;
+  // Indicators anywhere (flow context: , [ ] { }; ": " and " #"), and leading or trailing
+  // spaces, which YAML strips.
   static const char* const specials = ":{}[],#&*!|>'\"%@`";
   if (text.find_first_of(specials) != std::string::npos) return true;
   if (text.front() == ' ' || text.back() == ' ' || text.front() == '-' || text.front() == '?')
     return true;
-  // Words YAML would read as another type.
-  static const char* const words[] = {"null", "Null",  "NULL",  "~",     "true", "True",
-                                      "TRUE", "false", "False", "FALSE", "yes",  "no",
-                                      "on",   "off",   "Yes",   "No"};
+  if (text == "<<" || text.compare(0, 3, "...") == 0) return true;  // merge key, document end
+  // Words YAML 1.1 readers would take for a bool.
+  static const char* const words[] = {"yes", "no", "on", "off", "Yes", "No", "On", "Off"};
   for (const char* word : words) {
     if (text == word) return true;
   }
-  char* end = nullptr;
-  std::strtod(text.c_str(), &end);
-  return end != nullptr && *end == '\0';
+  return !yaml::plain_scalar_is_string(text);  // null, a bool or a number when plain
+}
+
+/// Whether a string holds a character only a double-quoted YAML scalar can write (a line
+/// break, a tab or another control character).
+bool needs_escapes(const std::string& text) {
+  for (char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) return true;
+  }
+  return false;
+}
+
+/// `text` as a double-quoted YAML scalar, control characters escaped.
+std::string double_quoted(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default:
+        if (byte < 0x20 || byte == 0x7f) {
+          char escape[8];
+          std::snprintf(escape, sizeof(escape), "\\x%02x", byte);
+          out += escape;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+/// `text` as a YAML scalar that reads back as the same string: plain when that is safe, else
+/// single-quoted, or double-quoted with escapes when it holds control characters.
+std::string quote_string(const std::string& text) {
+  if (needs_escapes(text)) return double_quoted(text);
+  if (!needs_quotes(text)) return text;
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'')
+      out += "''";
+    else
+      out += c;
+  }
+  return out + "'";
 }
 
 std::string format_real(double value) {
@@ -245,17 +305,8 @@ std::string ConfigNode::to_flow() const {
       return std::to_string(int_);
     case Type::real:
       return format_real(real_);
-    case Type::string: {
-      if (!needs_quotes(string_)) return string_;
-      std::string out = "'";
-      for (char c : string_) {
-        if (c == '\'')
-          out += "''";
-        else
-          out += c;
-      }
-      return out + "'";
-    }
+    case Type::string:
+      return quote_string(string_);
     case Type::list: {
       std::string out = "[";
       for (size_t i = 0; i < list_.size(); ++i) {
@@ -268,7 +319,7 @@ std::string ConfigNode::to_flow() const {
       std::string out = "{";
       for (size_t i = 0; i < map_.size(); ++i) {
         if (i) out += ", ";
-        out += map_[i].key + ": " + map_[i].value.to_flow();
+        out += quote_string(map_[i].key) + ": " + map_[i].value.to_flow();
       }
       return out + "}";
     }

@@ -1,4 +1,5 @@
-// Prints a merged config as block YAML, optionally with the source of every value.
+// Prints a merged config as block YAML, optionally with the source of every value. Keys and
+// strings are quoted (ConfigNode::to_flow) so that the printed config loads back to equal values.
 #include <algorithm>
 
 #include "detkit/core/config.h"
@@ -21,6 +22,24 @@ bool is_block(const ConfigNode& node) {
   return false;
 }
 
+/// `text` with control characters (a line break in a file name) written as \xNN, so that a
+/// source comment stays on its line.
+std::string printable(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) {
+      static const char* const hex = "0123456789abcdef";
+      out += "\\x";
+      out += hex[byte >> 4];
+      out += hex[byte & 15];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 std::string source_of(const ConfigNode& value, const SourceMark& key_mark) {
   if (value.mark().in_file() || !value.mark().origin.empty()) return value.mark().str();
   return key_mark.str();
@@ -32,7 +51,8 @@ class Printer {
 
   void map(const ConfigNode& node, size_t indent) {
     for (const auto& entry : node.entries()) {
-      const std::string prefix = std::string(indent, ' ') + entry.key + ":";
+      // Keys are quoted like values when needed: a key may hold ": ", "#" or a line break.
+      const std::string prefix = std::string(indent, ' ') + ConfigNode(entry.key).to_flow() + ":";
       if (is_block(entry.value)) {
         lines.push_back({prefix, entry.key_mark.str()});
         if (entry.value.is_map())
@@ -79,7 +99,7 @@ std::string format_config(const ConfigNode& root, bool show_sources) {
     out += line.text;
     if (show_sources && !line.source.empty()) {
       out += std::string(line.text.size() < width ? width - line.text.size() : 0, ' ');
-      out += "  # " + line.source;
+      out += "  # " + printable(line.source);
     }
     out += "\n";
   }

@@ -1,155 +1,283 @@
-// YAML -> ConfigNode, with marks and YAML 1.2 core-schema scalar typing.
-#include <yaml-cpp/yaml.h>
+// YAML -> ConfigNode, built straight from yaml-cpp's parser events: a mark on every value, YAML
+// 1.2 core-schema scalar typing (yaml_scalar.cpp), merge keys (<<), and bounds that make a hostile
+// file fail with one clear message instead of exhausting memory or the stack: the file size, the
+// nesting depth and the number of values aliases may add (a "billion laughs" alias bomb).
+#include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/exceptions.h>
+#include <yaml-cpp/parser.h>
 
-#include <cerrno>
-#include <cmath>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <sstream>
+#include <unordered_map>
 
 #include "detkit/core/config.h"
 #include "detkit/core/text.h"
 #include "detkit/error.h"
+#include "yaml_scalar.h"
 
 namespace detkit {
 
 namespace {
 
-/// Resolves a plain scalar by the YAML 1.2 core schema (as yaml-cpp leaves typing to us).
-ConfigNode resolve_plain_scalar(const std::string& text) {
-  static const std::regex int_pattern(R"([-+]?[0-9]+)");
-  static const std::regex hex_pattern(R"(0x[0-9a-fA-F]+)");
-  static const std::regex oct_pattern(R"(0o[0-7]+)");
-  static const std::regex float_pattern(R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?)");
-  if (text.empty() || text == "~" || text == "null" || text == "Null" || text == "NULL")
-    return ConfigNode();
-  if (text == "true" || text == "True" || text == "TRUE") return ConfigNode(true);
-  if (text == "false" || text == "False" || text == "FALSE") return ConfigNode(false);
-  if (std::regex_match(text, int_pattern)) {
-    errno = 0;
-    const long long value = std::strtoll(text.c_str(), nullptr, 10);
-    if (errno == ERANGE) return ConfigNode(std::strtod(text.c_str(), nullptr));
-    return ConfigNode(static_cast<int64_t>(value));
-  }
-  if (std::regex_match(text, hex_pattern))
-    return ConfigNode(static_cast<int64_t>(std::strtoll(text.c_str() + 2, nullptr, 16)));
-  if (std::regex_match(text, oct_pattern))
-    return ConfigNode(static_cast<int64_t>(std::strtoll(text.c_str() + 2, nullptr, 8)));
-  if (std::regex_match(text, float_pattern)) return ConfigNode(std::strtod(text.c_str(), nullptr));
-  if (text == ".inf" || text == ".Inf" || text == ".INF" || text == "+.inf")
-    return ConfigNode(HUGE_VAL);
-  if (text == "-.inf" || text == "-.Inf" || text == "-.INF") return ConfigNode(-HUGE_VAL);
-  if (text == ".nan" || text == ".NaN" || text == ".NAN") return ConfigNode(std::nan(""));
-  return ConfigNode(text);
-}
+/// Largest config file or text: real configs are a few kilobytes.
+constexpr size_t kMaxConfigBytes = size_t{16} << 20;
+/// Deepest nesting of lists and maps: real configs nest fewer than 10 levels.
+constexpr size_t kMaxConfigDepth = 100;
+/// Most values that aliases (*name) may add to one file, counting aliases inside anchored values.
+constexpr size_t kMaxAliasValues = 1000000;
 
-/// Applies a YAML merge key: keys of the merged map(s) that `target` does not set yet.
-void merge_key(ConfigNode& target, const ConfigNode& source) {
-  if (source.is_list()) {
-    for (const auto& item : source.items())
-      merge_key(target, item);
-    return;
-  }
-  if (!source.is_map()) {
-    throw ConfigError(
-        located_message(source.mark(), "", "a merge key (<<) needs a map or a list of maps"));
-  }
-  for (const auto& entry : source.entries()) {
-    if (!target.contains(entry.key)) target.set(entry.key, entry.value, entry.key_mark);
-  }
-}
-
-class Converter {
+/// Builds the ConfigNode tree of the first YAML document from the parser's events. Anchored
+/// values are kept (as ConfigNodes) so that an alias copies them; every value an alias adds is
+/// counted against kMaxAliasValues.
+class TreeBuilder final : public YAML::EventHandler {
  public:
-  explicit Converter(std::shared_ptr<const std::string> file) : file_(std::move(file)) {}
-
-  SourceMark mark(const YAML::Mark& m) const {
-    SourceMark out;
-    out.file = file_;
-    out.line = m.line + 1;
-    out.column = m.column + 1;
-    return out;
+  explicit TreeBuilder(std::shared_ptr<const std::string> file) : file_(std::move(file)) {
+    root_.set_mark(mark_in_file(0, 0));
   }
 
-  ConfigNode convert(const YAML::Node& node) {
-    ConfigNode out;
-    switch (node.Type()) {
-      case YAML::NodeType::Undefined:
-      case YAML::NodeType::Null:
-        break;
-      case YAML::NodeType::Scalar: {
-        const std::string& tag = node.Tag();
-        const std::string& text = node.Scalar();
-        if (tag == "!" || tag == "tag:yaml.org,2002:str") {
-          out = ConfigNode(text);  // quoted or explicitly a string
-        } else if (tag == "tag:yaml.org,2002:float") {
-          out = ConfigNode(std::strtod(text.c_str(), nullptr));
-        } else {
-          out = resolve_plain_scalar(text);
-        }
-        break;
-      }
-      case YAML::NodeType::Sequence:
-        out = ConfigNode::make_list();
-        for (const auto& item : node)
-          out.push_back(convert(item));
-        break;
-      case YAML::NodeType::Map: {
-        out = ConfigNode::make_map();
-        std::vector<ConfigNode> merges;  // YAML merge keys (<<: *anchor), applied after
-        for (const auto& pair : node) {
-          if (!pair.first.IsScalar()) {
-            throw ConfigError(
-                located_message(mark(pair.first.Mark()), "", "map keys must be plain strings"));
-          }
-          const std::string key = pair.first.Scalar();
-          if (key == "<<" && pair.first.Tag() == "?") {
-            merges.push_back(convert(pair.second));
-            continue;
-          }
-          if (const ConfigEntry* previous = out.find_entry(key)) {
-            throw ConfigError(located_message(
-                mark(pair.first.Mark()), "",
-                "duplicate key '" + key + "' (first written at " + previous->key_mark.str() + ")"));
-          }
-          out.set(key, convert(pair.second), mark(pair.first.Mark()));
-        }
-        for (const ConfigNode& merge : merges)
-          merge_key(out, merge);
-        break;
-      }
+  /// The document's value (null for an empty document).
+  ConfigNode take_root() { return std::move(root_); }
+
+  /// The location of a yaml-cpp mark (0-based) in this file.
+  SourceMark mark(const YAML::Mark& at) const { return mark_in_file(at.line + 1, at.column + 1); }
+
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+
+  void OnAnchor(const YAML::Mark&, const std::string& name) override { anchor_name_ = name; }
+
+  void OnNull(const YAML::Mark& at, YAML::anchor_t anchor) override {
+    if (expecting_key()) throw error(at, "map keys must be plain strings, got null");
+    ConfigNode node;
+    node.set_mark(mark(at));
+    ++values_;
+    finish(std::move(node), anchor, 1);
+  }
+
+  void OnScalar(const YAML::Mark& at, const std::string& tag, YAML::anchor_t anchor,
+                const std::string& text) override {
+    ++values_;
+    if (expecting_key()) {
+      set_key(text, mark(at), text == "<<" && tag == "?");
+      if (anchor != YAML::NullAnchor) keep_anchor(anchor, ConfigNode(text), 1);
+      return;
     }
-    out.set_mark(mark(node.Mark()));
-    return out;
+    ConfigNode node;
+    if (tag == "!" || tag == "tag:yaml.org,2002:str")
+      node = ConfigNode(text);  // quoted, or explicitly a string
+    else if (tag == "tag:yaml.org,2002:float")
+      node = yaml::resolve_float_scalar(text, mark(at));
+    else
+      node = yaml::resolve_plain_scalar(text, mark(at));
+    node.set_mark(mark(at));
+    finish(std::move(node), anchor, 1);
+  }
+
+  void OnAlias(const YAML::Mark& at, YAML::anchor_t anchor) override {
+    const auto found = anchors_.find(anchor);
+    if (found == anchors_.end()) {
+      throw error(at, "the alias *" + names_[anchor] + " refers to a value that contains it");
+    }
+    const Anchored& target = found->second;
+    alias_values_ += target.values;
+    if (alias_values_ > kMaxAliasValues) {
+      throw error(at, "the alias *" + names_[anchor] + " makes aliases add more than " +
+                          std::to_string(kMaxAliasValues) +
+                          " values to the config (aliases of values that hold aliases multiply: "
+                          "is this a YAML alias bomb?)");
+    }
+    if (expecting_key()) {
+      if (!target.node.is_string()) throw error(at, "map keys must be plain strings");
+      set_key(target.node.as_string(), mark(at), false);
+      return;
+    }
+    values_ += target.values;
+    attach(ConfigNode(target.node));
+  }
+
+  void OnSequenceStart(const YAML::Mark& at, const std::string&, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value) override {
+    open(ConfigNode::make_list(), at, anchor);
+  }
+  void OnSequenceEnd() override { close(); }
+
+  void OnMapStart(const YAML::Mark& at, const std::string&, YAML::anchor_t anchor,
+                  YAML::EmitterStyle::value) override {
+    open(ConfigNode::make_map(), at, anchor);
+  }
+  void OnMapEnd() override {
+    Frame& frame = stack_.back();
+    for (ConfigNode& merge : frame.merges)
+      apply_merge(frame, merge);
+    close();
+  }
+
+  /// "nested deeper than N levels" at `at`.
+  ConfigError too_deep(const YAML::Mark& at) const {
+    return error(at, "the config is nested deeper than " + std::to_string(kMaxConfigDepth) +
+                         " levels of lists and maps");
   }
 
  private:
+  /// A list or map being read.
+  struct Frame {
+    ConfigNode node;
+    YAML::anchor_t anchor = YAML::NullAnchor;
+    size_t values_before = 0;  // values_ before this node, for the size of an anchored node
+    // Maps only: the key waiting for its value, the position of every key, and merge keys.
+    bool has_key = false;
+    bool key_is_merge = false;
+    std::string key;
+    SourceMark key_mark;
+    std::unordered_map<std::string, size_t> positions;
+    std::vector<ConfigNode> merges;
+  };
+  /// An anchored value and how many values it holds.
+  struct Anchored {
+    ConfigNode node;
+    size_t values = 0;
+  };
+
+  SourceMark mark_in_file(int line, int column) const {
+    SourceMark out;
+    out.file = file_;
+    out.line = line;
+    out.column = column;
+    return out;
+  }
+
+  ConfigError error(const YAML::Mark& at, const std::string& message) const {
+    return ConfigError(located_message(mark(at), "", message));
+  }
+
+  bool expecting_key() const {
+    return !stack_.empty() && stack_.back().node.is_map() && !stack_.back().has_key;
+  }
+
+  void set_key(const std::string& key, SourceMark key_mark, bool is_merge) {
+    Frame& frame = stack_.back();
+    if (!is_merge) {
+      const auto [previous, added] = frame.positions.emplace(key, frame.node.size());
+      if (!added) {
+        throw ConfigError(
+            located_message(key_mark, "",
+                            "duplicate key '" + key + "' (first written at " +
+                                frame.node.entries()[previous->second].key_mark.str() + ")"));
+      }
+    }
+    frame.has_key = true;
+    frame.key_is_merge = is_merge;
+    frame.key = key;
+    frame.key_mark = std::move(key_mark);
+  }
+
+  /// Remembers the name of an anchor from the OnAnchor event that came just before its value.
+  void name_anchor(YAML::anchor_t anchor) {
+    if (names_.count(anchor) == 0) names_[anchor] = anchor_name_;
+  }
+
+  void keep_anchor(YAML::anchor_t anchor, const ConfigNode& node, size_t values) {
+    name_anchor(anchor);
+    anchors_[anchor] = Anchored{node, values};
+  }
+
+  void open(ConfigNode node, const YAML::Mark& at, YAML::anchor_t anchor) {
+    if (expecting_key()) throw error(at, "map keys must be plain strings, not lists or maps");
+    if (stack_.size() >= kMaxConfigDepth) throw too_deep(at);
+    if (anchor != YAML::NullAnchor) name_anchor(anchor);
+    node.set_mark(mark(at));
+    Frame frame;
+    frame.node = std::move(node);
+    frame.anchor = anchor;
+    frame.values_before = values_++;
+    stack_.push_back(std::move(frame));
+  }
+
+  void close() {
+    Frame frame = std::move(stack_.back());
+    stack_.pop_back();
+    finish(std::move(frame.node), frame.anchor, values_ - frame.values_before);
+  }
+
+  void finish(ConfigNode node, YAML::anchor_t anchor, size_t values) {
+    if (anchor != YAML::NullAnchor) keep_anchor(anchor, node, values);
+    attach(std::move(node));
+  }
+
+  /// Puts a finished value into the list or map being read (or makes it the root).
+  void attach(ConfigNode node) {
+    if (stack_.empty()) {
+      root_ = std::move(node);
+      return;
+    }
+    Frame& frame = stack_.back();
+    if (frame.node.is_list()) {
+      frame.node.items().push_back(std::move(node));
+      return;
+    }
+    frame.has_key = false;
+    if (frame.key_is_merge) {
+      frame.merges.push_back(std::move(node));
+      return;
+    }
+    frame.node.entries().push_back(
+        ConfigEntry{std::move(frame.key), std::move(frame.key_mark), std::move(node)});
+  }
+
+  /// A YAML merge key (<<: *anchor): the keys of the merged map(s) the map does not set yet.
+  void apply_merge(Frame& frame, ConfigNode& source) {
+    if (source.is_list()) {
+      for (ConfigNode& item : source.items())
+        apply_merge(frame, item);
+      return;
+    }
+    if (!source.is_map()) {
+      throw ConfigError(
+          located_message(source.mark(), "", "a merge key (<<) needs a map or a list of maps"));
+    }
+    for (ConfigEntry& entry : source.entries()) {
+      if (frame.positions.emplace(entry.key, frame.node.size()).second)
+        frame.node.entries().push_back(std::move(entry));
+    }
+  }
+
   std::shared_ptr<const std::string> file_;
+  ConfigNode root_;
+  std::vector<Frame> stack_;
+  std::unordered_map<YAML::anchor_t, Anchored> anchors_;
+  std::unordered_map<YAML::anchor_t, std::string> names_;
+  std::string anchor_name_;  // the name of the anchor the next value carries
+  size_t values_ = 0;        // values read so far, aliases counted with all they hold
+  size_t alias_values_ = 0;  // values added by aliases
 };
 
+SourceMark mark_of(const YAML::Mark& at, const std::shared_ptr<const std::string>& name) {
+  SourceMark mark;
+  mark.file = name;
+  mark.line = at.line + 1;
+  mark.column = at.column + 1;
+  return mark;
+}
+
 ConfigNode parse(const std::string& text, const std::shared_ptr<const std::string>& name) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    SourceMark mark;
-    mark.file = name;
-    mark.line = e.mark.line + 1;
-    mark.column = e.mark.column + 1;
-    throw ConfigError(located_message(mark, "", "YAML syntax error: " + e.msg));
+  if (text.size() > kMaxConfigBytes) {
+    throw ConfigError(*name + ": the config text is " + std::to_string(text.size()) +
+                      " bytes; a config may be at most " + std::to_string(kMaxConfigBytes >> 20) +
+                      " MB");
   }
-  Converter converter(name);
+  std::istringstream stream(text);
+  TreeBuilder builder(name);
   try {
-    return converter.convert(root);
+    YAML::Parser parser(stream);
+    parser.HandleNextDocument(builder);
+  } catch (const YAML::DeepRecursion& e) {
+    throw builder.too_deep(e.mark);
   } catch (const YAML::Exception& e) {
-    SourceMark mark;
-    mark.file = name;
-    mark.line = e.mark.line + 1;
-    mark.column = e.mark.column + 1;
-    throw ConfigError(located_message(mark, "", "YAML error: " + e.msg));
+    throw ConfigError(located_message(mark_of(e.mark, name), "", "YAML syntax error: " + e.msg));
   }
+  return builder.take_root();
 }
 
 }  // namespace
@@ -162,6 +290,12 @@ ConfigNode parse_yaml_file(const std::string& path) {
   const std::string extension = fs::path(path).extension().string();
   if (extension != ".yaml" && extension != ".yml" && extension != ".json") {
     throw ConfigError("config file '" + path + "': only .yaml, .yml and .json files are supported");
+  }
+  const uintmax_t size = fs::file_size(path, ec);
+  if (!ec && size > kMaxConfigBytes) {
+    throw ConfigError("config file '" + path + "' is " + std::to_string(size >> 20) +
+                      " MB; a config may be at most " + std::to_string(kMaxConfigBytes >> 20) +
+                      " MB");
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ConfigError("cannot read config file '" + path + "'");
