@@ -32,6 +32,8 @@ const std::vector<Command>& commands() {
        &run_checkpoint},
       {"schedule", "print and plot the lr / momentum of every iteration a config would run",
        &run_schedule},
+      {"analyze-logs", "plot or time MMCV JSON training logs (MMDetection's analyze_logs.py)",
+       &run_analyze_logs},
   };
   return table;
 }

@@ -59,6 +59,7 @@ int run_infer(const std::vector<std::string>& args);
 int run_model(const std::vector<std::string>& args);
 int run_schedule(const std::vector<std::string>& args);
 int run_train(const std::vector<std::string>& args);
+int run_analyze_logs(const std::vector<std::string>& args);
 /// `detkit benchmark model` (dispatched by run_benchmark).
 int run_model_benchmark(const std::vector<std::string>& args);
 /// `detkit checkpoint info FILE` (dispatched by run_checkpoint).

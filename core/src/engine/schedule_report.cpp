@@ -1,8 +1,5 @@
 // The outputs of `detkit schedule` (detkit/core/schedule.h): the trace as a compact table, as
 // JSON, and as a plot.
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <iterator>
@@ -10,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "detkit/core/coco_json.h"
+#include "detkit/core/curve_plot.h"
 #include "detkit/core/schedule.h"
 #include "detkit/error.h"
 
@@ -60,88 +58,24 @@ std::string series_summary(const char* name, const std::vector<std::vector<doubl
       values_text(series.front()), values_text(series.back()), low, high, changes);
 }
 
-/// A "nice" tick step (1, 2 or 5 times a power of ten) for about `count` ticks over `span`.
-double nice_step(double span, int count) {
-  const double raw = span / count;
-  const double power = std::pow(10.0, std::floor(std::log10(raw)));
-  for (double m : {1.0, 2.0, 5.0}) {
-    if (raw <= m * power) return m * power;
+/// The chart of one per-iteration value (the first parameter group's), with the epoch
+/// boundaries as guides when there are few enough to see.
+CurvePanel schedule_panel(const std::vector<std::vector<double>>& values,
+                          const ScheduleTrace& trace, const std::string& title) {
+  CurvePanel panel;
+  panel.title = title;
+  panel.x_label = "iteration";
+  CurveSeries curve;
+  for (size_t i = 0; i < values.size(); ++i) {
+    curve.x.push_back(double(i));
+    curve.y.push_back(values[i].front());
   }
-  return 10.0 * power;
-}
-
-/// Draws one panel: `series[i][0]` (the first group) against i in the rectangle `area`.
-void draw_panel(cv::Mat& image, const cv::Rect& area,
-                const std::vector<std::vector<double>>& series, const ScheduleTrace& trace,
-                const std::string& label, const cv::Scalar& color) {
-  const cv::Scalar black(0, 0, 0), grey(215, 215, 215), text(60, 60, 60);
-  const int font = cv::FONT_HERSHEY_SIMPLEX;
-  const size_t n = series.size();
-  double low = series.front().front(), high = low;
-  for (const auto& values : series) {
-    for (double v : values) {
-      if (!std::isfinite(v)) continue;
-      low = std::min(low, v);
-      high = std::max(high, v);
-    }
-  }
-  if (high - low <= std::abs(high) * 1e-12) {
-    const double pad = high != 0.0 ? std::abs(high) * 0.1 : 1.0;
-    low -= pad;
-    high += pad;
-  }
-  const double margin = (high - low) * 0.05;
-  low -= margin;
-  high += margin;
-  const double last = static_cast<double>(std::max<size_t>(n, 2) - 1);
-  auto x_of = [&](double i) {
-    return area.x + static_cast<int>(std::lround(i / last * area.width));
-  };
-  auto y_of = [&](double v) {
-    return area.y + area.height -
-           static_cast<int>(std::lround((v - low) / (high - low) * area.height));
-  };
-  // Epoch boundaries (when there are few enough to see).
+  panel.series.push_back(std::move(curve));
   if (trace.run.by_epoch && trace.run.max_epochs > 1 && trace.run.max_epochs <= 60) {
-    for (int64_t e = 1; e < trace.run.max_epochs; ++e) {
-      const int x = x_of(static_cast<double>(e * trace.run.iters_per_epoch));
-      cv::line(image, {x, area.y}, {x, area.y + area.height}, grey, 1);
-    }
+    for (int64_t e = 1; e < trace.run.max_epochs; ++e)
+      panel.x_guides.push_back(double(e * trace.run.iters_per_epoch));
   }
-  // Y ticks and labels.
-  const double y_step = nice_step(high - low, 5);
-  for (double v = std::ceil(low / y_step) * y_step; v <= high; v += y_step) {
-    const int y = y_of(v);
-    cv::line(image, {area.x - 5, y}, {area.x, y}, black, 1);
-    const std::string tick = fmt::format("{:.3g}", std::abs(v) < y_step * 1e-6 ? 0.0 : v);
-    int baseline = 0;
-    const cv::Size size = cv::getTextSize(tick, font, 0.4, 1, &baseline);
-    cv::putText(image, tick, {area.x - 8 - size.width, y + size.height / 2}, font, 0.4, text, 1,
-                cv::LINE_AA);
-  }
-  // X ticks and labels (iterations).
-  const double x_step = std::max(1.0, nice_step(last, 8));
-  for (double i = 0; i <= last; i += x_step) {
-    const int x = x_of(i);
-    cv::line(image, {x, area.y + area.height}, {x, area.y + area.height + 5}, black, 1);
-    const std::string tick = fmt::format("{}", static_cast<int64_t>(i));
-    int baseline = 0;
-    const cv::Size size = cv::getTextSize(tick, font, 0.4, 1, &baseline);
-    cv::putText(image, tick, {x - size.width / 2, area.y + area.height + 8 + size.height}, font,
-                0.4, text, 1, cv::LINE_AA);
-  }
-  cv::putText(image, "iteration", {area.x + area.width / 2 - 30, area.y + area.height + 38}, font,
-              0.45, text, 1, cv::LINE_AA);
-  cv::putText(image, label, {area.x, area.y - 8}, font, 0.5, black, 1, cv::LINE_AA);
-  // The curve, one point per iteration.
-  std::vector<cv::Point> points;
-  points.reserve(n);
-  for (size_t i = 0; i < n; ++i) {
-    const double v = series[i].front();
-    if (std::isfinite(v)) points.emplace_back(x_of(static_cast<double>(i)), y_of(v));
-  }
-  cv::polylines(image, points, false, color, 2, cv::LINE_AA);
-  cv::rectangle(image, area, black, 1);
+  return panel;
 }
 
 }  // namespace
@@ -235,26 +169,17 @@ std::string schedule_json(const ScheduleTrace& trace) {
 void write_schedule_png(const ScheduleTrace& trace, const std::string& path,
                         const std::string& title) {
   if (trace.lr.empty()) throw Error("the run has no iterations: nothing to plot");
-  const int width = 1000, panel = 300, top = 50, gap = 80;
-  const int panels = trace.has_momentum ? 2 : 1;
-  cv::Mat image(top + panels * (panel + gap), width, CV_8UC3, cv::Scalar(255, 255, 255));
-  cv::putText(image, title, {20, 28}, cv::FONT_HERSHEY_SIMPLEX, 0.55, cv::Scalar(0, 0, 0), 1,
-              cv::LINE_AA);
-  const cv::Rect lr_area(90, top + 20, width - 120, panel - 20);
-  draw_panel(image, lr_area, trace.lr, trace,
-             "lr" + (trace.lr_policy.empty() ? std::string() : " (" + trace.lr_policy + ")"),
-             cv::Scalar(180, 90, 20));
+  std::vector<CurvePanel> panels = {schedule_panel(
+      trace.lr, trace, "lr" + (trace.lr_policy.empty() ? "" : " (" + trace.lr_policy + ")"))};
   if (trace.has_momentum) {
-    const cv::Rect momentum_area(90, top + panel + gap + 20, width - 120, panel - 20);
-    draw_panel(image, momentum_area, trace.momentum, trace,
-               "momentum" + (trace.momentum_policy.empty() ? std::string()
-                                                           : " (" + trace.momentum_policy + ")"),
-               cv::Scalar(40, 40, 200));
+    panels.push_back(schedule_panel(
+        trace.momentum, trace,
+        "momentum" + (trace.momentum_policy.empty() ? "" : " (" + trace.momentum_policy + ")")));
   }
-  std::vector<uchar> png;
-  if (!cv::imencode(".png", image, png)) throw Error("cannot encode the plot for " + path);
-  write_file_atomically(path,
-                        std::string_view(reinterpret_cast<const char*>(png.data()), png.size()));
+  CurvePlotOptions options;
+  options.title = title;
+  options.panel_height = 330;
+  write_curve_plot(panels, options, path);
 }
 
 }  // namespace detkit
