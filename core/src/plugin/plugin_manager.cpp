@@ -1,24 +1,24 @@
-// Plugin discovery, ABI checks and registration.
-// Boost 1.74's library_info.hpp needs <vector> before it with BOOST_DLL_USE_STD_FS.
-#include <vector>
-
-#include <cxxabi.h>
+// Plugin discovery, the order of the checks (file, scan process, in-process open) and
+// registration.
 #include <dlfcn.h>
 #include <sys/stat.h>
-#include <boost/dll/library_info.hpp>
 #include <boost/dll/runtime_symbol_info.hpp>
-#include <boost/dll/shared_library.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
-#include <regex>
+#include <vector>
 
 #include "detkit/core/plugin_manager.h"
 #include "detkit/core/text.h"
 #include "detkit/plugin.h"
+#include "elf_check.h"
+#include "plugin_open.h"
+#include "plugin_scan.h"
 
 namespace detkit {
 
@@ -37,48 +37,34 @@ std::string plugin_name_of(const std::string& file_name) {
   if (file_name.compare(file_name.size() - suffix.size(), suffix.size(), suffix) != 0) return {};
   return file_name.substr(prefix.size(), file_name.size() - prefix.size() - suffix.size());
 }
-
-std::string demangle(const std::string& symbol) {
-  int status = 0;
-  char* demangled = abi::__cxa_demangle(symbol.c_str(), nullptr, nullptr, &status);
-  if (status != 0 || demangled == nullptr) return symbol;
-  std::string out = demangled;
-  std::free(demangled);
-  return out;
-}
-
-/// Turns Boost.DLL's load error into one line a user can act on.
-std::string explain_load_error(const std::string& raw) {
-  std::string message = raw;
-  const std::string marker = "dlerror system message: ";
-  const size_t start = message.find(marker);
-  if (start != std::string::npos) {
-    message = message.substr(start + marker.size());
-    const size_t end = message.rfind(')');
-    if (end != std::string::npos) message = message.substr(0, end);
+/// Why `path` cannot be a plugin file before it is even opened ("" if it may be one): it does
+/// not exist, is a symlink loop or a broken symlink, cannot be accessed, or is not a regular
+/// file (a FIFO would block the reader forever, a device would be read from).
+std::string path_problem(const std::string& path) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) == 0) {
+    if (S_ISREG(info.st_mode)) return {};
+    const char* type = S_ISFIFO(info.st_mode)   ? "a FIFO"
+                       : S_ISSOCK(info.st_mode) ? "a socket"
+                       : S_ISCHR(info.st_mode)  ? "a character device"
+                       : S_ISBLK(info.st_mode)  ? "a block device"
+                                                : "not a plain file";
+    return std::string("not a regular file (") + type + "); only regular files can be plugins";
   }
-  static const std::regex undefined(R"(undefined symbol: ([A-Za-z0-9_.$@]+))");
-  std::smatch match;
-  if (std::regex_search(message, match, undefined)) {
-    const std::string symbol = match[1].str();
-    static const std::regex tripwire(R"(detkit_abi_(\d+)_torch_(\d+)_(\d+)_cxx11abi_(\d+))");
-    std::smatch t;
-    if (std::regex_match(symbol, t, tripwire)) {
-      return "built against SDK ABI " + t[1].str() + " / LibTorch " + t[2].str() + "." +
-             t[3].str() + " / cxx11 ABI " + t[4].str() + ", but this host provides SDK ABI " +
-             std::to_string(DETKIT_SDK_ABI_MAJOR) + " / LibTorch " +
-             std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) +
-             " / cxx11 ABI " + std::to_string(DETKIT_CXX11_ABI) +
-             "; rebuild the plugin against this SDK";
+  const int error = errno;
+  if (error == ELOOP)
+    return "symlink loop: the path cannot be resolved (too many levels of symbolic links)";
+  if (error == ENOENT) {
+    std::error_code ec;
+    if (fs::is_symlink(fs::symlink_status(path, ec))) {
+      const std::string target = fs::read_symlink(path, ec).string();
+      return "broken symlink: it points to '" + target + "', which does not exist";
     }
-    if (symbol.rfind("detkit_abi_", 0) == 0) {
-      return "built against an incompatible detkit SDK (needs " + symbol + ", host provides " +
-             BuildInfo::tripwire_symbol() + "); rebuild the plugin against this SDK";
-    }
-    return "unresolved symbol " + demangle(symbol) +
-           "; the plugin is missing a dependency or was built against another library version";
+    return "file not found";
   }
-  return "dlopen failed: " + message;
+  if (error == EACCES) return "cannot access the file: permission denied";
+  if (error == ENOTDIR) return "file not found (a folder on its path is a file)";
+  return std::string("cannot access the file: ") + std::strerror(error);
 }
 
 bool same_file(const std::string& a, const std::string& b) {
@@ -87,74 +73,6 @@ bool same_file(const std::string& a, const std::string& b) {
   if (::stat(a.c_str(), &sa) != 0 || ::stat(b.c_str(), &sb) != 0) return a == b;
   return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
-
-/// Handles of loaded plugins, intentionally leaked: plugins are never unloaded.
-std::vector<boost::dll::shared_library>& loaded_libraries() {
-  static auto* libraries = new std::vector<boost::dll::shared_library>();
-  return *libraries;
-}
-
-/// "0x0123456789abcdef".
-std::string hex64(uint64_t value) {
-  char text[19];
-  std::snprintf(text, sizeof(text), "0x%016llx", static_cast<unsigned long long>(value));
-  return text;
-}
-
-/// Checks every field of a descriptor; returns "" or the first mismatch.
-std::string check_descriptor(const detkit_plugin_descriptor* d, const std::string& stem) {
-  if (d == nullptr) return "entry point returned no descriptor";
-  constexpr size_t fingerprint_offset = offsetof(detkit_plugin_descriptor, layout_fingerprint);
-  if (d->struct_size < fingerprint_offset) {
-    return "descriptor is too small (" + std::to_string(d->struct_size) + " bytes, expected " +
-           std::to_string(sizeof(detkit_plugin_descriptor)) + ")";
-  }
-  auto mismatch = [](const std::string& what, const std::string& got, const std::string& want) {
-    return what + " mismatch: plugin has " + got + ", host supports " + want;
-  };
-  if (d->entry_abi != DETKIT_PLUGIN_ENTRY_ABI)
-    return mismatch("entry ABI", std::to_string(d->entry_abi),
-                    std::to_string(DETKIT_PLUGIN_ENTRY_ABI));
-  if (d->sdk_abi_major != DETKIT_SDK_ABI_MAJOR)
-    return mismatch("SDK ABI major", std::to_string(d->sdk_abi_major),
-                    std::to_string(DETKIT_SDK_ABI_MAJOR)) +
-           "; rebuild the plugin against this SDK";
-  if (d->sdk_abi_minor > DETKIT_SDK_ABI_MINOR)
-    return mismatch("SDK ABI minor", std::to_string(d->sdk_abi_minor),
-                    "<= " + std::to_string(DETKIT_SDK_ABI_MINOR)) +
-           "; the plugin needs a newer detkit";
-  if (d->torch_major != TORCH_VERSION_MAJOR || d->torch_minor != TORCH_VERSION_MINOR)
-    return mismatch(
-        "LibTorch version", std::to_string(d->torch_major) + "." + std::to_string(d->torch_minor),
-        std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR));
-  if (d->cxx11_abi != DETKIT_CXX11_ABI)
-    return mismatch("_GLIBCXX_USE_CXX11_ABI", std::to_string(d->cxx11_abi),
-                    std::to_string(DETKIT_CXX11_ABI));
-  if (d->cuda != DETKIT_BUILT_WITH_CUDA)
-    return mismatch("CUDA build", d->cuda ? "CUDA" : "CPU-only",
-                    DETKIT_BUILT_WITH_CUDA ? "CUDA" : "CPU-only");
-  if (d->glibcxx_release > DETKIT_GLIBCXX_RELEASE)
-    return mismatch("libstdc++ release", std::to_string(d->glibcxx_release),
-                    "<= " + std::to_string(DETKIT_GLIBCXX_RELEASE));
-  // Fields after `tripwire` are read only when struct_size says the plugin has them.
-  if (d->struct_size < fingerprint_offset + sizeof(d->layout_fingerprint))
-    return "built against an SDK without layout fingerprint; rebuild it against this detkit";
-  if (d->layout_fingerprint != BuildInfo::layout_fingerprint())
-    return "SDK layout fingerprint " + hex64(d->layout_fingerprint) + " differs from the host's " +
-           hex64(BuildInfo::layout_fingerprint()) +
-           ": the plugin was built against SDK headers with other struct layouts; rebuild it "
-           "against this detkit";
-  auto empty = [](const char* s) { return s == nullptr || *s == '\0'; };
-  if (empty(d->name)) return "descriptor field 'name' is empty";
-  if (empty(d->version)) return "descriptor field 'version' is empty";
-  if (empty(d->description)) return "descriptor field 'description' is empty";
-  if (d->name != stem)
-    return "descriptor name '" + std::string(d->name) +
-           "' does not match the file name (expected '" + stem + "' for libdetkit-" + stem + ".so)";
-  if (d->register_components == nullptr) return "descriptor has no register_components";
-  return {};
-}
-
 }  // namespace
 
 std::vector<std::string> PluginRecord::warnings() const {
@@ -250,9 +168,12 @@ void PluginManager::consider_path(const std::string& path, const std::string& so
   record.path = fs::absolute(path, ec).lexically_normal().string();
   record.source = source;
   record.name = plugin_name_of(fs::path(path).filename().string());
-  if (!fs::exists(path, ec)) {
-    record.reason = "file not found";
-    if (requested) records_.push_back(record);
+  // A path that names nothing is reported only when asked for; a folder entry that cannot be
+  // followed (symlink loop, broken symlink) or is no regular file is always reported.
+  const std::string problem = path_problem(path);
+  if (!problem.empty()) {
+    record.reason = problem;
+    if (requested || problem != "file not found") records_.push_back(record);
     return;
   }
   for (const auto& seen : seen_files_) {
@@ -295,68 +216,34 @@ void PluginManager::scan_folder(const std::string& folder, const std::string& so
 
 void PluginManager::load_candidate(PluginRecord& record) {
   record.status = PluginStatus::rejected;
-  // 1. Before dlopen: a native shared object with our section, so that random .so files never
-  //    run their static initializers in this process.
-  try {
-    boost::dll::library_info info(record.path);
-    const auto sections = info.sections();
-    if (std::find(sections.begin(), sections.end(), "dkplug") == sections.end()) {
-      record.reason =
-          "not a detkit plugin: no 'dkplug' section (entry point 'detkit_plugin_v1' not found)";
-      return;
-    }
-  } catch (const std::exception&) {
-    record.reason = "not a shared library (the file is not a valid ELF object)";
-    return;
-  }
-  // 2. dlopen: RTLD_NOW refuses unresolved symbols now, and the ABI tripwire with them.
-  boost::dll::shared_library library;
-  try {
-    const auto mode = boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local |
-                      static_cast<boost::dll::load_mode::type>(RTLD_NODELETE);
-    library.load(record.path, mode);
-  } catch (const std::exception& e) {
-    record.reason = explain_load_error(e.what());
-    return;
-  }
-  loaded_libraries().push_back(library);  // from here on, never unloaded
-  if (!library.has("detkit_plugin_v1")) {
-    record.reason = "not a detkit plugin: entry point 'detkit_plugin_v1' not found";
-    return;
-  }
-  // 3. The descriptor: every ABI field before anything else is called.
-  const auto entry = library.get<const detkit_plugin_entry_fn>("detkit_plugin_v1");
-  if (entry == nullptr) {
-    record.reason = "entry point 'detkit_plugin_v1' is null";
-    return;
-  }
-  const detkit_plugin_descriptor* descriptor = entry();
-  record.reason = check_descriptor(descriptor, record.name);
+  // 1. Before anything of the file runs here: a regular file holding a shared object for this
+  //    machine with our section, so that random .so files never run their static initialisers.
+  record.reason = plugin_detail::check_plugin_file(record.path);
   if (!record.reason.empty()) return;
-  record.version = descriptor->version;
-  record.description = descriptor->description;
-  // 4. Registration, staged: nothing is added unless every component is valid.
-  std::vector<ComponentInfo> components;
-  detkit_host_context host{sizeof(detkit_host_context), detail::torch_identity(), &components};
-  char error[1024] = {0};
-  if (descriptor->register_components(&host, error, sizeof(error)) != 0) {
-    record.reason = std::string("registration failed: ") + error;
+  // 2. A new or changed file is loaded first in a scan process: static initialisers that crash,
+  //    abort, exit or hang cannot be caught here.
+  plugin_detail::ScanSource source = plugin_detail::ScanSource::off;
+  const std::optional<plugin_detail::ScanOutcome> verdict = plugin_detail::scan_plugin(
+      record.path,
+      [&record] {
+        std::vector<ComponentInfo> scratch;
+        PluginRecord copy = record;
+        return plugin_detail::open_plugin(copy, scratch);
+      },
+      &source);
+  record.scan = source == plugin_detail::ScanSource::child   ? "scanned"
+                : source == plugin_detail::ScanSource::cache ? "cached"
+                                                             : "";
+  if (verdict && !verdict->ok) {
+    record.reason = verdict->reason;
     return;
   }
-  for (size_t i = 0; i < components.size(); ++i) {
-    if (!is_known_kind(static_cast<uint32_t>(components[i].kind))) {
-      record.reason = "registers '" + components[i].type + "' into kind number " +
-                      std::to_string(static_cast<uint32_t>(components[i].kind)) +
-                      ", unknown to this detkit; the plugin needs a newer detkit";
-      return;
-    }
-    for (size_t j = 0; j < i; ++j) {
-      if (components[j].kind == components[i].kind && components[j].type == components[i].type) {
-        record.reason = std::string("registers ") + kind_name(components[i].kind) + " type '" +
-                        components[i].type + "' twice";
-        return;
-      }
-    }
+  // 3. The same checks in this process, then registration: all of the plugin or nothing.
+  std::vector<ComponentInfo> components;
+  const plugin_detail::ScanOutcome outcome = plugin_detail::open_plugin(record, components);
+  if (!outcome.ok) {
+    record.reason = outcome.reason;
+    return;
   }
   // A type registered before (built-ins, plugins found earlier) wins; this plugin's component is
   // skipped and reported, its other components register.

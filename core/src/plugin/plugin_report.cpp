@@ -4,9 +4,10 @@
 #include <sstream>
 
 #include "detkit/core/plugin_manager.h"
-#include "detkit/core/schema_table.h"
 #include "detkit/core/report.h"
+#include "detkit/core/schema_table.h"
 #include "detkit/core/text.h"
+#include "plugin_scan.h"
 
 namespace detkit {
 
@@ -74,6 +75,15 @@ std::string format_plugin_report() {
   out << "BUILT-IN  libdetkit\n" << components_by_kind(builtins, "          ");
   out << records.size() << " plugin file(s): " << loaded << " loaded, " << rejected << " rejected, "
       << shadowed << " shadowed\n";
+  const plugin_detail::ScanStats& scan = plugin_detail::scan_stats();
+  if (scan.used && !scan.enabled) {
+    out << "plugin scan: off (DETKIT_PLUGIN_SCAN=0): plugins were loaded without a scan process\n";
+  } else if (scan.used) {
+    out << "plugin scan: " << scan.scanned << " file(s) scanned in a scan process, " << scan.cached
+        << " verdict(s) from the cache "
+        << (scan.cache_file.empty() ? std::string("(none: no cache folder)") : scan.cache_file)
+        << "\n";
+  }
   return out.str();
 }
 

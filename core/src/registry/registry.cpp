@@ -38,20 +38,31 @@ const char* Registry::name() const {
   return kind_name(kind_);
 }
 
+std::string component_problem(const ComponentInfo& info) {
+  const auto kind = static_cast<uint32_t>(info.kind);
+  const std::string name =
+      info.type.empty() ? std::string("a component") : "component '" + info.type + "'";
+  if (!is_known_kind(kind)) {
+    return name + " has kind number " + std::to_string(kind) +
+           ", unknown to this detkit (kinds are 0.." + std::to_string(kKindCount - 1) + "; the plugin may need a newer detkit)";
+  }
+  if (info.type.empty())
+    return std::string("a ") + kind_name(info.kind) + " has an empty type name";
+  if (!info.factory) return name + " (" + kind_name(info.kind) + ") has no factory";
+  if (info.schema.find("type") != nullptr) {
+    return name + " declares a parameter 'type', which is reserved (it names the component)";
+  }
+  if (info.base_type == nullptr) return name + " does not name its base class";
+  return {};
+}
+
 void Registry::add(ComponentInfo info) {
   if (info.kind != kind_) {
     throw PluginError(std::string("component '") + info.type + "' of kind " + kind_name(info.kind) +
                       " added to the " + name() + " registry");
   }
-  if (info.type.empty()) throw PluginError(std::string("a ") + name() + " has an empty type name");
-  if (!info.factory) throw PluginError("component '" + info.type + "' has no factory");
-  if (info.schema.find("type") != nullptr) {
-    throw PluginError("component '" + info.type +
-                      "' declares a parameter 'type', which is reserved (it names the component)");
-  }
-  if (info.base_type == nullptr) {
-    throw PluginError("component '" + info.type + "' does not name its base class");
-  }
+  const std::string problem = component_problem(info);
+  if (!problem.empty()) throw PluginError(problem);
   std::lock_guard<std::mutex> lock(state_->mutex);
   auto it = state_->components.find(info.type);
   if (it != state_->components.end()) {

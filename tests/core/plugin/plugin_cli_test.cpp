@@ -2,11 +2,15 @@
 // good ones still load, shadowed files are never opened, and messages are one clear line.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <filesystem>
+
 #include "test_support.h"
 
 namespace detkit {
 namespace {
 
+namespace fs = std::filesystem;
 using testing::run_detkit;
 
 std::string fixture_dir(const std::string& case_name) {
@@ -27,11 +31,15 @@ std::string block_of(const std::string& report, const std::string& path) {
 TEST(PluginsCli, EveryBrokenFixtureIsReportedWhileGoodOnesLoad) {
   std::string path;
   for (const char* c :
-       {"good", "garbage", "empty", "notaplugin", "unresolved", "tripwire", "abi_major",
-        "no_fingerprint", "layout", "throwing", "customop", "dup_a", "dup_b"}) {
+       {"good",      "garbage",        "empty",     "notaplugin", "unresolved", "tripwire",
+        "abi_major", "no_fingerprint", "layout",    "throwing",   "customop",   "dup_a",
+        "dup_b",     "init_abort",     "init_exit", "init_throw", "init_segv",  "badkind",
+        "regthrow",  "emptytype",      "nofactory", "noterror"}) {
     path += (path.empty() ? "" : ":") + fixture_dir(c);
   }
-  const auto r = run_detkit({"plugins", "list"}, {"DETKIT_PLUGIN_PATH=" + path});
+  testing::TempDir cache;
+  const auto r = run_detkit({"plugins", "list"},
+                            {"DETKIT_PLUGIN_PATH=" + path, "DETKIT_CACHE_DIR=" + cache.path()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_FALSE(r.signaled);
   auto expect_block = [&](const std::string& case_name, const std::string& plugin,
@@ -58,8 +66,86 @@ TEST(PluginsCli, EveryBrokenFixtureIsReportedWhileGoodOnesLoad) {
   expect_block("dup_b", "dupb", "LOADED",
                "(1 component skipped: loss DuplicateLoss, already registered by " +
                    fixture_dir("dup_a") + "/libdetkit-dupa.so)");
+  // Static initialisers that never return, seen only by the scan process.
+  expect_block("init_abort", "initabort", "REJECTED", "aborted while loading in the scan process");
+  expect_block("init_exit", "initexit", "REJECTED", "exited with status 3 while loading");
+  expect_block("init_throw", "initthrow", "REJECTED", "boom in a static initialiser");
+  expect_block("init_segv", "initsegv", "REJECTED", "crashed while loading in the scan process");
+  // Registrations that go wrong after handing over a valid component.
+  expect_block("badkind", "badkind", "REJECTED", "has kind number 4000000000, unknown");
+  expect_block("regthrow", "regthrow", "REJECTED", "register_components threw");
+  expect_block("emptytype", "emptytype", "REJECTED", "a loss has an empty type name");
+  expect_block("nofactory", "nofactory", "REJECTED", "'HollowLoss' (loss) has no factory");
+  expect_block("noterror", "noterror", "REJECTED", "registration failed: EEEE");
+  EXPECT_EQ(r.out.find("PartialLoss"), std::string::npos) << r.out;
   // The official plugins next to the executable load too.
   EXPECT_NE(r.out.find("loss: CrossEntropyLoss"), std::string::npos) << r.out;
+}
+
+TEST(PluginsCli, ScanVerdictsAreCachedAndACorruptCacheIsRescanned) {
+  testing::TempDir cache, copy;
+  // A copy of the good plugin, so that the test can change its mtime.
+  const std::string good = copy.file("libdetkit-fixturegood.so");
+  fs::copy_file(fixture_dir("good") + "/libdetkit-fixturegood.so", good);
+  const std::string crashing = fixture_dir("init_abort") + "/libdetkit-initabort.so";
+  const std::string cache_file = cache.path() + "/plugin-scan.cache";
+  const std::vector<std::string> env = {
+      "DETKIT_CACHE_DIR=" + cache.path(),
+      "DETKIT_PLUGIN_PATH=" + fixture_dir("init_abort") + ":" + copy.path()};
+  auto list = [&](const std::string& scan_line) {
+    const auto r = run_detkit({"plugins", "list"}, env);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_FALSE(r.signaled);
+    const std::string rejected = block_of(r.out, crashing);
+    EXPECT_EQ(rejected.rfind("REJECTED", 0), 0u) << r.out;
+    EXPECT_NE(rejected.find("aborted while loading in the scan process"), std::string::npos)
+        << rejected;
+    EXPECT_EQ(block_of(r.out, good).rfind("LOADED", 0), 0u) << r.out;
+    EXPECT_NE(r.out.find(scan_line), std::string::npos) << r.out;
+  };
+  const std::string cold = "0 verdict(s) from the cache " + cache_file;
+  list(cold);
+  list("plugin scan: 0 file(s) scanned in a scan process");  // warm: nothing forked
+  // A cache that was tampered with (the crashing plugin's verdict turned into "ok"), cut short
+  // or replaced by garbage is ignored whole: everything is scanned again, nothing accepted.
+  const std::string valid = testing::read_file(cache_file);
+  const std::string canonical = fs::canonical(crashing).string();
+  const size_t at = valid.find("\t" + canonical + "\t");
+  ASSERT_NE(at, std::string::npos) << valid;
+  const size_t line = valid.rfind('\n', at) + 1;
+  ASSERT_EQ(valid.substr(line, 2), "0\t");
+  std::string forged = valid;
+  forged[line] = '1';
+  forged.erase(at + canonical.size() + 2, forged.find('\n', at) - (at + canonical.size() + 2));
+  for (const std::string& bad :
+       {forged, valid.substr(0, valid.size() / 2), std::string("\x7f\x01garbage\n\n\t")}) {
+    testing::write_file(cache_file, bad);
+    list(cold);
+    EXPECT_EQ(testing::read_file(cache_file), valid);  // rewritten whole
+  }
+  // A changed file (new mtime) is scanned again, the others keep their verdicts.
+  const auto later = fs::last_write_time(good) + std::chrono::seconds(5);
+  fs::last_write_time(good, later);
+  list("plugin scan: 1 file(s) scanned in a scan process");
+}
+
+TEST(PluginsCli, ScanCanBeTurnedOffAndItsTimeoutMustBeSeconds) {
+  testing::TempDir cache;
+  const auto off =
+      run_detkit({"plugins", "list"}, {"DETKIT_CACHE_DIR=" + cache.path(), "DETKIT_PLUGIN_SCAN=0",
+                                       "DETKIT_PLUGIN_PATH=" + fixture_dir("good")});
+  ASSERT_EQ(off.exit_code, 0) << off.err;
+  EXPECT_NE(off.out.find("plugin scan: off (DETKIT_PLUGIN_SCAN=0)"), std::string::npos) << off.out;
+  EXPECT_EQ(block_of(off.out, fixture_dir("good") + "/libdetkit-fixturegood.so").rfind("LOADED", 0),
+            0u)
+      << off.out;
+  EXPECT_FALSE(fs::exists(cache.path() + "/plugin-scan.cache"));
+  const auto bad = run_detkit(
+      {"plugins", "list"}, {"DETKIT_CACHE_DIR=" + cache.path(), "DETKIT_PLUGIN_SCAN_TIMEOUT=soon"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("DETKIT_PLUGIN_SCAN_TIMEOUT='soon': expected a number of seconds > 0"),
+            std::string::npos)
+      << bad.err;
 }
 
 TEST(PluginsCli, RepeatedTypeSkipsOnlyThatComponentAndWarnsInEveryCommand) {

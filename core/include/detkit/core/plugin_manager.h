@@ -12,6 +12,8 @@
 
 namespace detkit {
 
+struct ComponentInfo;
+
 /// What happened to one plugin file.
 enum class PluginStatus { loaded, rejected, shadowed };
 
@@ -44,6 +46,10 @@ struct DETKIT_API PluginRecord {
   std::vector<std::pair<Kind, std::string>> components;
   /// The components it declared that were skipped as conflicts (loaded plugins only).
   std::vector<SkippedComponent> skipped;
+  /// The out-of-process scan that judged it before it was loaded: "scanned" (a scan process ran
+  /// now), "cached" (the verdict of an earlier scan of the unchanged file), or "" (no scan: it
+  /// was rejected before, or DETKIT_PLUGIN_SCAN=0).
+  std::string scan;
 
   /// One warning line per skipped component: "plugin P: loss type 'FocalLoss' skipped: already
   /// registered by Q (the first registration wins)".
@@ -63,7 +69,10 @@ struct DETKIT_API PluginSearch {
 };
 
 /// The process-wide plugin loader. Plugins are loaded with RTLD_NOW | RTLD_LOCAL |
-/// RTLD_NODELETE and never unloaded.
+/// RTLD_NODELETE and never unloaded. Before a file is opened in this process it must be a
+/// regular file holding a shared object for this machine with a `dkplug` section, and (unless
+/// DETKIT_PLUGIN_SCAN=0) have been loaded once in a scan process that survived: a plugin that
+/// crashes, aborts, exits or hangs while loading is REJECTED without ever running here.
 class DETKIT_API PluginManager {
  public:
   static PluginManager& instance();
@@ -93,6 +102,11 @@ class DETKIT_API PluginManager {
   std::vector<PluginRecord> records_;
   std::vector<std::string> seen_files_;
 };
+
+/// Why `info` cannot be registered ("" if it can): a kind unknown to this detkit, an empty type
+/// name, no factory, no base class, a parameter named 'type'. Registry::add and the plugin loader
+/// (before it registers anything of a plugin) use it.
+DETKIT_API std::string component_problem(const ComponentInfo& info);
 
 /// For "unknown type" errors: the plugins that were rejected (which may have provided the
 /// type), as "\n  note: ..." lines; "" when none were.
