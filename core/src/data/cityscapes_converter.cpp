@@ -45,14 +45,24 @@ std::vector<fs::path> collect_files(const fs::path& dir) {
   return files;
 }
 
-int64_t read_int(dom::element value, const std::string& where, const char* key) {
+/// The largest image side or polygon coordinate accepted (boxes and masks are int32 pixels).
+constexpr double kMaxPixels = 2147483647.0;
+
+/// imgWidth / imgHeight: a whole number of pixels from 1 to kMaxPixels.
+int64_t read_side(dom::element root, const std::string& where, const char* key) {
   dom::element field;
-  if (value[key].get(field) != simdjson::SUCCESS)
+  if (root[key].get(field) != simdjson::SUCCESS)
     throw DataError(fmt::format("{}: missing '{}'", where, key));
   double number = 0;
-  if (field.is_int64()) return field.get_int64().value_unsafe();
-  if (field.get_double().get(number) != simdjson::SUCCESS || number != std::floor(number))
-    throw DataError(fmt::format("{}: '{}' must be an integer", where, key));
+  if (field.is_int64()) {
+    number = static_cast<double>(field.get_int64().value_unsafe());
+  } else if (field.get_double().get(number) != simdjson::SUCCESS) {
+    number = -1;  // not a number (uint64 beyond int64 is out of range anyway)
+  }
+  if (!(number >= 1 && number <= kMaxPixels) || number != std::floor(number)) {
+    throw DataError(fmt::format("{}: '{}' must be a whole number of pixels from 1 to {}, got {}",
+                                where, key, int64_t(kMaxPixels), simdjson::minify(field)));
+  }
   return static_cast<int64_t>(number);
 }
 
@@ -75,6 +85,15 @@ std::vector<cv::Point2d> read_polygon(dom::element object, const std::string& wh
     if (n != 2)
       throw DataError(
           fmt::format("{}: polygon point {} must be [x, y] numbers", where, polygon.size()));
+    for (int k = 0; k < 2; ++k) {
+      if (!(std::fabs(coords[k]) <= kMaxPixels)) {
+        throw DataError(
+            fmt::format("{}: polygon point {}: {} = {} is beyond the int32 range "
+                        "(-{} to {})",
+                        where, polygon.size(), k == 0 ? "x" : "y", coords[k], int64_t(kMaxPixels),
+                        int64_t(kMaxPixels)));
+      }
+    }
     polygon.emplace_back(coords[0], coords[1]);
   }
   if (polygon.size() < 3)
@@ -96,10 +115,8 @@ void convert_file(const fs::path& path, dom::parser& parser, CocoDocument& docum
         origin + ": invalid JSON: " +
         json_diagnostics::describe_syntax_error(std::string_view(text), "syntax error"));
   }
-  const int64_t height = read_int(root, origin, "imgHeight");
-  const int64_t width = read_int(root, origin, "imgWidth");
-  if (width <= 0 || height <= 0)
-    throw DataError(fmt::format("{}: image size must be > 0, got {}x{}", origin, width, height));
+  const int64_t height = read_side(root, origin, "imgHeight");
+  const int64_t width = read_side(root, origin, "imgWidth");
   dom::array objects;
   if (root["objects"].get_array().get(objects) != simdjson::SUCCESS)
     throw DataError(origin + ": missing the list 'objects'");
@@ -141,9 +158,10 @@ void convert_file(const fs::path& path, dom::parser& parser, CocoDocument& docum
       y1 = std::max(y1, p.y);
     }
     // Pixel extents of the filled polygon, clipped to the image.
-    const int left = std::max<int>(0, std::lround(x0)), top = std::max<int>(0, std::lround(y0));
-    const int right = std::min<int>(width - 1, std::lround(x1));
-    const int bottom = std::min<int>(height - 1, std::lround(y1));
+    const int left = int(std::max<int64_t>(0, std::llround(x0)));
+    const int top = int(std::max<int64_t>(0, std::llround(y0)));
+    const int right = int(std::min<int64_t>(width - 1, std::llround(x1)));
+    const int bottom = int(std::min<int64_t>(height - 1, std::llround(y1)));
     if (right < left || bottom < top) {
       ++summary.skipped;
       continue;
@@ -152,7 +170,12 @@ void convert_file(const fs::path& path, dom::parser& parser, CocoDocument& docum
     std::vector<cv::Point> shifted;
     CocoPolygon flat;
     for (const auto& p : polygon) {
-      shifted.emplace_back(int(std::lround(p.x)) - left, int(std::lround(p.y)) - top);
+      const int64_t sx = std::llround(p.x) - left, sy = std::llround(p.y) - top;
+      if (std::max(std::llabs(sx), std::llabs(sy)) > int64_t(kMaxPixels)) {
+        throw DataError(fmt::format("{}: polygon point ({}, {}) lies too far from the {}x{} image",
+                                    what, p.x, p.y, width, height));
+      }
+      shifted.emplace_back(int(sx), int(sy));
       flat.push_back(p.x);
       flat.push_back(p.y);
     }

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <iostream>
 #include <optional>
 #include <unordered_map>
 #include <unordered_set>
@@ -150,16 +151,28 @@ dom::object require_object(dom::element value, const std::string& where) {
 /// Where a later entry with an id seen before goes: pycocotools keeps one entry per id (a dict),
 /// the later one in the earlier one's place. Returns the index to overwrite, or SIZE_MAX.
 size_t replace_duplicate(std::unordered_map<int64_t, size_t>& seen, int64_t id, size_t next,
-                         const std::string& where, const char* what, CocoGroundTruth& gt) {
+                         const std::string& where, const char* what,
+                         std::vector<std::string>& duplicates) {
   const auto [it, inserted] = seen.emplace(id, next);
   if (inserted) return SIZE_MAX;
-  gt.warnings.push_back(where + ": duplicate " + what +
-                        " id; this entry replaces the earlier "
-                        "one (as pycocotools does)");
+  duplicates.push_back(where + ": duplicate " + what +
+                       " id; this entry replaces the earlier one (as pycocotools does)");
   return it->second;
 }
 
-void read_images(dom::array list, const std::string& origin, CocoGroundTruth& gt) {
+/// Prints the duplicate ids as warnings on stderr (the first few, then how many more).
+void print_duplicates(const std::vector<std::string>& duplicates, const std::string& origin) {
+  constexpr size_t kShown = 5;
+  for (size_t i = 0; i < duplicates.size() && i < kShown; ++i)
+    std::cerr << "warning: " << duplicates[i] << "\n";
+  if (duplicates.size() > kShown) {
+    std::cerr << "warning: " << origin << ": " << duplicates.size() - kShown
+              << " more duplicate image or category ids\n";
+  }
+}
+
+void read_images(dom::array list, const std::string& origin, CocoGroundTruth& gt,
+                 std::vector<std::string>& duplicates) {
   std::unordered_map<int64_t, size_t> seen;
   gt.images.reserve(list.size());
   size_t index = 0;
@@ -186,7 +199,8 @@ void read_images(dom::array list, const std::string& origin, CocoGroundTruth& gt
     if (!has_id) fail(where, "missing 'id'");
     where += " (id " + std::to_string(image.id) + ")";
     if (!has_name) fail(where, "missing 'file_name'");
-    const size_t earlier = replace_duplicate(seen, image.id, gt.images.size(), where, "image", gt);
+    const size_t earlier =
+        replace_duplicate(seen, image.id, gt.images.size(), where, "image", duplicates);
     if (earlier == SIZE_MAX) {
       gt.images.push_back(std::move(image));
     } else {
@@ -195,7 +209,8 @@ void read_images(dom::array list, const std::string& origin, CocoGroundTruth& gt
   }
 }
 
-void read_categories(dom::array list, const std::string& origin, CocoGroundTruth& gt) {
+void read_categories(dom::array list, const std::string& origin, CocoGroundTruth& gt,
+                     std::vector<std::string>& duplicates) {
   std::unordered_map<int64_t, size_t> seen;
   size_t index = 0;
   for (dom::element item : list) {
@@ -218,7 +233,7 @@ void read_categories(dom::array list, const std::string& origin, CocoGroundTruth
     where += " (id " + std::to_string(category.id) + ")";
     if (!has_name) fail(where, "missing 'name'");
     const size_t earlier =
-        replace_duplicate(seen, category.id, gt.categories.size(), where, "category", gt);
+        replace_duplicate(seen, category.id, gt.categories.size(), where, "category", duplicates);
     if (earlier == SIZE_MAX) {
       gt.categories.push_back(std::move(category));
     } else {
@@ -315,10 +330,12 @@ CocoGroundTruth parse_coco_annotations(std::string_view json, const std::string&
                      type_name(root));
   CocoGroundTruth gt;
   gt.source = origin;
-  read_images(*find_array(object, "images", origin, true), origin, gt);
-  read_categories(*find_array(object, "categories", origin, true), origin, gt);
+  std::vector<std::string> duplicates;
+  read_images(*find_array(object, "images", origin, true), origin, gt, duplicates);
+  read_categories(*find_array(object, "categories", origin, true), origin, gt, duplicates);
   if (auto annotations = find_array(object, "annotations", origin, false))
     read_annotations(*annotations, origin, options, gt);
+  print_duplicates(duplicates, origin);
   return gt;
 }
 

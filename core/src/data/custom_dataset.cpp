@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <iostream>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -100,10 +101,13 @@ Schema CustomDataset::base_schema(std::string summary) {
            "class subset in this order (list), subset + renaming ({old: new}) or a file with one "
            "name per line; null = all classes")
       .add<bool>("filter_empty_gt", true,
-                 "in training, drop images without a non-ignored box of the selected classes")
+                 "in training, drop images without an annotation of the selected classes (an "
+                 "image whose annotations are all crowd, tiny or difficult stays, as in "
+                 "MMDetection)")
       .add<bool>("test_mode", false, "testing: no filtering, samples the pipeline drops are lost")
       .add<bool>("skip_invalid", false,
-                 "drop invalid annotations with a warning count instead of failing")
+                 "drop invalid annotations (and names of `classes` the file lacks) with one "
+                 "warning line instead of failing")
       .add<int64_t>("seed", 0, "mixed into the draws that replace samples the pipeline drops")
       .min(0);
   return schema;
@@ -144,20 +148,53 @@ std::vector<int64_t> CustomDataset::subset_labels(
   for (size_t label = 0; label < options_.classes.size(); ++label) {
     const std::string& name = options_.classes[label];
     auto found = index_of.find(name);
-    if (found == index_of.end()) {
+    if (found != index_of.end()) {
+      labels[found->second] = static_cast<int64_t>(label);
+    } else if (!options_.skip_invalid) {
       throw DataError(fmt::format("{}: classes: '{}' is not a class of this dataset{} (known: {})",
                                   options_.ann_file, name, did_you_mean(name, dataset_classes),
                                   join(dataset_classes, ", ")));
     }
-    labels[found->second] = static_cast<int64_t>(label);
   }
   return labels;
 }
 
 void CustomDataset::set_data(std::vector<DataInfo> infos,
                              std::vector<std::string> dataset_classes) {
+  // Without the subclass's word, an image counts as annotated when it keeps a gt box.
+  std::vector<bool> annotated(infos.size());
+  const std::vector<int64_t> mapping = subset_labels(dataset_classes);
+  for (size_t i = 0; i < infos.size(); ++i) {
+    const DataInfo& info = infos[i];
+    if (info.gt.empty()) continue;
+    const torch::Tensor labels = info.gt.labels().contiguous();
+    const int64_t* data = labels.data_ptr<int64_t>();
+    annotated[i] = std::any_of(data, data + labels.numel(),
+                               [&](int64_t label) { return mapping.at(size_t(label)) >= 0; });
+  }
+  set_data(std::move(infos), std::move(dataset_classes), annotated);
+}
+
+void CustomDataset::set_data(std::vector<DataInfo> infos, std::vector<std::string> dataset_classes,
+                             const std::vector<bool>& annotated) {
+  if (annotated.size() != infos.size()) {
+    throw Error(fmt::format("CustomDataset::set_data: {} annotated flags for {} images",
+                            annotated.size(), infos.size()));
+  }
   if (!options_.classes.empty()) {
     const std::vector<int64_t> mapping = subset_labels(dataset_classes);
+    std::vector<std::string> missing;
+    for (const std::string& name : options_.classes) {
+      if (std::find(dataset_classes.begin(), dataset_classes.end(), name) == dataset_classes.end())
+        missing.push_back("'" + name + "'");
+    }
+    if (!missing.empty()) {  // only with skip_invalid: subset_labels throws otherwise
+      std::cerr << fmt::format(
+          "warning: {}: classes: {} {} not a class of this dataset (known: {}); no annotation "
+          "will have {} (skip_invalid)\n",
+          options_.ann_file, join(missing, ", "), missing.size() == 1 ? "is" : "are",
+          join(dataset_classes, ", "), missing.size() == 1 ? "its label" : "their labels");
+    }
     const torch::Tensor mapping_tensor = torch::tensor(mapping, torch::kInt64);
     for (DataInfo& info : infos) {
       info.gt = relabel(info.gt, mapping_tensor);
@@ -175,14 +212,20 @@ void CustomDataset::set_data(std::vector<DataInfo> infos,
   }
   const size_t read = infos.size();
   if (!options_.test_mode && options_.filter_empty_gt) {
-    infos.erase(std::remove_if(infos.begin(), infos.end(),
-                               [](const DataInfo& info) { return info.gt.empty(); }),
-                infos.end());
+    // MMDetection's _filter_imgs: an image stays when it has an annotation of a selected class,
+    // even if none of them is a usable gt box.
+    size_t kept = 0;
+    for (size_t i = 0; i < infos.size(); ++i) {
+      if (!annotated[i]) continue;
+      if (kept != i) infos[kept] = std::move(infos[i]);  // never self-move: it empties strings
+      ++kept;
+    }
+    infos.resize(kept);
     if (infos.empty() && read > 0) {
-      throw DataError(fmt::format(
-          "{}: none of its {} images has a box of the selected classes, so filter_empty_gt left "
-          "no training samples",
-          options_.ann_file, read));
+      throw DataError(
+          fmt::format("{}: none of its {} images has an annotation of the selected classes, so "
+                      "filter_empty_gt left no training samples",
+                      options_.ann_file, read));
     }
   }
   infos_ = std::move(infos);

@@ -1,6 +1,8 @@
 // A small JSON syntax scanner that finds where a document first goes wrong (see the header).
 #include "json_diagnostics.h"
 
+#include <cmath>
+#include <cstdlib>
 #include <vector>
 
 namespace detkit::json_diagnostics {
@@ -19,11 +21,10 @@ class Scanner {
   std::optional<SyntaxIssue> run() {
     enum class State { value, value_or_close, key_or_close, key, colon, after_value };
     State state = State::value;
-    std::vector<char> open;  // '{' or '[' for each enclosing container
     for (;;) {
       skip_whitespace();
       if (pos_ == text_.size()) {
-        if (open.empty() && state == State::after_value) return std::nullopt;
+        if (open_.empty() && state == State::after_value) return std::nullopt;
         return issue(pos_, pos_ == 0 ? "the file is empty"
                                      : "unexpected end of file (is the file truncated?)");
       }
@@ -32,13 +33,13 @@ class Scanner {
         case State::value:
         case State::value_or_close:
           if (state == State::value_or_close && c == ']') {
-            open.pop_back();
+            open_.pop_back();
             ++pos_;
             state = State::after_value;
             break;
           }
           if (c == '{' || c == '[') {
-            open.push_back(c);
+            open_.push_back({c, 0, {}, false});
             ++pos_;
             state = c == '{' ? State::key_or_close : State::value_or_close;
             break;
@@ -47,30 +48,37 @@ class Scanner {
           state = State::after_value;
           break;
         case State::key_or_close:
-        case State::key:
+        case State::key: {
           if (state == State::key_or_close && c == '}') {
-            open.pop_back();
+            open_.pop_back();
             ++pos_;
             state = State::after_value;
             break;
           }
           if (c != '"') return issue(pos_, "expected a quoted key, found " + describe(c));
+          const size_t start = pos_;
           if (auto problem = scan_string()) return problem;
+          open_.back().key = std::string(text_.substr(start + 1, pos_ - start - 2));
+          open_.back().has_key = true;
           state = State::colon;
           break;
+        }
         case State::colon:
           if (c != ':') return issue(pos_, "expected ':' after a key, found " + describe(c));
           ++pos_;
           state = State::value;
           break;
         case State::after_value: {
-          if (open.empty()) return issue(pos_, "unexpected data after the end of the document");
-          const char close = open.back() == '{' ? '}' : ']';
+          if (open_.empty()) return issue(pos_, "unexpected data after the end of the document");
+          Frame& frame = open_.back();
+          const char close = frame.bracket == '{' ? '}' : ']';
           if (c == ',') {
             ++pos_;
-            state = open.back() == '{' ? State::key : State::value;
+            ++frame.index;
+            frame.has_key = false;
+            state = frame.bracket == '{' ? State::key : State::value;
           } else if (c == close) {
-            open.pop_back();
+            open_.pop_back();
             ++pos_;
           } else {
             return issue(pos_,
@@ -83,6 +91,28 @@ class Scanner {
   }
 
  private:
+  /// One open container: '{' or '[', the index of its current element, and (objects) the key
+  /// of the value being read.
+  struct Frame {
+    char bracket;
+    size_t index;
+    std::string key;
+    bool has_key;
+  };
+
+  /// The element being read, as `annotations[3].bbox[0]`.
+  std::string element() const {
+    std::string path;
+    for (const Frame& frame : open_) {
+      if (frame.bracket == '[') {
+        path += "[" + std::to_string(frame.index) + "]";
+      } else if (frame.has_key) {
+        path += (path.empty() ? "" : ".") + frame.key;
+      }
+    }
+    return path;
+  }
+
   static std::string describe(char c) {
     if (static_cast<unsigned char>(c) < 0x20) return "a control character";
     return std::string("'") + c + "'";
@@ -91,6 +121,7 @@ class Scanner {
   SyntaxIssue issue(size_t offset, std::string what) const {
     SyntaxIssue result;
     result.offset = offset;
+    result.element = element();
     result.what = std::move(what);
     for (size_t i = 0; i < offset && i < text_.size(); ++i) {
       if (text_[i] == '\n') {
@@ -186,6 +217,25 @@ class Scanner {
       while (pos_ < text_.size() && is_digit(text_[pos_]))
         ++pos_;
     }
+    return check_range(start);
+  }
+
+  /// simdjson stores numbers as int64, uint64 or double: an integer literal beyond
+  /// [-2^63, 2^64 - 1] or a number whose magnitude rounds to infinity is an error there.
+  std::optional<SyntaxIssue> check_range(size_t start) const {
+    const std::string token(text_.substr(start, pos_ - start));
+    if (token.find_first_of(".eE") == std::string::npos) {
+      const bool negative = token[0] == '-';
+      const std::string digits = negative ? token.substr(1) : token;
+      const std::string limit = negative ? "9223372036854775808" : "18446744073709551615";
+      if (digits.size() < limit.size() || (digits.size() == limit.size() && digits <= limit))
+        return std::nullopt;
+      return issue(start, "the integer " + token + " is beyond the 64-bit range (from " +
+                              "-9223372036854775808 to 18446744073709551615)");
+    }
+    if (std::isinf(std::strtod(token.c_str(), nullptr)))
+      return issue(start,
+                   "the number " + token + " is beyond the range of a double (about " + "1.8e308)");
     return std::nullopt;
   }
 
@@ -196,6 +246,7 @@ class Scanner {
 
   std::string_view text_;
   size_t pos_ = 0;
+  std::vector<Frame> open_;
 };
 
 }  // namespace
@@ -207,8 +258,11 @@ std::optional<SyntaxIssue> find_syntax_error(std::string_view text) {
 std::string describe_syntax_error(std::string_view text, const std::string& fallback) {
   const std::optional<SyntaxIssue> found = find_syntax_error(text);
   if (!found) return fallback;
-  return "line " + std::to_string(found->line) + ", column " + std::to_string(found->column) +
-         " (byte " + std::to_string(found->offset) + "): " + found->what;
+  std::string where = "line " + std::to_string(found->line) + ", column " +
+                      std::to_string(found->column) + " (byte " + std::to_string(found->offset) +
+                      ")";
+  if (!found->element.empty()) where += ", at " + found->element;
+  return where + ": " + found->what;
 }
 
 }  // namespace detkit::json_diagnostics

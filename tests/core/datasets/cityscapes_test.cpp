@@ -133,6 +133,36 @@ TEST_F(CityscapesTest, BadFilesAreNamed) {
             std::string::npos);
 }
 
+TEST_F(CityscapesTest, ValuesBeyondInt32OrDoubleAreNamed) {
+  const std::string bad = dir.file("gtFine/train/bochum/bochum_000000_000313_gtFine_polygons.json");
+  const std::string car = polygon_object("car", "[[1, 2], [30, 2], [30, 20]]");
+  struct Case {
+    std::string text;
+    std::string error;
+  };
+  const Case cases[] = {
+      {"{\"imgHeight\": 64, \"imgWidth\": 1000000000000, \"objects\": []}",
+       ": 'imgWidth' must be a whole number of pixels from 1 to 2147483647, got 1000000000000"},
+      {"{\"imgHeight\": 64, \"imgWidth\": 3000000000, \"objects\": []}", "got 3000000000"},
+      {"{\"imgHeight\": 64, \"imgWidth\": 0.5, \"objects\": []}", "'imgWidth' must be a whole"},
+      {"{\"imgHeight\": -5, \"imgWidth\": 128, \"objects\": []}", "'imgHeight' must be a whole"},
+      {"{\"imgHeight\": 64, \"imgWidth\": \"128\", \"objects\": []}", "got \"128\""},
+      {polygons_file({polygon_object("car", "[[1, 2], [1e12, 2], [30, 20]]")}),
+       ": objects[0] ('car'): polygon point 1: x = 1000000000000 is beyond the int32 range"},
+      {polygons_file({car, polygon_object("bus", "[[1, 2], [30, -5e9], [30, 20]]")}),
+       ": objects[1] ('bus'): polygon point 1: y = -5000000000 is beyond the int32 range"},
+      {polygons_file({polygon_object("car", "[[1, 2], [1e999, 2], [30, 20]]")}),
+       ": invalid JSON: line 1, column 86 (byte 85), at objects[0].polygon[1][0]: the number "
+       "1e999 is beyond the range of a double"},
+  };
+  for (const Case& c : cases) {
+    write_file(bad, c.text);
+    const std::string message = error_message([&] { convert(dir.file("gtFine/train")); });
+    EXPECT_EQ(message.rfind(bad + ": ", 0), 0u) << message;
+    EXPECT_NE(message.find(c.error), std::string::npos) << message;
+  }
+}
+
 TEST_F(CityscapesTest, DatasetFiltersImagesWithoutInstancesAndCrowdOnly) {
   convert(dir.file("gtFine/train"));
   auto dataset = build_dataset("{type: CityscapesDataset, ann_file: '" + out() +

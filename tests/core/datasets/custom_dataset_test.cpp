@@ -30,6 +30,16 @@ class ListDataset : public CustomDataset {
   }
 };
 
+/// A ListDataset whose subclass says which images have an annotation of a selected class.
+class FlaggedDataset : public CustomDataset {
+ public:
+  FlaggedDataset(CustomDatasetOptions options, std::vector<DataInfo> infos,
+                 std::vector<bool> annotated)
+      : CustomDataset(std::move(options)) {
+    set_data(std::move(infos), {"a", "b", "c"}, annotated);
+  }
+};
+
 DataInfo info(int64_t id, int64_t width, int64_t height, std::vector<int64_t> labels) {
   DataInfo out;
   out.filename = std::to_string(id) + ".jpg";
@@ -65,6 +75,22 @@ TEST(CustomDataset, FilterEmptyGtOnlyInTraining) {
   CustomDatasetOptions keep = options_with({});
   keep.filter_empty_gt = false;
   EXPECT_EQ(ListDataset(keep, infos(), {"a", "b", "c"}).size(), 6u);
+}
+
+TEST(CustomDataset, FilterEmptyGtFollowsTheSubclassFlags) {
+  // Sample 5 has no box but an annotation (a crowd box, say): it stays, as in MMDetection;
+  // sample 1 has a box but is flagged otherwise: the flags decide.
+  const std::vector<bool> flags = {true, false, true, true, true, true};
+  EXPECT_EQ(image_ids(FlaggedDataset(options_with({}), infos(), flags)),
+            (std::vector<int64_t>{10, 12, 13, 14, 15}));
+  EXPECT_EQ(FlaggedDataset(options_with({}, true), infos(), flags).size(), 6u);
+  CustomDatasetOptions keep = options_with({});
+  keep.filter_empty_gt = false;
+  EXPECT_EQ(FlaggedDataset(keep, infos(), flags).size(), 6u);
+  EXPECT_NE(error_message([&] {
+              FlaggedDataset(options_with({}), infos(), {true});
+            }).find("1 annotated flags for 6 images"),
+            std::string::npos);
 }
 
 TEST(CustomDataset, SubsetRelabelsAndRenames) {

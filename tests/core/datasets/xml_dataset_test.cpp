@@ -63,7 +63,9 @@ TEST_F(VOCDatasetTest, ReadsBoxesAsMMDetection) {
   auto dataset = build();
   ASSERT_EQ(dataset->classes().size(), 20u);
   EXPECT_EQ(dataset->classes()[11], "dog");
-  ASSERT_EQ(image_ids(*dataset), (std::vector<int64_t>{1}));  // 000002 has only a difficult box
+  // 000002 has only a difficult cat: kept with no gt box (MMDetection's _filter_imgs looks at
+  // the object names only).
+  ASSERT_EQ(image_ids(*dataset), (std::vector<int64_t>{1, 2}));
   const DataInfo& info = dataset->data_info(0);
   EXPECT_EQ(info.filename, "JPEGImages/000001.jpg");
   EXPECT_EQ(info.width, 100);
@@ -99,14 +101,38 @@ TEST_F(VOCDatasetTest, ClassesSubsetDropsOtherObjects) {
             std::string::npos);
 }
 
-TEST_F(VOCDatasetTest, UnknownClassNameNamesFileLineAndObject) {
+TEST_F(VOCDatasetTest, ObjectsOfOtherClassesAreSkippedWithOneSummaryLine) {
+  // MMDetection's XMLDataset.get_ann_info skips objects whose name is not in CLASSES.
   write_xml("000002", annotation(object("cat", box("5", "5", "40", "40")) +
+                                 object("dogs", box("5", "5", "40", "40")) +
                                  object("dogs", box("5", "5", "40", "40"))));
-  const std::string message = error_of();
-  EXPECT_NE(message.find(root() + "/Annotations/000002.xml:5"), std::string::npos) << message;
-  EXPECT_NE(message.find("object 1 (image id '000002')"), std::string::npos) << message;
-  EXPECT_NE(message.find("unknown class name 'dogs'; did you mean 'dog'"), std::string::npos)
-      << message;
+  struct Case {
+    const char* extra;
+    const char* warning;  // "" = nothing printed
+    std::vector<int64_t> labels_of_000002;
+  };
+  const Case cases[] = {
+      {"", "VOCDataset: skipped 2 objects of unknown classes in {}: 'dogs' (2)", {7}},
+      {", classes: [cat]",
+       "VOCDataset: skipped 4 objects of classes not in `classes` in {}: 'dogs' (2), 'dog' (1), "
+       "'person' (1)",
+       {0}},
+      {", classes: [dog, cat]",
+       "VOCDataset: skipped 3 objects of classes not in `classes` in {}: 'dogs' (2), "
+       "'person' (1)",
+       {1}},
+  };
+  const std::string ids = root() + "/ImageSets/Main/train.txt";
+  for (const Case& c : cases) {
+    ::testing::internal::CaptureStderr();
+    auto dataset = build(c.extra);
+    const std::string err = ::testing::internal::GetCapturedStderr();
+    std::string expected = c.warning;
+    expected.replace(expected.find("{}"), 2, ids);
+    EXPECT_EQ(err, "warning: " + expected + "\n") << c.extra;
+    ASSERT_EQ(image_ids(*dataset), (std::vector<int64_t>{1, 2})) << c.extra;
+    EXPECT_EQ(labels_of(dataset->data_info(1).gt), c.labels_of_000002) << c.extra;
+  }
 }
 
 TEST_F(VOCDatasetTest, BadCoordinatesAndMissingFieldsAreNamed) {
@@ -159,13 +185,86 @@ TEST_F(VOCDatasetTest, TruncatedAndMissingFiles) {
 TEST_F(VOCDatasetTest, SkipInvalidCountsTheDroppedObjects) {
   write_xml("000002", annotation(object("dgo", box("5", "5", "40", "40")) +
                                  object("cat", box("x", "5", "40", "40")) +
+                                 object("cat", box("40", "5", "40", "40")) +
                                  object("cat", box("5", "5", "40", "40"))));
   ::testing::internal::CaptureStderr();
   auto dataset = build(", skip_invalid: true");
   const std::string err = ::testing::internal::GetCapturedStderr();
   EXPECT_NE(err.find("skipped 2 invalid annotations"), std::string::npos) << err;
+  EXPECT_NE(err.find("skipped 1 object of unknown classes"), std::string::npos) << err;
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 2) << err;
   ASSERT_EQ(dataset->size(), 2u);
   EXPECT_EQ(labels_of(dataset->data_info(1).gt), (std::vector<int64_t>{7}));
+}
+
+TEST_F(VOCDatasetTest, ImageSizesAndCoordinatesMustFit) {
+  // MMDetection reads <width>/<height> with int(): '0.5' and '1e300' are errors there too.
+  struct Case {
+    const char* width;
+    const char* xmax;
+    const char* error;  // "" = read fine
+  };
+  const Case cases[] = {
+      {"1e300", "40",
+       "000002.xml:3: <width> must be a whole number of pixels from 1 to "
+       "2147483647, got '1e300'"},
+      {"0.5", "40",
+       "000002.xml:3: <width> must be a whole number of pixels from 1 to "
+       "2147483647, got '0.5'"},
+      {"0", "40", "got '0'"},
+      {"-64", "40", "got '-64'"},
+      {"3000000000", "40", "got '3000000000'"},
+      {"ten", "40", "000002.xml:3: <width> must be a number, got 'ten'"},
+      {"64.0", "40", ""},
+      {"64", "1e300",
+       "000002.xml:4: <xmax> must be a number from -2147483647 to 2147483647, "
+       "got '1e300' in object 0 (image id '000002')"},
+      {"64", "-3e9", "got '-3e9'"},
+  };
+  for (const Case& c : cases) {
+    write_xml("000002", std::string("<annotation>\n<folder>VOC2007</folder>\n<size><width>") +
+                            c.width + "</width><height>64</height></size>\n" +
+                            object("cat", box("5", "5", c.xmax, "40")) + "</annotation>\n");
+    if (*c.error) {
+      const std::string message = error_of();
+      EXPECT_NE(message.find(root() + "/Annotations/"), std::string::npos) << message;
+      EXPECT_NE(message.find(c.error), std::string::npos) << message;
+    } else {
+      EXPECT_EQ(build()->data_info(1).width, 64) << c.width;
+    }
+  }
+}
+
+TEST(VOCDatasetFilter, KeepsTheImagesMMDetectionKeeps) {
+  // MMDetection 2.x's XMLDataset._filter_imgs (mmdet/datasets/xml_style.py): in training, an
+  // image stays when its shorter side is >= 32 and (with filter_empty_gt) one of its objects
+  // has a name in CLASSES, difficult or not.
+  TempDir dir;
+  const std::string root = dir.file("VOC2007");
+  const std::string cat = object("cat", box("5", "5", "20", "20"));
+  write_file(root + "/Annotations/1.xml", annotation(cat));
+  write_file(root + "/Annotations/2.xml", annotation(object("cat", box("5", "5", "20", "20"), 1)));
+  write_file(root + "/Annotations/3.xml", annotation(object("person", box("5", "5", "20", "20"))));
+  write_file(root + "/Annotations/4.xml", annotation(""));
+  write_file(root + "/Annotations/5.xml", annotation(cat, 20, 100));
+  write_file(root + "/train.txt", "1\n2\n3\n4\n5\n");
+  struct Case {
+    const char* extra;
+    std::vector<int64_t> kept;
+  };
+  const Case cases[] = {
+      {"", {1, 2, 3}},
+      {", classes: [cat, dog]", {1, 2}},
+      {", filter_empty_gt: false", {1, 2, 3, 4}},
+      {", test_mode: true", {1, 2, 3, 4, 5}},
+  };
+  for (const Case& c : cases) {
+    ::testing::internal::CaptureStderr();
+    auto dataset = build_dataset("{type: VOCDataset, ann_file: '" + root + "/train.txt', " +
+                                 "img_prefix: '" + root + "'" + c.extra + "}");
+    ::testing::internal::GetCapturedStderr();
+    EXPECT_EQ(image_ids(*dataset), c.kept) << c.extra;
+  }
 }
 
 TEST_F(VOCDatasetTest, YearComesFromImgPrefix) {
@@ -215,13 +314,19 @@ TEST(WIDERFaceDataset, ImagesLiveInTheirFolder) {
   EXPECT_EQ(dataset->prepare(0)[0].meta.filename,
             root + "/0--Parade/0_Parade_marchingband_1_5.jpg");
 
+  // A 'head' is skipped (with one warning line), which leaves no training image.
   write_file(root + "/Annotations/0_Parade_marchingband_1_5.xml",
              annotation(object("head", box("11", "11", "30", "40")), 100, 80, "0--Parade"));
-  EXPECT_NE(error_message([&] {
-              build_dataset("{type: WIDERFaceDataset, ann_file: '" + dir.file("train.txt") +
-                            "', img_prefix: '" + root + "'}");
-            }).find("unknown class name 'head'"),
-            std::string::npos);
+  ::testing::internal::CaptureStderr();
+  const std::string message = error_message([&] {
+    build_dataset("{type: WIDERFaceDataset, ann_file: '" + dir.file("train.txt") +
+                  "', img_prefix: '" + root + "'}");
+  });
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("skipped 1 object of unknown classes"), std::string::npos) << err;
+  EXPECT_NE(message.find("none of its 1 images has an annotation of the selected classes"),
+            std::string::npos)
+      << message;
 }
 
 TEST(XMLDataset, UsesTheGivenClasses) {
@@ -234,6 +339,12 @@ TEST(XMLDataset, UsesTheGivenClasses) {
                            "', img_prefix: '" + dir.path() + "'";
   auto dataset = build_dataset(yaml + ", classes: [helmet, head]}");
   EXPECT_EQ(labels_of(dataset->data_info(0).gt), (std::vector<int64_t>{1, 0}));
+  // Finetuning on a subset: the other objects are skipped, not an error.
+  ::testing::internal::CaptureStderr();
+  dataset = build_dataset(yaml + ", classes: [helmet]}");
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("skipped 1 object of classes not in `classes`"), std::string::npos) << err;
+  EXPECT_EQ(labels_of(dataset->data_info(0).gt), (std::vector<int64_t>{0}));
   EXPECT_NE(error_message([&] { build_dataset(yaml + "}"); }).find("needs `classes`"),
             std::string::npos);
 }

@@ -2,6 +2,7 @@
 // element.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "detkit/core/coco_json.h"
@@ -113,6 +114,44 @@ TEST(CocoJson, NaNIsRejectedWithItsPosition) {
   EXPECT_NE(message.find("line 3"), std::string::npos) << message;
 }
 
+TEST(CocoJson, NumbersBeyondRangeNameLineAndElement) {
+  // simdjson rejects these without saying where; the message gives file, line and element.
+  struct Case {
+    std::string text;
+    std::string expected;  // "" = accepted
+  };
+  const Case cases[] = {
+      {with_annotation(R"({"id": 1, "image_id": 7, "category_id": 5,
+          "bbox": [1e999, 2, 3, 4]})"),
+       "line 3, column 20 (byte 177), at annotations[0].bbox[0]: the number 1e999 is beyond the "
+       "range of a double"},
+      {with_annotation(R"({"id": 1, "image_id": 7, "category_id": 5, "bbox": [1, 2, 3, 4],
+          "area": -2.5e308})"),
+       "line 3, column 19 (byte 198), at annotations[0].area: the number -2.5e308 is beyond"},
+      {R"({"images": [{"id": 123456789012345678901, "file_name": "a.jpg"}], "categories": []})",
+       "line 1, column 20 (byte 19), at images[0].id: the integer 123456789012345678901 is beyond "
+       "the 64-bit range"},
+      {R"({"images": [], "categories": [{"id": -9223372036854775809, "name": "a"}]})",
+       "line 1, column 38 (byte 37), at categories[0].id: the integer -9223372036854775809 is "
+       "beyond the 64-bit range"},
+      {with_annotation(R"({"id": 1, "image_id": 7, "category_id": 5, "bbox": [1e-999, 2, 3, 4]})"),
+       ""},  // underflows to 0, as Python's json does
+  };
+  for (const Case& c : cases) {
+    const std::string message = annotation_error(c.text);
+    if (c.expected.empty()) {
+      EXPECT_EQ(message, "") << c.text;
+    } else {
+      EXPECT_NE(message.find(": invalid JSON: " + c.expected), std::string::npos) << message;
+    }
+  }
+  const std::string message =
+      results_error(R"([{"image_id": 1, "category_id": 2, "bbox": [1, 2, 3, 4], "score": 1e400}])");
+  EXPECT_NE(message.find("at [0].score: the number 1e400 is beyond the range of a double"),
+            std::string::npos)
+      << message;
+}
+
 TEST(CocoJson, WrongTypesNameTheAnnotation) {
   std::string message = annotation_error(
       with_annotation(R"({"id": 12, "image_id": 7, "category_id": 5, "bbox": [1, "2", 3, 4]})"));
@@ -155,21 +194,37 @@ TEST(CocoJson, MissingFieldsAreNamed) {
   EXPECT_NE(annotation_error(R"([1, 2])").find("must be a JSON object"), std::string::npos);
 }
 
-TEST(CocoJson, DuplicateIdsKeepTheLaterEntryAsPycocotools) {
+TEST(CocoJson, DuplicateIdsKeepTheLaterEntryAsPycocotoolsWithAPrintedWarning) {
+  ::testing::internal::CaptureStderr();
   const CocoGroundTruth gt = parse_coco_annotations(
       R"({"images": [{"id": 1, "file_name": "a.jpg", "width": 5}, {"id": 2, "file_name": "b.jpg"},
                      {"id": 1, "file_name": "a.jpg", "width": 9}],
           "categories": [{"id": 1, "name": "a"}, {"id": 1, "name": "b"}]})",
       "dup.json");
+  const std::string err = ::testing::internal::GetCapturedStderr();
   ASSERT_EQ(gt.images.size(), 2u);
   EXPECT_EQ(gt.images[0].id, 1);
   EXPECT_EQ(gt.images[0].width, 9);
   ASSERT_EQ(gt.categories.size(), 1u);
   EXPECT_EQ(gt.categories[0].name, "b");
-  ASSERT_EQ(gt.warnings.size(), 2u);
-  EXPECT_NE(gt.warnings[0].find("dup.json: images[2] (id 1): duplicate image id"),
+  EXPECT_TRUE(gt.warnings.empty());  // they are printed, not left for the caller to print
+  EXPECT_EQ(err,
+            "warning: dup.json: images[2] (id 1): duplicate image id; this entry replaces the "
+            "earlier one (as pycocotools does)\n"
+            "warning: dup.json: categories[1] (id 1): duplicate category id; this entry replaces "
+            "the earlier one (as pycocotools does)\n");
+
+  // Many duplicates: the first five, then how many more.
+  std::string images;
+  for (int i = 0; i < 8; ++i)
+    images += std::string(i ? ", " : "") + R"({"id": 4, "file_name": "x.jpg"})";
+  ::testing::internal::CaptureStderr();
+  parse_coco_annotations(R"({"images": [)" + images + R"(], "categories": []})", "many.json");
+  const std::string many = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(std::count(many.begin(), many.end(), '\n'), 6) << many;
+  EXPECT_NE(many.find("warning: many.json: 2 more duplicate image or category ids"),
             std::string::npos)
-      << gt.warnings[0];
+      << many;
   EXPECT_THROW(
       parse_coco_annotations(
           R"({"images": [{"id": 1, "file_name": "a.jpg"}], "categories": [{"id": 1, "name": "a"}],

@@ -60,8 +60,9 @@ struct CocoGroundTruth {
   std::vector<CocoAnnotation> annotations;
   /// Annotations dropped by skip_invalid.
   size_t skipped_annotations = 0;
-  /// Why (the first few) annotations were skipped, and duplicate image or category ids (the
-  /// later entry replaces the earlier one, as in pycocotools).
+  /// Why (the first few) annotations were skipped. (Duplicate image or category ids are not
+  /// errors: the later entry replaces the earlier one, as in pycocotools, and the reader prints
+  /// a "warning: FILE: images[I] (id N): duplicate image id ..." line to stderr for each.)
   std::vector<std::string> warnings;
 };
 
@@ -84,7 +85,7 @@ struct CocoReadOptions {
 };
 
 /// Reads a COCO annotation file. Throws DataError (InvalidAnnotationError for a problem in one
-/// annotation) naming the file and the element.
+/// annotation) naming the file and the element; prints duplicate ids as warnings to stderr.
 DETKIT_API CocoGroundTruth read_coco_annotations(const std::string& path,
                                                  const CocoReadOptions& options = {});
 /// Parses COCO annotation JSON text; `origin` names it in messages.

@@ -9,8 +9,9 @@ namespace detkit {
 
 /// The 8 Cityscapes instance classes, matched to the file's categories by name; other
 /// categories (caravan, trailer, ...) are left out. Crowd ('xxxgroup') boxes become
-/// gt_bboxes_ignore, so in training an image with only crowd boxes is dropped with the
-/// images without instances (filter_empty_gt), as MMDetection's _filter_imgs does.
+/// gt_bboxes_ignore; in training, filter_empty_gt drops the images without an instance of the
+/// 8 classes and those whose annotations are all crowd, as MMDetection's
+/// CityscapesDataset._filter_imgs does.
 class CityscapesDataset : public CocoDataset {
  public:
   /// The classes in label order.
@@ -37,6 +38,7 @@ class CityscapesDataset : public CocoDataset {
     rules.type_name = "CityscapesDataset";
     rules.min_size = cfg.get<double>("min_size");
     rules.fixed_classes = class_names();
+    rules.drop_crowd_only = true;
     return std::make_shared<CityscapesDataset>(CustomDatasetOptions::from_config(cfg),
                                                std::move(rules));
   }

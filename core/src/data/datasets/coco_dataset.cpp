@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <unordered_map>
 
 #include "dataset_utils.h"
@@ -79,6 +80,7 @@ CocoDataset::CocoDataset(CustomDatasetOptions options, Rules rules)
     annotations_of[image_index.at(gt.annotations[i].image_id)].push_back(static_cast<uint32_t>(i));
 
   std::vector<DataInfo> infos;
+  std::vector<bool> annotated;  // MMDetection's _filter_imgs criterion, per kept image
   infos.reserve(gt.images.size());
   std::vector<float> boxes, ignored;
   std::vector<int64_t> labels;
@@ -93,26 +95,42 @@ CocoDataset::CocoDataset(CustomDatasetOptions options, Rules rules)
     boxes.clear();
     ignored.clear();
     labels.clear();
+    bool has_selected = false;  // an annotation of a selected class refers to this image
+    bool all_crowd = true;
     for (uint32_t a : annotations_of[i]) {
       const CocoAnnotation& ann = gt.annotations[a];
+      all_crowd = all_crowd && ann.iscrowd;
+      const auto category = categories.label_of_category.find(ann.category_id);
+      const bool selected_class =
+          category != categories.label_of_category.end() && selected[category->second] >= 0;
+      if (ann.ignore) {  // MMDetection skips it entirely (yet it keeps the image in training)
+        has_selected = has_selected || selected_class;
+        continue;
+      }
       const auto [x, y, w, h] = ann.bbox;
+      const float xyxy[4] = {float(x), float(y), float(x + w), float(y + h)};
+      if (!std::all_of(xyxy, xyxy + 4, [](float v) { return std::isfinite(v); })) {
+        invalid.report(
+            fmt::format("{}: annotation id {} (image id {}): bbox {} is beyond the "
+                        "range of a float",
+                        opts.ann_file, ann.id, ann.image_id, describe_box(ann)));
+        continue;
+      }
       if (!data_detail::overlaps_image(x, y, x + w, y + h, image.width, image.height)) {
         invalid.report(fmt::format(
             "{}: annotation id {} (image id {}): bbox {} lies outside the {}x{} image",
             opts.ann_file, ann.id, ann.image_id, describe_box(ann), image.width, image.height));
         continue;
       }
+      has_selected = has_selected || selected_class;
       // MMDetection skips these silently.
       if (ann.area <= 0 || w < 1 || h < 1) continue;
-      auto category = categories.label_of_category.find(ann.category_id);
-      if (category == categories.label_of_category.end()) continue;
-      const int64_t label = category->second;
-      const float xyxy[4] = {float(x), float(y), float(x + w), float(y + h)};
-      if (ann.iscrowd || ann.ignore) {
-        if (selected[label] >= 0) ignored.insert(ignored.end(), xyxy, xyxy + 4);
+      if (!selected_class) continue;
+      if (ann.iscrowd) {
+        ignored.insert(ignored.end(), xyxy, xyxy + 4);
       } else {
         boxes.insert(boxes.end(), xyxy, xyxy + 4);
-        labels.push_back(label);
+        labels.push_back(category->second);
       }
     }
     DataInfo info;
@@ -123,21 +141,23 @@ CocoDataset::CocoDataset(CustomDatasetOptions options, Rules rules)
     info.gt = data_detail::make_instances(boxes, labels);
     info.gt_ignore = data_detail::make_boxes(ignored);
     infos.push_back(std::move(info));
+    annotated.push_back(has_selected && !(rules.drop_crowd_only && all_crowd));
   }
   invalid.print_summary();
 
+  const size_t num_classes = opts.classes.empty() ? categories.classes.size() : opts.classes.size();
+  category_ids_.assign(num_classes, -1);
   for (size_t label = 0; label < selected.size(); ++label) {
-    if (selected[label] < 0) continue;
-    if (category_ids_.size() <= size_t(selected[label])) category_ids_.resize(selected[label] + 1);
-    category_ids_[selected[label]] = categories.category_of_label[label];
+    if (selected[label] >= 0) category_ids_[selected[label]] = categories.category_of_label[label];
   }
-  set_data(std::move(infos), categories.classes);
+  set_data(std::move(infos), categories.classes, annotated);
 }
 
 Schema CocoDataset::schema() {
   Schema schema = base_schema(
       "COCO-format annotation file (MMDetection's CocoDataset): categories become labels in "
-      "file order, crowd/ignore boxes become gt_bboxes_ignore.");
+      "file order (or the order of `classes`), crowd boxes become gt_bboxes_ignore, `ignore: 1` "
+      "annotations are skipped.");
   schema.add<double>("min_size", 32.0, "in training, drop images whose shorter side is smaller")
       .min(0);
   return schema;

@@ -11,9 +11,12 @@
 namespace detkit {
 
 /// A dataset read from a COCO annotation file (`images`, `categories`, `annotations`).
-/// Categories become labels 0..K-1 in file order (MMDetection's cat2label); crowd and
-/// `ignore: 1` boxes become gt_ignore; boxes narrower or lower than 1 pixel or with area <= 0
-/// are skipped as MMDetection does; in training, images smaller than min_size are dropped.
+/// Categories become labels 0..K-1 in file order (MMDetection's cat2label), or in the order of
+/// `classes`; crowd boxes become gt_ignore; `ignore: 1` annotations, boxes narrower or lower
+/// than 1 pixel and boxes with area <= 0 are skipped as MMDetection does. In training, images
+/// smaller than min_size are dropped, and with filter_empty_gt the images without an annotation
+/// of a selected class (MMDetection's CocoDataset._filter_imgs: an image whose annotations are
+/// all crowd, ignored or too small stays, with no gt box).
 class CocoDataset : public CustomDataset {
  public:
   /// What differs between COCO-format datasets.
@@ -25,6 +28,9 @@ class CocoDataset : public CustomDataset {
     /// Fixed class names matched to categories by name (CityscapesDataset); empty = every
     /// category of the file, in file order. Categories that match no name are left out.
     std::vector<std::string> fixed_classes;
+    /// filter_empty_gt also drops the images whose annotations are all crowd
+    /// (CityscapesDataset._filter_imgs).
+    bool drop_crowd_only = false;
   };
 
   CocoDataset(CustomDatasetOptions options, Rules rules);

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iostream>
 #include <opencv2/imgcodecs.hpp>
 #include <pugixml.hpp>
 #include <sstream>
@@ -85,6 +86,23 @@ std::optional<double> read_number(const XmlFile& file, const pugi::xml_node& par
   return value;
 }
 
+/// The largest coordinate or image side accepted (int32, as the images' own sizes).
+constexpr double kMaxPixels = 2147483647.0;
+
+/// <width> or <height> of <size>: a whole number of pixels from 1 to kMaxPixels (MMDetection
+/// reads them with int(), which rejects '0.5' and '1e300').
+int64_t read_side(const XmlFile& file, const pugi::xml_node& size, const char* name) {
+  std::string problem;
+  const auto value = read_number(file, size, name, problem);
+  if (!value) throw DataError(problem);
+  if (!(*value >= 1 && *value <= kMaxPixels) || *value != std::floor(*value)) {
+    throw DataError(fmt::format("{}: <{}> must be a whole number of pixels from 1 to {}, got '{}'",
+                                file.where(size.child(name)), name, int64_t(kMaxPixels),
+                                trim(size.child(name).text().get())));
+  }
+  return static_cast<int64_t>(*value);
+}
+
 /// Width and height from <size>, or from the image itself when the XML has none (as MMDetection).
 std::pair<int64_t, int64_t> image_size(const XmlFile& file, const pugi::xml_node& root,
                                        const std::string& image_path) {
@@ -97,16 +115,29 @@ std::pair<int64_t, int64_t> image_size(const XmlFile& file, const pugi::xml_node
     }
     return {image.cols, image.rows};
   }
-  std::string problem;
-  const auto width = read_number(file, size, "width", problem);
-  const auto height = width ? read_number(file, size, "height", problem) : std::nullopt;
-  if (!width || !height) throw DataError(problem);
-  if (*width <= 0 || *height <= 0) {
-    throw DataError(fmt::format("{}: image size must be > 0, got {}x{}", file.where(size),
-                                data_detail::format_number(*width),
-                                data_detail::format_number(*height)));
+  const int64_t width = read_side(file, size, "width");
+  return {width, read_side(file, size, "height")};
+}
+
+/// One summary line for the objects skipped because their class is not selected (MMDetection
+/// skips them silently), most frequent names first.
+void print_skipped_classes(const std::string& type_name, const std::string& ann_file,
+                           const std::unordered_map<std::string, size_t>& skipped, bool subset) {
+  if (skipped.empty()) return;
+  std::vector<std::pair<std::string, size_t>> counts(skipped.begin(), skipped.end());
+  std::sort(counts.begin(), counts.end(), [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  });
+  size_t total = 0;
+  std::vector<std::string> names;
+  for (const auto& [name, count] : counts) {
+    total += count;
+    if (names.size() < 8) names.push_back(fmt::format("'{}' ({})", name, count));
   }
-  return {static_cast<int64_t>(*width), static_cast<int64_t>(*height)};
+  if (counts.size() > names.size()) names.push_back("...");
+  std::cerr << fmt::format(
+      "warning: {}: skipped {} object{} of {} in {}: {}\n", type_name, total, total == 1 ? "" : "s",
+      subset ? "classes not in `classes`" : "unknown classes", ann_file, join(names, ", "));
 }
 
 }  // namespace
@@ -128,6 +159,8 @@ XMLDataset::XMLDataset(CustomDatasetOptions options, Layout layout)
   InvalidEntries invalid(layout.type_name, opts.ann_file, opts.skip_invalid);
 
   std::vector<DataInfo> infos;
+  std::vector<bool> annotated;  // MMDetection's _filter_imgs criterion, per kept image
+  std::unordered_map<std::string, size_t> skipped_classes;  // objects per unselected name
   std::vector<float> boxes, ignored;
   std::vector<int64_t> ignored_labels;
   std::vector<int64_t> labels;
@@ -156,6 +189,7 @@ XMLDataset::XMLDataset(CustomDatasetOptions options, Layout layout)
     ignored.clear();
     ignored_labels.clear();
     labels.clear();
+    bool has_selected = false;
     int object_index = -1;
     for (const pugi::xml_node object : root.children("object")) {
       ++object_index;
@@ -167,13 +201,10 @@ XMLDataset::XMLDataset(CustomDatasetOptions options, Layout layout)
       }
       const std::string name = trim(name_node.text().get());
       const auto found = label_of.find(name);
-      if (found == label_of.end()) {
-        invalid.report(fmt::format("{}: {}: unknown class name '{}'{} (known: {})",
-                                   file.where(name_node), what, name,
-                                   did_you_mean(name, layout.classes), join(layout.classes, ", ")));
+      if (found == label_of.end() || selected[found->second] < 0) {
+        ++skipped_classes[name];  // not a selected class: MMDetection skips the object
         continue;
       }
-      if (selected[found->second] < 0) continue;  // left out by `classes`
       std::string problem;
       bool difficult = false;
       if (object.child("difficult")) {
@@ -195,6 +226,12 @@ XMLDataset::XMLDataset(CustomDatasetOptions options, Layout layout)
       for (int k = 0; k < 4 && ok; ++k) {
         const auto value = read_number(file, box, keys[k], problem);
         ok = value.has_value();
+        if (ok && !(std::fabs(*value) <= kMaxPixels)) {
+          problem = fmt::format("{}: <{}> must be a number from {} to {}, got '{}'",
+                                file.where(box.child(keys[k])), keys[k], -int64_t(kMaxPixels),
+                                int64_t(kMaxPixels), trim(box.child(keys[k]).text().get()));
+          ok = false;
+        }
         // MMDetection: int(float(text)) - 1 (VOC coordinates are 1-based pixels).
         if (ok) xyxy[k] = std::trunc(*value) - 1;
       }
@@ -215,6 +252,9 @@ XMLDataset::XMLDataset(CustomDatasetOptions options, Layout layout)
                                    xyxy[3] + 1, info.width, info.height));
         continue;
       }
+      // MMDetection's XMLDataset._filter_imgs keeps an image with any object of a selected
+      // class, difficult or not.
+      has_selected = true;
       const bool too_small = layout.min_size && (w < *layout.min_size || h < *layout.min_size);
       std::vector<float>& target = difficult || too_small ? ignored : boxes;
       for (double v : xyxy)
@@ -227,9 +267,11 @@ XMLDataset::XMLDataset(CustomDatasetOptions options, Layout layout)
     info.gt_ignore = data_detail::make_boxes(ignored);
     info.ignore_labels = torch::tensor(ignored_labels, torch::kInt64);
     infos.push_back(std::move(info));
+    annotated.push_back(has_selected);
   }
   invalid.print_summary();
-  set_data(std::move(infos), layout.classes);
+  print_skipped_classes(layout.type_name, opts.ann_file, skipped_classes, !opts.classes.empty());
+  set_data(std::move(infos), layout.classes, annotated);
 }
 
 Schema XMLDataset::xml_schema(std::string summary, bool subdirs) {

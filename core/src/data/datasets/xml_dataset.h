@@ -13,8 +13,10 @@ namespace detkit {
 
 /// A dataset of VOC-style XML files: `ann_file` lists image ids, `img_prefix/<ann_subdir>/<id>.xml`
 /// holds each image's objects. Boxes are read as MMDetection does (int(float(text)) - 1);
+/// objects whose name is not a selected class are skipped (one warning line counts them);
 /// `difficult` objects and, with min_size, boxes narrower or lower than min_size are ignored;
-/// in training, images whose shorter side is below 32 pixels are dropped.
+/// in training, images whose shorter side is below 32 pixels are dropped, and with
+/// filter_empty_gt those without an object of a selected class (difficult ones count).
 class XMLDataset : public CustomDataset {
  public:
   /// What differs between the XML datasets.

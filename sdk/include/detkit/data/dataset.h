@@ -113,13 +113,19 @@ class DETKIT_API CustomDataset : public DatasetBase {
 
  protected:
   /// Sets the annotations (call from the subclass constructor): applies the `classes` subset,
-  /// then (unless test_mode) filter_empty_gt and the subclass's min-size filter.
+  /// then (unless test_mode) filter_empty_gt, which here drops the images left without a gt box.
   void set_data(std::vector<DataInfo> infos, std::vector<std::string> dataset_classes);
+  /// The same with MMDetection's filter_empty_gt criterion given per image: `annotated[i]` says
+  /// whether image i has an annotation of a selected class; only the others are dropped, so an
+  /// image whose annotations are all crowd, too small or difficult stays with zero gt boxes.
+  void set_data(std::vector<DataInfo> infos, std::vector<std::string> dataset_classes,
+                const std::vector<bool>& annotated);
   /// Loads the image and annotations of `index` into a fresh sample (before the pipeline).
   PipelineSample make_sample(size_t index) const;
   /// For each dataset class, its label after the `classes` subset (-1 when left out), so that
   /// subclasses can drop ignored boxes of left-out classes. Throws DataError for a name of
-  /// `classes` that is not a dataset class, listing the known ones.
+  /// `classes` that is not a dataset class, listing the known ones (with skip_invalid that label
+  /// just gets no annotations, and set_data prints a warning).
   std::vector<int64_t> subset_labels(const std::vector<std::string>& dataset_classes) const;
 
  private:
