@@ -186,7 +186,7 @@ ConfigCheckResult check_config(const ConfigNode& root, bool build) {
   checked.set_mark(root.mark());
   for (const auto& entry : root.entries()) {
     if (!entry.key.empty() && entry.key[0] == '_') continue;
-    checked.set(entry.key, entry.value, entry.key_mark);
+    checked.entries().push_back(entry);  // keys are unique already: no set(), a linear scan
   }
   CheckReport report;
   const ConfigNode* model = checked.find("model");

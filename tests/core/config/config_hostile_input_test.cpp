@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "detkit/core/config.h"
+#include "detkit/core/config_check.h"
 #include "detkit/error.h"
 #include "test_support.h"
 
@@ -110,6 +111,16 @@ TEST(ConfigHostileInput, ResourceBombsFailFastWithTheFileAndLine) {
   ASSERT_EQ(cfg.at("model").size(), 40000u);
   EXPECT_EQ(cfg.at("model").entries()[39999].key, "key_39999");  // key order is kept
   EXPECT_EQ(cfg.at("model").at("key_123").as_int(), -123);
+  // `config check` of 40,000 top-level keys (it copied them with set(): seconds).
+  std::string flat;
+  for (int i = 0; i < 40000; ++i)
+    flat += "key_" + std::to_string(i) + ": " + std::to_string(i) + "\n";
+  const ConfigNode flat_cfg = parse_yaml_text(flat, "flat.yaml");
+  const auto check_start = std::chrono::steady_clock::now();
+  const size_t errors = check_config(flat_cfg).errors.size();
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - check_start).count(),
+            2.0);
+  EXPECT_EQ(errors, 40000u);  // each an unknown key
   // A duplicate key is still found among many.
   EXPECT_NE(config_error_of([&] {
               parse_yaml_text(base + "  key_7: 0\n", "dup.yaml");
