@@ -3,11 +3,14 @@
 // exit codes (2: bad command line, 1: a config MMCV would refuse).
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "detkit/core/config.h"
+#include "detkit/core/curve_plot.h"
 #include "detkit/core/schedule.h"
+#include "detkit/core/training_log.h"
 #include "detkit/error.h"
 #include "test_support.h"
 
@@ -172,6 +175,80 @@ TEST(ScheduleSimulation, BuildsTheConfigsOptimizerAndPolicies) {
   EXPECT_NE(format_schedule(trace, /*every_iteration=*/true).find("       1      0      1"),
             std::string::npos);
   EXPECT_EQ(schedule_json(trace).substr(0, 20), "{\"lr\": [[0.1], [0.1]");
+}
+
+/// A two-epoch MMCV .log.json (3 iterations per epoch, logged at 2 and 3; a val line per epoch),
+/// as TextLoggerHook writes it: the meta line first.
+const char* const kTrainingLog =
+    "{\"env_info\": \"x\", \"seed\": 0, \"exp_name\": \"demo.yaml\"}\n"
+    "{\"mode\": \"train\", \"epoch\": 1, \"iter\": 2, \"lr\": 0.01, \"time\": 0.5, "
+    "\"loss\": 2.0}\n"
+    "{\"mode\": \"train\", \"epoch\": 1, \"iter\": 3, \"lr\": 0.02, \"time\": 0.3, "
+    "\"loss\": 1.5}\n"
+    "{\"mode\": \"val\", \"epoch\": 1, \"iter\": 5, \"lr\": 0.02, \"bbox_mAP\": 0.1}\n"
+    "{\"mode\": \"train\", \"epoch\": 2, \"iter\": 2, \"lr\": 0.02, \"time\": 0.25, "
+    "\"loss\": 1.0}\n"
+    "{\"mode\": \"train\", \"epoch\": 2, \"iter\": 3, \"lr\": 0.002, \"time\": 0.15, "
+    "\"loss\": 0.75}\n"
+    "{\"mode\": \"val\", \"epoch\": 2, \"iter\": 5, \"lr\": 0.002, \"bbox_mAP\": 0.3}\n";
+
+TEST(AnalyzeLogs, CurvesFollowAnalyzeLogsPy) {
+  testing::TempDir dir;
+  testing::write_file(dir.file("run.log.json"), kTrainingLog);
+  const TrainingLog log = read_training_log(dir.file("run.log.json"));
+  ASSERT_EQ(log.entries.size(), 6u);  // the meta line is skipped
+  // Train values against (epoch - 1) * iterations of epoch 1 + iter.
+  const TrainingCurve loss = training_curve(log, "loss");
+  EXPECT_EQ(loss.x_unit, "iter");
+  EXPECT_EQ(loss.x, (std::vector<double>{2, 3, 5, 6}));
+  EXPECT_EQ(loss.y, (std::vector<double>{2.0, 1.5, 1.0, 0.75}));
+  // lr is in val lines too: the train lines win. Metrics are only in val lines: per epoch.
+  EXPECT_EQ(training_curve(log, "lr").x.size(), 4u);
+  const TrainingCurve map = training_curve(log, "bbox_mAP");
+  EXPECT_EQ(map.x_unit, "epoch");
+  EXPECT_EQ(map.x, (std::vector<double>{1, 2}));
+  EXPECT_EQ(map.y, (std::vector<double>{0.1, 0.3}));
+  try {
+    training_curve(log, "los");
+    FAIL() << "no error for an unknown key";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("no key 'los' in the log; did you mean 'loss'?"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(nice_ticks(0, 1), (std::vector<double>{0, 0.2, 0.4, 0.6000000000000001, 0.8, 1}));
+}
+
+TEST(AnalyzeLogs, PlotCurveAndCalTrainTimeCommands) {
+  testing::TempDir dir;
+  testing::write_file(dir.file("run.log.json"), kTrainingLog);
+  auto r = testing::run_detkit({"analyze-logs", "plot_curve", dir.file("run.log.json"), "--keys",
+                                "loss", "lr", "--out", dir.file("curves.png")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("metric is loss (4 points)"), std::string::npos) << r.out;
+  const std::string png = testing::read_file(dir.file("curves.png"));
+  ASSERT_GT(png.size(), 24u);
+  EXPECT_EQ(png.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
+  // IHDR: width 1000, height 8 + one 380-pixel panel.
+  EXPECT_EQ(png.substr(16, 8), std::string("\0\0\x03\xe8\0\0\x01\x84", 8));
+
+  // Average iteration time without each epoch's first logged iteration: (0.3 + 0.15) / 2.
+  r = testing::run_detkit({"analyze-logs", "cal_train_time", dir.file("run.log.json")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("slowest epoch 1, average time is 0.3000"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("fastest epoch 2, average time is 0.1500"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("average iter time: 0.2250 s/iter"), std::string::npos) << r.out;
+
+  // Bad input: a line that is not JSON names the file and line; an unknown key is exit 1.
+  testing::write_file(dir.file("bad.log.json"), std::string(kTrainingLog) + "{\"mode\": tra\n");
+  r = testing::run_detkit({"analyze-logs", "plot_curve", dir.file("bad.log.json")});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("bad.log.json:8: not a JSON object"), std::string::npos) << r.err;
+  r = testing::run_detkit({"analyze-logs", "plot_curve", dir.file("run.log.json"), "--keys", "x",
+                           "--out", dir.file("x.png")});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("no key 'x' in the log"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("x.png")));
 }
 
 }  // namespace
