@@ -45,9 +45,22 @@ std::optional<ReferenceRun> run_pycocotools(const std::string& gt, const std::st
   return std::nullopt;
 }
 
-int run_coco_eval_benchmark(const po::variables_map& vm) {
-  if (!vm.count("gt") || !vm.count("dets"))
-    throw UsageError("detkit benchmark coco-eval needs --gt GT.json and --dets RESULTS.json");
+}  // namespace
+
+int run_coco_eval_benchmark(const std::vector<std::string>& args) {
+  po::options_description options("detkit benchmark coco-eval");
+  add_common_options(options);
+  options.add_options()("gt", po::value<std::string>()->required(),
+                        "the ground-truth annotation file")(
+      "dets", po::value<std::string>()->required(), "the result file")(
+      "no-reference", "do not run pycocotools (by /usr/bin/python3) beside it")(
+      "repeat", po::value<int>()->default_value(1), "runs to take the best time of")(
+      "threads", po::value<int>()->default_value(0), "worker threads (0 = one per core)");
+  po::variables_map vm;
+  if (!parse(args, options, {}, vm,
+             "detkit benchmark coco-eval --gt GT.json --dets RESULTS.json [--no-reference] "
+             "[--repeat R] [--threads N]"))
+    return 0;
   const std::string gt_path = vm["gt"].as<std::string>(), dets_path = vm["dets"].as<std::string>();
   const int repeat = std::max(1, vm["repeat"].as<int>());
   CocoEvalParams params;
@@ -111,39 +124,6 @@ int run_coco_eval_benchmark(const po::variables_map& vm) {
                            reference ? fmt::format("{:.4f}", reference->ap) : std::string("-"));
   std::cout << reference_note << "\n";
   return 0;
-}
-
-}  // namespace
-
-int run_benchmark(const std::vector<std::string>& args) {
-  // `loader` has options of its own (benchmark_loader_command.cpp).
-  if (!args.empty() && args.front() == "loader")
-    return run_loader_benchmark({args.begin() + 1, args.end()});
-  if (!args.empty() && args.front() == "losses")
-    return run_losses_benchmark({args.begin() + 1, args.end()});
-  if (!args.empty() && args.front() == "model")
-    return run_model_benchmark({args.begin() + 1, args.end()});
-  if (!args.empty() && args.front() == "dataset")
-    return run_dataset_benchmark({args.begin() + 1, args.end()});
-  po::options_description options("detkit benchmark");
-  add_common_options(options);
-  options.add_options()("what", po::value<std::string>()->required(),
-                        "what to time: coco-eval, or loader (see detkit benchmark loader --help)")(
-      "gt", po::value<std::string>(), "coco-eval: the ground-truth annotation file")(
-      "dets", po::value<std::string>(), "coco-eval: the result file")(
-      "no-reference", "do not run pycocotools (by /usr/bin/python3) beside it")(
-      "repeat", po::value<int>()->default_value(1), "runs to take the best time of")(
-      "threads", po::value<int>()->default_value(0), "worker threads (0 = one per core)");
-  po::positional_options_description positional;
-  positional.add("what", 1);
-  po::variables_map vm;
-  if (!parse(args, options, positional, vm,
-             "detkit benchmark coco-eval --gt G --dets D [--no-reference]"))
-    return 0;
-  const std::string what = vm["what"].as<std::string>();
-  if (what == "coco-eval") return run_coco_eval_benchmark(vm);
-  throw UsageError("unknown benchmark '" + what +
-                   "' (available: coco-eval, loader, losses, dataset, model)");
 }
 
 }  // namespace detkit::cli

@@ -20,26 +20,26 @@ int run_checkpoint_convert(const std::vector<std::string>& args) {
                         "the source's naming: torchvision")(
       "model", po::value<std::string>()->required(),
       "retinanet (retinanet_resnet50_fpn) or resnet (a classification ResNet; fc dropped)")(
-      "input", po::value<std::string>()->required(), "the torchvision checkpoint")(
-      "output", po::value<std::string>()->required(), "the MMDetection-named checkpoint to write")(
+      "in", po::value<std::string>()->required(), "the torchvision checkpoint")(
+      "out", po::value<std::string>()->required(), "the MMDetection-named checkpoint to write")(
       "force", "overwrite OUT if it exists");
   po::positional_options_description positional;
-  positional.add("input", 1).add("output", 1);
+  positional.add("in", 1).add("out", 1);
   po::variables_map vm;
   if (!parse(args, options, positional, vm, usage)) return 0;
   const std::string from = vm["from"].as<std::string>();
   const std::string model = vm["model"].as<std::string>();
-  const std::string input = vm["input"].as<std::string>();
-  const std::string output = vm["output"].as<std::string>();
+  const std::string input = vm["in"].as<std::string>();
+  const std::string output = vm["out"].as<std::string>();
   if (from != "torchvision") {
-    throw UsageError("--from '" + from +
-                     "' is not supported (supported: torchvision)\nusage: " + usage);
+    throw UsageError("--from '" + from + "' is not supported (supported: torchvision)");
   }
   const std::vector<std::string> models = torchvision_conversion_models();
   if (std::find(models.begin(), models.end(), model) == models.end()) {
     throw UsageError("--model '" + model + "' is not supported (supported: " + join(models, ", ") +
-                     ")\nusage: " + usage);
+                     ")");
   }
+  refuse_output_over_inputs("OUT", output, {input});
   std::error_code ec;
   if (std::filesystem::exists(output, ec) && !vm.count("force")) {
     throw Error("'" + output + "' exists; pass --force to overwrite it");

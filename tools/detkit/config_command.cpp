@@ -9,28 +9,42 @@
 
 namespace detkit::cli {
 
-int run_config(const std::vector<std::string>& args) {
-  po::options_description options("detkit config");
+namespace {
+
+/// The options of both actions; `print` also takes --no-sources.
+po::options_description config_options(const std::string& action) {
+  po::options_description options("detkit config " + action);
   add_common_options(options);
-  options.add_options()("action", po::value<std::string>()->required(), "print | check")(
-      "config", po::value<std::string>()->required(), "the config file")(
+  options.add_options()("config", po::value<std::string>()->required(), "the config file")(
       "cfg-options", po::value<std::vector<std::string>>()->multitoken()->composing(),
-      "override keys: a.b.0.c=value (values are YAML)")("no-sources",
-                                                        "print without the source of each value");
+      "override keys: a.b.0.c=value (values are YAML)");
+  if (action == "print")
+    options.add_options()("no-sources", "print without the source of each value");
+  return options;
+}
+
+}  // namespace
+
+int run_config_print(const std::vector<std::string>& args) {
+  const po::options_description options = config_options("print");
   po::positional_options_description positional;
-  positional.add("action", 1).add("config", 1);
+  positional.add("config", 1);
   po::variables_map vm;
   if (!parse(args, options, positional, vm,
-             "detkit config {print|check} CONFIG [--cfg-options k=v ...]"))
+             "detkit config print CONFIG [--cfg-options k=v ...] [--no-sources]"))
     return 0;
-  const std::string action = vm["action"].as<std::string>();
-  if (action != "print" && action != "check")
-    throw UsageError("unknown action '" + action + "' (expected print or check)");
+  std::cout << format_config(load_config_from(vm), !vm.count("no-sources"));
+  return 0;
+}
+
+int run_config_check(const std::vector<std::string>& args) {
+  const po::options_description options = config_options("check");
+  po::positional_options_description positional;
+  positional.add("config", 1);
+  po::variables_map vm;
+  if (!parse(args, options, positional, vm, "detkit config check CONFIG [--cfg-options k=v ...]"))
+    return 0;
   const ConfigNode config = load_config_from(vm);
-  if (action == "print") {
-    std::cout << format_config(config, !vm.count("no-sources"));
-    return 0;
-  }
   load_plugins(vm, &config, true);
   const ConfigCheckResult result = check_config(config);
   const std::vector<std::string>& errors = result.errors;

@@ -8,29 +8,27 @@
 
 namespace detkit::cli {
 
-int run_convert(const std::vector<std::string>& args) {
+int run_convert_cityscapes(const std::vector<std::string>& args) {
   const std::string usage =
       "detkit convert cityscapes GTFINE_DIR OUT.json [--split train|val|test]";
-  po::options_description options("detkit convert");
+  po::options_description options("detkit convert cityscapes");
   add_common_options(options);
-  options.add_options()("format", po::value<std::string>()->required(), "cityscapes")(
-      "input", po::value<std::string>()->required(),
-      "the gtFine split folder (gtFine/train), or gtFine with --split")(
-      "output", po::value<std::string>()->required(), "the COCO JSON to write")(
+  options.add_options()("gtfine-dir", po::value<std::string>()->required(),
+                        "the gtFine split folder (gtFine/train), or gtFine with --split")(
+      "out", po::value<std::string>()->required(), "the COCO JSON to write")(
       "split", po::value<std::string>()->default_value(""),
       "train, val or test (a sub-folder of GTFINE_DIR)");
   po::positional_options_description positional;
-  positional.add("format", 1).add("input", 1).add("output", 1);
+  positional.add("gtfine-dir", 1).add("out", 1);
   po::variables_map vm;
   if (!parse(args, options, positional, vm, usage)) return 0;
-  const std::string format = vm["format"].as<std::string>();
-  if (format != "cityscapes")
-    throw UsageError("unknown format '" + format + "' (supported: cityscapes)\nusage: " + usage);
+  refuse_output_over_inputs("OUT", vm["out"].as<std::string>(),
+                            {vm["gtfine-dir"].as<std::string>()});
 
   CityscapesConvertOptions convert;
-  convert.gtfine_dir = vm["input"].as<std::string>();
+  convert.gtfine_dir = vm["gtfine-dir"].as<std::string>();
   convert.split = vm["split"].as<std::string>();
-  convert.out_json = vm["output"].as<std::string>();
+  convert.out_json = vm["out"].as<std::string>();
   convert.progress = [](size_t done, size_t total) {
     const size_t step = std::max<size_t>(1, total / 10);
     if (done % step == 0 || done == total)

@@ -1,5 +1,6 @@
-// `detkit data synth --out DIR --num-train N --num-val M --classes K --seed S [--image-size W H]`:
-// writes the synthetic shapes dataset (COCO format) the demo and the integration tests use.
+// `detkit data synth --out DIR --num-train N --num-val M --classes K --seed S [--image-size W H]
+// [--overwrite]`: writes the synthetic shapes dataset (COCO format) the demo and the integration
+// tests use; a folder that holds files already is written into only with --overwrite.
 #include <iostream>
 
 #include "cli.h"
@@ -12,7 +13,7 @@ namespace {
 
 const char* const kUsage =
     "detkit data synth --out DIR [--num-train N] [--num-val M] [--classes K] [--seed S] "
-    "[--image-size W H]";
+    "[--image-size W H] [--overwrite]";
 
 /// Prints "synth: train 40/400 images" about every tenth of a split (and at its end).
 void print_progress(const std::string& split, int64_t done, int64_t total) {
@@ -23,11 +24,11 @@ void print_progress(const std::string& split, int64_t done, int64_t total) {
 
 }  // namespace
 
-int run_data(const std::vector<std::string>& args) {
-  po::options_description options("detkit data");
+int run_data_synth(const std::vector<std::string>& args) {
+  po::options_description options("detkit data synth");
   add_common_options(options);
-  options.add_options()("action", po::value<std::string>()->required(), "synth")(
-      "out", po::value<std::string>(), "output folder (annotations/, train/, val/)")(
+  options.add_options()("out", po::value<std::string>(),
+                        "output folder (annotations/, train/, val/); required")(
       "num-train", po::value<int64_t>()->default_value(100), "number of training images")(
       "num-val", po::value<int64_t>()->default_value(20), "number of validation images")(
       "classes", po::value<int>()->default_value(3),
@@ -36,15 +37,11 @@ int run_data(const std::vector<std::string>& args) {
                     "random seed (same seed, same files)")(
       "image-size", po::value<std::vector<int>>()->multitoken(),
       "image width and height (320 240)")("threads", po::value<int>()->default_value(0),
-                                          "worker threads (0 = all cores)");
-  po::positional_options_description positional;
-  positional.add("action", 1);
+                                          "worker threads (0 = all cores)")(
+      "overwrite", "write into --out even when it holds files (same-named ones are replaced)");
   po::variables_map vm;
-  if (!parse(args, options, positional, vm, kUsage)) return 0;
-  const std::string action = vm["action"].as<std::string>();
-  if (action != "synth")
-    throw UsageError("unknown action '" + action + "' (expected synth)\nusage: " + kUsage);
-  if (!vm.count("out")) throw UsageError(std::string("--out DIR is required\nusage: ") + kUsage);
+  if (!parse(args, options, {}, vm, kUsage)) return 0;
+  if (!vm.count("out")) throw UsageError("--out DIR is required");
 
   SyntheticDatasetOptions synth;
   synth.out_dir = vm["out"].as<std::string>();
@@ -53,6 +50,7 @@ int run_data(const std::vector<std::string>& args) {
   synth.num_classes = vm["classes"].as<int>();
   synth.seed = vm["seed"].as<uint64_t>();
   synth.threads = vm["threads"].as<int>();
+  synth.overwrite = vm.count("overwrite") > 0;
   if (vm.count("image-size")) {
     const auto size = vm["image-size"].as<std::vector<int>>();
     if (size.size() != 2)

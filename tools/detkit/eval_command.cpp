@@ -9,12 +9,11 @@
 
 namespace detkit::cli {
 
-int run_eval(const std::vector<std::string>& args) {
-  po::options_description options("detkit eval");
+int run_eval_coco(const std::vector<std::string>& args) {
+  po::options_description options("detkit eval coco");
   add_common_options(options);
-  options.add_options()("format", po::value<std::string>()->required(),
-                        "the annotation format: coco")(
-      "gt", po::value<std::string>()->required(), "the ground-truth annotation file (COCO JSON)")(
+  options.add_options()("gt", po::value<std::string>()->required(),
+                        "the ground-truth annotation file (COCO JSON)")(
       "results", po::value<std::string>()->required(),
       "the detections (COCO result JSON: [{image_id, category_id, bbox, score}, ...])")(
       "json", po::value<std::string>(),
@@ -22,20 +21,18 @@ int run_eval(const std::vector<std::string>& args) {
       "skip-invalid", "drop invalid ground-truth annotations (e.g. w or h <= 0) with a warning")(
       "threads", po::value<int>()->default_value(0), "worker threads (0 = one per core)");
   po::positional_options_description positional;
-  positional.add("format", 1).add("gt", 1).add("results", 1);
+  positional.add("gt", 1).add("results", 1);
   po::variables_map vm;
   if (!parse(args, options, positional, vm,
-             "detkit eval coco GT.json RESULTS.json [--json OUT] [--skip-invalid]"))
+             "detkit eval coco GT RESULTS [--json OUT] [--skip-invalid] [--threads N]"))
     return 0;
-  const std::string format = vm["format"].as<std::string>();
-  if (format != "coco")
-    throw UsageError("unknown format '" + format +
-                     "' (expected coco: detkit eval coco GT RESULTS)");
+  const std::string gt_path = vm["gt"].as<std::string>();
+  const std::string results_path = vm["results"].as<std::string>();
+  if (vm.count("json"))
+    refuse_output_over_inputs("--json", vm["json"].as<std::string>(), {gt_path, results_path});
 
   CocoReadOptions read_options;
   read_options.skip_invalid = vm.count("skip-invalid") > 0;
-  const std::string gt_path = vm["gt"].as<std::string>();
-  const std::string results_path = vm["results"].as<std::string>();
   const CocoGroundTruth gt = read_coco_annotations(gt_path, read_options);
   if (gt.skipped_annotations > 0) {
     std::cerr << "warning: skipped " << gt.skipped_annotations << " invalid annotation(s) of "

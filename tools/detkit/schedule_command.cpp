@@ -50,6 +50,14 @@ int run_schedule(const std::vector<std::string>& args) {
   if (!std::filesystem::is_regular_file(config_path, error))
     throw UsageError(config_path + ": no such config file");
 
+  if (vm.count("json"))
+    refuse_output_over_inputs("--json", vm["json"].as<std::string>(), {config_path});
+  if (vm.count("png")) {
+    std::vector<std::string> taken = {config_path};
+    if (vm.count("json")) taken.push_back(vm["json"].as<std::string>());
+    refuse_output_over_inputs("--png", vm["png"].as<std::string>(), taken);
+  }
+
   const ConfigNode config = load_config_from(vm);
   load_plugins(vm, &config, /*strict=*/true);
   const ScheduleTrace trace = simulate_config_schedule(config, iters_per_epoch);

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "detkit/core/coco_writer.h"
+#include "detkit/core/file_io.h"
 #include "detkit/core/runtime.h"
 #include "detkit/error.h"
 
@@ -392,6 +393,11 @@ SyntheticDatasetSummary generate_synthetic_dataset(const SyntheticDatasetOptions
   summary.class_names = synthetic_class_names(options.num_classes);
   for (int k = 0; k < options.num_classes; ++k)
     summary.category_ids.push_back(2 * k + 1);
+  if (!options.overwrite && is_non_empty_folder(options.out_dir))
+    throw Error(options.out_dir +
+                ": the folder is not empty; writing the dataset there would replace same-named "
+                "files (annotations/train.json, train/000001.jpg, ...); choose an empty or new "
+                "folder, or pass --overwrite");
   const fs::path root(options.out_dir);
   std::error_code error;
   fs::create_directories(root / "annotations", error);

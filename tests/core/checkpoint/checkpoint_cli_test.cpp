@@ -106,7 +106,7 @@ TEST_F(CheckpointCliTest, BadCommandLinesExit2AndBadFilesExit1) {
   };
   expect({"checkpoint"}, 2, "missing action (info or convert)");
   expect({"checkpoint", "inf"}, 2, "unknown action 'inf'");
-  expect({"checkpoint", "info"}, 2, "the option '--file' is required");
+  expect({"checkpoint", "info"}, 2, "missing argument FILE");
   expect({"checkpoint", "convert", "--from", "detectron2", "--model", "resnet", in, "o.pth"}, 2,
          "--from 'detectron2' is not supported (supported: torchvision)");
   expect({"checkpoint", "convert", "--from", "torchvision", "--model", "yolo", in, "o.pth"}, 2,

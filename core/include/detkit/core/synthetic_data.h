@@ -26,6 +26,9 @@ struct SyntheticDatasetOptions {
   int image_height = 240;
   /// Worker threads (0 = the machine's cores); the output does not depend on it.
   int threads = 0;
+  /// Write into an out_dir that holds files already (same-named ones are replaced); without it
+  /// such a folder (perhaps a user's dataset) is refused.
+  bool overwrite = false;
   /// Called after each image with the split name, the images done and the split's total.
   std::function<void(const std::string& split, int64_t done, int64_t total)> progress;
 };
@@ -47,7 +50,8 @@ DETKIT_API int max_synthetic_classes();
 /// The class (shape) names of a K-class synthetic dataset, in label order.
 DETKIT_API std::vector<std::string> synthetic_class_names(int num_classes);
 
-/// Generates the dataset. Throws Error on bad options or when a file cannot be written.
+/// Generates the dataset. Throws Error on bad options, a non-empty out_dir without `overwrite`,
+/// or when a file cannot be written.
 DETKIT_API SyntheticDatasetSummary
 generate_synthetic_dataset(const SyntheticDatasetOptions& options);
 
