@@ -1,6 +1,12 @@
 // `detkit config print|check` as a user runs them: one clear message, non-zero exit, no trace.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <filesystem>
+
+#include "detkit/core/config.h"
+#include "detkit/core/config_check.h"
+#include "detkit/core/text.h"
 #include "test_support.h"
 
 namespace detkit {
@@ -93,6 +99,46 @@ TEST(ConfigCli, UnknownCommandAndMissingArguments) {
   EXPECT_EQ(r.exit_code, 2);  // a bad command line
   EXPECT_NE(r.err.find("config"), std::string::npos) << r.err;
   expect_no_trace(r);
+}
+
+TEST(ShippedConfigs, EveryConfigUnderConfigsPassesConfigCheck) {
+  // Every .yaml in the source tree's configs/ (found now, so a new config is covered without
+  // editing this test), _base_ fragments included: each is valid on its own. `config check`
+  // needs no data: the configs' data/ paths do not exist where tests run.
+  namespace fs = std::filesystem;
+  const fs::path root = fs::path(DETKIT_SOURCE_DIR) / "configs";
+  std::vector<std::string> configs;
+  for (const auto& entry : fs::recursive_directory_iterator(root)) {
+    if (entry.is_regular_file() && entry.path().extension() == ".yaml")
+      configs.push_back(entry.path().string());
+  }
+  std::sort(configs.begin(), configs.end());
+  ASSERT_GE(configs.size(), 20u) << "configs/ looks incomplete";
+  ASSERT_FALSE(fs::exists("data/coco"));
+  // What `detkit config check CONFIG` runs (load_config, the in-tree plugins, check_config),
+  // in this process: a CLI process per config costs ~0.8 s of LibTorch start-up. A config that
+  // lists plugins of its own goes through the CLI, which loads them.
+  testing::load_in_tree_plugins();
+  for (const auto& path : configs) {
+    SCOPED_TRACE(path);
+    const ConfigNode config = load_config(path);
+    if (config.find("plugins") != nullptr) {
+      const auto r = run_detkit({"config", "check", path});
+      EXPECT_EQ(r.exit_code, 0) << r.err;
+      EXPECT_NE(r.out.find(path + ": OK"), std::string::npos) << r.out;
+      EXPECT_EQ(r.err.find("not checked"), std::string::npos) << r.err;
+      continue;
+    }
+    const ConfigCheckResult result = check_config(config);
+    EXPECT_TRUE(result.errors.empty()) << join(result.errors, "\n");
+    // Every part was checked: no part skipped for want of a registered type.
+    EXPECT_TRUE(result.unchecked.empty()) << join(result.unchecked, "\n");
+  }
+  // The command itself on one of them.
+  const auto r =
+      run_detkit({"config", "check", root.string() + "/_base_/datasets/wider_face.yaml"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("wider_face.yaml: OK"), std::string::npos) << r.out;
 }
 
 }  // namespace

@@ -1,7 +1,10 @@
-// Resize, RandomFlip and RandomCrop against hand-computed boxes, shapes and pixels.
+// Resize, RandomFlip, RandomCrop, Expand and MinIoURandomCrop against hand-computed boxes, shapes
+// and pixels.
 #include <set>
 
 #include "data_test_utils.h"
+#include "detkit/core/samplers.h"
+#include "detkit/ops/box_iou.h"
 
 namespace detkit::testing {
 namespace {
@@ -332,6 +335,267 @@ TEST(RandomCrop, BadParametersAreConfigErrors) {
   expect_error<ConfigError>(
       [] { make_transform("{type: RandomCrop, crop_size: [2, 2], recompute_bbox: true}"); },
       {"masks"});
+}
+
+// ---------------------------------------------------------------------------------- Expand
+// Expected values follow MMDetection 2.25's Expand.__call__ (mmdet/datasets/pipelines/
+// transforms.py): canvas (int(h * r), int(w * r)) filled with the (reversed when to_rgb) mean,
+// the image at (left, top), every box moved by (left, top).
+
+TEST(Expand, PlacesTheImageOnAMeanCanvasAndShiftsBoxes) {
+  auto expand = make_transform(
+      "{type: Expand, mean: [10.7, 20, 30], to_rgb: true, ratio_range: [2, 3], prob: 1.0}");
+  std::set<int64_t> lefts;
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    SCOPED_TRACE(seed);
+    random_engine().seed(seed);
+    PipelineSample sample = make_sample(30, 40, {{4, 3, 20, 15}, {30, 20, 40, 30}}, {{0, 0, 8, 8}});
+    ASSERT_TRUE(expand->apply(sample));
+    const int64_t canvas_h = sample.img.size(0), canvas_w = sample.img.size(1);
+    EXPECT_GE(canvas_h, 60);
+    EXPECT_LE(canvas_h, 90);
+    EXPECT_GE(canvas_w, 80);
+    EXPECT_LE(canvas_w, 120);
+    // Both sides come from one ratio: h = int(30 r), w = int(40 r).
+    EXPECT_NEAR(canvas_h / 30.0, canvas_w / 40.0, 1.0 / 30);
+    EXPECT_EQ(sample.meta.img_shape, (std::array<int64_t, 3>{canvas_h, canvas_w, 3}));
+    EXPECT_EQ(sample.meta.pad_shape, sample.meta.img_shape);
+    EXPECT_EQ(sample.meta.ori_shape, (std::array<int64_t, 3>{30, 40, 3}));
+    // The offset, read from the first box, is the same for every box, ignored ones included.
+    const float left = sample.gt.boxes().tensor()[0][0].item<float>() - 4;
+    const float top = sample.gt.boxes().tensor()[0][1].item<float>() - 3;
+    EXPECT_EQ(left, std::floor(left));
+    EXPECT_GE(left, 0);
+    EXPECT_GE(top, 0);
+    EXPECT_LE(left + 40, canvas_w);
+    EXPECT_LE(top + 30, canvas_h);
+    lefts.insert(static_cast<int64_t>(left));
+    expect_boxes(sample.gt.boxes(), {{4 + left, 3 + top, 20 + left, 15 + top},
+                                     {30 + left, 20 + top, 40 + left, 30 + top}});
+    expect_boxes(sample.gt_ignore, {{left, top, 8 + left, 8 + top}});
+    EXPECT_TRUE(torch::equal(sample.gt.labels(), torch::tensor({0, 1}, torch::kInt64)));
+    // BGR canvas: the RGB mean reversed, 10.7 truncated to 10 in a uint8 image.
+    torch::Tensor expected = torch::empty({canvas_h, canvas_w, 3}, torch::kUInt8);
+    expected.select(2, 0).fill_(30);
+    expected.select(2, 1).fill_(20);
+    expected.select(2, 2).fill_(10);
+    const auto l = static_cast<int64_t>(left), t = static_cast<int64_t>(top);
+    expected.slice(0, t, t + 30).slice(1, l, l + 40).copy_(coordinate_image(30, 40));
+    EXPECT_TRUE(torch::equal(sample.img, expected));
+  }
+  EXPECT_GT(lefts.size(), 5u);  // the position is random
+}
+
+TEST(Expand, FloatImagesGetTheExactMeanAndRatioOneKeepsTheImage) {
+  auto expand = make_transform(
+      "{type: Expand, mean: [123.675, 116.28, 103.53], to_rgb: false, ratio_range: [1.5, 1.5], "
+      "prob: 1}");
+  random_engine().seed(1);
+  PipelineSample sample = make_sample(10, 20);
+  sample.img = sample.img.to(torch::kFloat32);
+  ASSERT_TRUE(expand->apply(sample));
+  ASSERT_EQ(sample.img.sizes(), torch::IntArrayRef({15, 30, 3}));
+  EXPECT_EQ(sample.img.scalar_type(), torch::kFloat32);
+  // A corner pixel is canvas: the left and top offsets are at most 10 and 5.
+  const torch::Tensor corner = sample.img[14][29];
+  EXPECT_TRUE(torch::equal(corner, torch::tensor({123.675f, 116.28f, 103.53f})));
+
+  // ratio 1: the canvas is the image, the offset (int(U(0, 0)), int(U(0, 0))) = (0, 0).
+  auto same = make_transform("{type: Expand, ratio_range: [1, 1], prob: 1}");
+  PipelineSample kept = make_sample(10, 20, {{1, 2, 3, 4}});
+  ASSERT_TRUE(same->apply(kept));
+  EXPECT_TRUE(torch::equal(kept.img, coordinate_image(10, 20)));
+  expect_boxes(kept.gt.boxes(), {{1, 2, 3, 4}});
+}
+
+TEST(Expand, ProbDecidesHowOftenTheImageIsExpanded) {
+  auto never = make_transform("{type: Expand, ratio_range: [2, 2], prob: 0}");
+  auto half = make_transform("{type: Expand, ratio_range: [2, 2]}");  // prob 0.5
+  int expanded = 0;
+  for (uint64_t seed = 0; seed < 100; ++seed) {
+    random_engine().seed(seed);
+    PipelineSample a = make_sample(8, 6, {{1, 1, 3, 3}});
+    const torch::Tensor before = a.img;
+    ASSERT_TRUE(never->apply(a));
+    EXPECT_TRUE(a.img.is_same(before));
+    expect_boxes(a.gt.boxes(), {{1, 1, 3, 3}});
+    PipelineSample b = make_sample(8, 6);
+    ASSERT_TRUE(half->apply(b));
+    expanded += b.img.size(0) == 16 ? 1 : 0;
+  }
+  EXPECT_GT(expanded, 25);
+  EXPECT_LT(expanded, 75);
+}
+
+TEST(Expand, BadParametersAndImagesAreClearErrors) {
+  expect_error<ConfigError>([] { make_transform("{type: Expand, ratio_range: [0.5, 2]}"); },
+                            {"pipeline.0.ratio_range", "out of range"});
+  expect_error<ConfigError>([] { make_transform("{type: Expand, ratio_range: [3, 2]}"); },
+                            {"ratio_range", "low <= high"});
+  expect_error<ConfigError>([] { make_transform("{type: Expand, ratio_range: [2]}"); },
+                            {"ratio_range"});
+  expect_error<ConfigError>([] { make_transform("{type: Expand, mean: []}"); },
+                            {"pipeline.0.mean", "1 to 4"});
+  expect_error<ConfigError>([] { make_transform("{type: Expand, prob: 1.5}"); },
+                            {"pipeline.0.prob", "out of range"});
+  expect_error<ConfigError>([] { make_transform("{type: Expand, min_ious: [0.5]}"); },
+                            {"min_ious"});
+  auto expand = make_transform("{type: Expand, mean: [1, 2, 3], prob: 1}");
+  PipelineSample gray = make_sample(4, 4);
+  gray.img = torch::zeros({4, 4, 1}, torch::kUInt8);
+  expect_error<DataError>([&] { expand->apply(gray); },
+                          {"Expand on '/data/sample.png'", "1 channels but mean has 3"});
+}
+
+// ------------------------------------------------------------------------ MinIoURandomCrop
+// Expected values follow MMDetection 2.25's MinIoURandomCrop.__call__: the crop is where the
+// coordinate image's first pixel came from, and the boxes are derived from that patch.
+
+/// The patch (x1, y1, x2, y2) a cropped coordinate image came from.
+std::array<int64_t, 4> patch_of(const torch::Tensor& img) {
+  const int64_t x = img[0][0][0].item<uint8_t>(), y = img[0][0][1].item<uint8_t>();
+  return {x, y, x + img.size(1), y + img.size(0)};
+}
+
+/// MMDetection's result for `boxes` and a patch: centre strictly inside, clipped, shifted.
+std::vector<std::array<float, 4>> expected_crop(const std::vector<std::array<float, 4>>& boxes,
+                                                const std::array<int64_t, 4>& p, bool clip,
+                                                std::vector<int64_t>* kept = nullptr) {
+  std::vector<std::array<float, 4>> out;
+  for (size_t i = 0; i < boxes.size(); ++i) {
+    const auto& b = boxes[i];
+    const float cx = (b[0] + b[2]) / 2, cy = (b[1] + b[3]) / 2;
+    if (!(cx > p[0] && cy > p[1] && cx < p[2] && cy < p[3])) continue;
+    std::array<float, 4> c = b;
+    if (clip) {
+      c = {std::max<float>(b[0], p[0]), std::max<float>(b[1], p[1]), std::min<float>(b[2], p[2]),
+           std::min<float>(b[3], p[3])};
+    }
+    out.push_back({c[0] - p[0], c[1] - p[1], c[2] - p[0], c[3] - p[1]});
+    if (kept != nullptr) kept->push_back(static_cast<int64_t>(i));
+  }
+  return out;
+}
+
+TEST(MinIoURandomCrop, KeepsBoxesCentredInThePatchClippedAndShifted) {
+  auto crop = make_transform("{type: MinIoURandomCrop, min_ious: [0.1, 0.3], min_crop_size: 0.3}");
+  const std::vector<std::array<float, 4>> boxes = {
+      {2, 2, 14, 12}, {10, 8, 30, 24}, {25, 15, 39, 29}, {0, 0, 40, 30}};
+  const std::vector<std::array<float, 4>> ignore = {{18, 10, 26, 20}, {1, 25, 5, 29}};
+  int cropped = 0;
+  for (uint64_t seed = 0; seed < 60; ++seed) {
+    SCOPED_TRACE(seed);
+    random_engine().seed(seed);
+    PipelineSample sample = make_sample(30, 40, boxes, ignore);
+    const torch::Tensor before = sample.img;
+    ASSERT_TRUE(crop->apply(sample));  // never drops a sample
+    if (sample.img.is_same(before)) {  // mode 1: untouched
+      expect_boxes(sample.gt.boxes(), boxes);
+      expect_boxes(sample.gt_ignore, ignore);
+      continue;
+    }
+    ++cropped;
+    const auto p = patch_of(sample.img);
+    EXPECT_TRUE(torch::equal(sample.img,
+                             coordinate_image(30, 40).slice(0, p[1], p[3]).slice(1, p[0], p[2])));
+    EXPECT_EQ(sample.meta.img_shape, (std::array<int64_t, 3>{p[3] - p[1], p[2] - p[0], 3}));
+    EXPECT_EQ(sample.meta.pad_shape, sample.meta.img_shape);
+    std::vector<int64_t> kept;
+    expect_boxes(sample.gt.boxes(), expected_crop(boxes, p, true, &kept));
+    EXPECT_TRUE(torch::equal(sample.gt.labels(), torch::tensor(kept, torch::kInt64)));
+    expect_boxes(sample.gt_ignore, expected_crop(ignore, p, true));
+    // At least one box (gt or ignored) is centred in the patch.
+    EXPECT_GE(sample.gt.size() + sample.gt_ignore.size(), 1);
+    // Crop sides: at least min_crop_size of the image, aspect h / w in [0.5, 2].
+    const double cw = static_cast<double>(p[2] - p[0]), ch = static_cast<double>(p[3] - p[1]);
+    EXPECT_GE(cw, 0.3 * 40 - 1);
+    EXPECT_GE(ch, 0.3 * 30 - 1);
+  }
+  EXPECT_GT(cropped, 20);
+}
+
+TEST(MinIoURandomCrop, TheDrawnThresholdBoundsTheIoUOfEveryBox) {
+  // min_ious [0.5]: the modes are [1, 0.5, 0]. When the first draw picks 0.5 (peeked with the
+  // same engine), every box, ignored ones included, has IoU >= 0.5 with the crop.
+  auto crop = make_transform("{type: MinIoURandomCrop, min_ious: [0.5]}");
+  const std::vector<std::array<float, 4>> boxes = {{0, 0, 40, 30}, {5, 5, 35, 28}};
+  const std::vector<std::array<float, 4>> ignore = {{4, 2, 36, 26}};
+  int checked = 0;
+  for (uint64_t seed = 0; seed < 60; ++seed) {
+    SCOPED_TRACE(seed);
+    random_engine().seed(seed);
+    if (uniform_index(random_engine(), 3) != 1) continue;
+    random_engine().seed(seed);
+    PipelineSample sample = make_sample(30, 40, boxes, ignore);
+    ASSERT_TRUE(crop->apply(sample));
+    const auto p = patch_of(sample.img);
+    const torch::Tensor patch =
+        torch::tensor({float(p[0]), float(p[1]), float(p[2]), float(p[3])}).view({1, 4});
+    const torch::Tensor all = torch::cat({box_tensor(boxes), box_tensor(ignore)});
+    EXPECT_GE(ops::bbox_overlaps(patch, all).min().item<float>(), 0.5f);
+    ++checked;
+  }
+  EXPECT_GT(checked, 10);
+}
+
+TEST(MinIoURandomCrop, CropsImagesWithoutBoxesAndKeepsMMDetectionsOffsetDraw) {
+  // No boxes: the first patch of acceptable shape is the crop. The offset is numpy's
+  // uniform(w - new_w) = U(w - new_w, 1.0): a crop starts at x = 0 only when it is at least
+  // w - 1 wide (likewise for y).
+  auto crop = make_transform("{type: MinIoURandomCrop, min_ious: [0.5], min_crop_size: 0.3}");
+  int cropped = 0;
+  for (uint64_t seed = 0; seed < 100; ++seed) {
+    SCOPED_TRACE(seed);
+    random_engine().seed(seed);
+    PipelineSample sample = make_sample(30, 40);
+    ASSERT_TRUE(crop->apply(sample));
+    const auto p = patch_of(sample.img);
+    EXPECT_GE(p[0], 0);
+    EXPECT_GE(p[1], 0);
+    EXPECT_LE(p[2], 40);
+    EXPECT_LE(p[3], 30);
+    if (p[0] == 0) {
+      EXPECT_GE(p[2], 39);
+    }
+    if (p[1] == 0) {
+      EXPECT_GE(p[3], 29);
+    }
+    const double ratio = static_cast<double>(p[3] - p[1]) / static_cast<double>(p[2] - p[0]);
+    EXPECT_GT(ratio, 0.4);  // new_h / new_w in [0.5, 2] before int()
+    EXPECT_LT(ratio, 2.5);
+    cropped += sample.img.size(1) < 40 ? 1 : 0;
+  }
+  EXPECT_GT(cropped, 40);
+}
+
+TEST(MinIoURandomCrop, WithoutBboxClipBorderBoxesAreOnlyShifted) {
+  auto crop = make_transform("{type: MinIoURandomCrop, min_ious: [0.1], bbox_clip_border: false}");
+  const std::vector<std::array<float, 4>> boxes = {{0, 0, 40, 30}, {2, 2, 38, 28}};
+  int cropped = 0;
+  for (uint64_t seed = 0; seed < 30; ++seed) {
+    random_engine().seed(seed);
+    PipelineSample sample = make_sample(30, 40, boxes);
+    const torch::Tensor before = sample.img;
+    ASSERT_TRUE(crop->apply(sample));
+    if (sample.img.is_same(before)) continue;
+    ++cropped;
+    expect_boxes(sample.gt.boxes(), expected_crop(boxes, patch_of(sample.img), false));
+  }
+  EXPECT_GT(cropped, 10);
+}
+
+TEST(MinIoURandomCrop, BadParametersAreConfigErrors) {
+  expect_error<ConfigError>(
+      [] { make_transform("{type: MinIoURandomCrop, min_ious: [0.5, 1.5]}"); },
+      {"pipeline.0.min_ious", "out of range"});
+  expect_error<ConfigError>([] { make_transform("{type: MinIoURandomCrop, min_ious: 0.5}"); },
+                            {"pipeline.0.min_ious"});
+  expect_error<ConfigError>([] { make_transform("{type: MinIoURandomCrop, min_crop_size: 1.2}"); },
+                            {"pipeline.0.min_crop_size", "out of range"});
+  expect_error<ConfigError>([] { make_transform("{type: MinIoURandomCrop, min_crop_size: -0.1}"); },
+                            {"pipeline.0.min_crop_size", "out of range"});
+  expect_error<ConfigError>([] { make_transform("{type: MinIoURandomCrop, min_iou: [0.5]}"); },
+                            {"did you mean 'min_ious'"});
 }
 
 }  // namespace

@@ -369,8 +369,8 @@ TEST(Registry, EveryTransformIsABuiltIn) {
   initialize_runtime();
   for (const char* type :
        {"LoadImageFromFile", "LoadAnnotations", "Resize", "RandomFlip", "Normalize", "Pad",
-        "PhotoMetricDistortion", "RandomCrop", "MultiScaleFlipAug", "DefaultFormatBundle",
-        "ImageToTensor", "Collect"}) {
+        "PhotoMetricDistortion", "RandomCrop", "Expand", "MinIoURandomCrop", "MultiScaleFlipAug",
+        "DefaultFormatBundle", "ImageToTensor", "Collect"}) {
     const ComponentInfo* info = Registry::of(Kind::transform).find(type);
     ASSERT_NE(info, nullptr) << type;
     EXPECT_EQ(info->origin, "libdetkit");
