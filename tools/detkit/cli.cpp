@@ -53,6 +53,8 @@ const std::vector<Command>& commands() {
        nullptr,
        "benchmark"},
       {"train", "train a detector from a config (MMDetection's tools/train.py)", &run_train},
+      {"test", "test a checkpoint on data.test: metrics, COCO results, drawings (tools/test.py)",
+       &run_test},
       {"infer", "run a detector on images: per image a JSON of detections and a drawing",
        &run_infer},
       {"model", "build a config's model and print its parameters with their init records",

@@ -94,6 +94,7 @@ int run_infer(const std::vector<std::string>& args);
 int run_model(const std::vector<std::string>& args);
 int run_schedule(const std::vector<std::string>& args);
 int run_train(const std::vector<std::string>& args);
+int run_test(const std::vector<std::string>& args);
 int run_analyze_logs(const std::vector<std::string>& args);
 /// `detkit benchmark coco-eval`.
 int run_coco_eval_benchmark(const std::vector<std::string>& args);

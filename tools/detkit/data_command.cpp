@@ -1,9 +1,12 @@
 // `detkit data synth --out DIR --num-train N --num-val M --classes K --seed S [--image-size W H]
 // [--overwrite]`: writes the synthetic shapes dataset (COCO format) the demo and the integration
 // tests use; a folder that holds files already is written into only with --overwrite.
+#include <functional>
 #include <iostream>
+#include <memory>
 
 #include "cli.h"
+#include "detkit/core/progress.h"
 #include "detkit/core/synthetic_data.h"
 #include "detkit/error.h"
 
@@ -15,11 +18,24 @@ const char* const kUsage =
     "detkit data synth --out DIR [--num-train N] [--num-val M] [--classes K] [--seed S] "
     "[--image-size W H] [--overwrite]";
 
-/// Prints "synth: train 40/400 images" about every tenth of a split (and at its end).
-void print_progress(const std::string& split, int64_t done, int64_t total) {
-  const int64_t step = std::max<int64_t>(1, total / 10);
-  if (done % step == 0 || done == total)
-    std::cout << "synth: " << split << " " << done << "/" << total << " images" << std::endl;
+/// The progress of each split as a bar on stderr: "synth train [####....] 40/400, 85.0 img/s, ...".
+std::function<void(const std::string&, int64_t, int64_t)> split_progress() {
+  struct State {
+    std::string split;
+    int64_t done = 0;
+    std::unique_ptr<ProgressBar> bar;
+  };
+  auto state = std::make_shared<State>();
+  return [state](const std::string& split, int64_t done, int64_t total) {
+    if (!state->bar || split != state->split) {
+      state->bar = std::make_unique<ProgressBar>(total, ProgressOptions().label("synth " + split));
+      state->split = split;
+      state->done = 0;
+    }
+    state->bar->update(done - state->done);
+    state->done = done;
+    if (done == total) state->bar->finish();
+  };
 }
 
 }  // namespace
@@ -59,7 +75,7 @@ int run_data_synth(const std::vector<std::string>& args) {
     synth.image_width = size[0];
     synth.image_height = size[1];
   }
-  synth.progress = print_progress;
+  synth.progress = split_progress();
   const SyntheticDatasetSummary summary = generate_synthetic_dataset(synth);
   std::cout << "wrote " << summary.train_images << " training images (" << summary.train_objects
             << " objects) to " << summary.train_dir << " and " << summary.train_json << "\n"

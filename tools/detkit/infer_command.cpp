@@ -1,7 +1,7 @@
 // `detkit infer CONFIG CHECKPOINT IMAGE_OR_DIR... [--out-dir D] [--score-thr T] [--threads N]
-// [--force]`: runs the config's test pipeline and the model on each image and writes, per
-// image, D/<stem>.json (the detections in original-image pixels, by decreasing score) and
-// D/<stem>.jpg (the image with the detections drawn).
+// [--device cpu|cuda] [--force]`: runs the config's test pipeline and the model on each image
+// and writes, per image, D/<stem>.json (the detections in original-image pixels, by decreasing
+// score) and D/<stem>.jpg (the image with the detections drawn). A progress bar on stderr.
 #include <torch/torch.h>
 
 #include <opencv2/imgcodecs.hpp>
@@ -13,14 +13,13 @@
 #include <map>
 #include <set>
 
-#include <unistd.h>
-
 #include <fmt/format.h>
 
 #include "benchmark_support.h"
 #include "cli.h"
 #include "detkit/core/coco_json.h"
 #include "detkit/core/inference.h"
+#include "detkit/core/progress.h"
 #include "detkit/core/text.h"
 #include "detkit/error.h"
 
@@ -32,7 +31,7 @@ namespace fs = std::filesystem;
 
 constexpr const char* kUsage =
     "detkit infer CONFIG CHECKPOINT IMAGE_OR_DIR... [--out-dir D] [--score-thr T] "
-    "[--threads N] [--force]";
+    "[--threads N] [--device cpu|cuda] [--force]";
 
 /// Whether `path` names a file OpenCV decodes, by its extension.
 bool has_image_extension(const fs::path& path) {
@@ -45,7 +44,8 @@ bool has_image_extension(const fs::path& path) {
 }
 
 /// The images named on the command line: files as given, folders' image files (not
-/// recursive) in name order. A name that does not exist is an error before any work starts.
+/// recursive) in name order; a folder's other files are skipped with a warning each. A name
+/// that does not exist is an error before any work starts.
 std::vector<fs::path> collect_images(const std::vector<std::string>& inputs) {
   std::vector<fs::path> images;
   for (const std::string& input : inputs) {
@@ -54,10 +54,15 @@ std::vector<fs::path> collect_images(const std::vector<std::string>& inputs) {
     if (error || !fs::exists(status)) throw UsageError(input + ": no such file or folder");
     if (fs::is_directory(status)) {
       std::vector<fs::path> found;
+      std::vector<fs::path> others;
       for (const auto& entry : fs::directory_iterator(input, error)) {
-        if (entry.is_regular_file(error) && has_image_extension(entry.path()))
-          found.push_back(entry.path());
+        if (!entry.is_regular_file(error)) continue;
+        (has_image_extension(entry.path()) ? found : others).push_back(entry.path());
       }
+      std::sort(others.begin(), others.end());
+      for (const fs::path& other : others)
+        std::cerr << "warning: skipped " << other.string()
+                  << ": not an image file (by its extension)\n";
       if (error) throw Error(input + ": cannot list the folder (" + error.message() + ")");
       std::sort(found.begin(), found.end());
       if (found.empty()) std::cerr << "warning: " << input << ": no image files in the folder\n";
@@ -121,6 +126,7 @@ int run_infer(const std::vector<std::string>& args) {
       "where <stem>.json and <stem>.jpg go")("score-thr", po::value<double>()->default_value(0.3),
                                              "leave out detections scoring below this")(
       "threads", po::value<int>()->default_value(0), "intra-op threads (0 = one per core)")(
+      "device", po::value<std::string>()->default_value("cpu"), "cpu, cuda or cuda:N")(
       "force", "overwrite existing output files")(
       "cfg-options", po::value<std::vector<std::string>>()->multitoken()->composing(),
       "override config values: key=value ...");
@@ -134,6 +140,10 @@ int run_infer(const std::vector<std::string>& args) {
   const int threads = vm["threads"].as<int>();
   if (threads < 0) throw UsageError("--threads must be >= 0");
   if (threads > 0) torch::set_num_threads(threads);
+  const std::string device_name = vm["device"].as<std::string>();
+  if (device_name != "cpu" && device_name.rfind("cuda", 0) != 0)
+    throw UsageError("--device must be cpu, cuda or cuda:N, got '" + device_name + "'");
+  const torch::Device device = inference_device(device_name);
 
   const std::vector<fs::path> images = collect_images(vm["inputs"].as<std::vector<std::string>>());
   const fs::path out_dir = vm["out-dir"].as<std::string>();
@@ -141,12 +151,17 @@ int run_infer(const std::vector<std::string>& args) {
 
   const ConfigNode config = load_config_from(vm);
   load_plugins(vm, &config, /*strict=*/true);
-  const Inferencer inferencer(config, vm["checkpoint"].as<std::string>());
+  const Inferencer inferencer(config, vm["checkpoint"].as<std::string>(), device);
+  if (!inferencer.load_report().unexpected_keys.empty())
+    std::cerr << "warning: the checkpoint has " << inferencer.load_report().unexpected_keys.size()
+              << " tensor(s) the model does not use: "
+              << join_first(inferencer.load_report().unexpected_keys, 5) << "\n";
   std::error_code error;
   fs::create_directories(out_dir, error);
   if (error) throw Error(out_dir.string() + ": cannot create the folder (" + error.message() + ")");
 
   size_t done = 0, skipped = 0;
+  ProgressBar bar(static_cast<int64_t>(images.size()), ProgressOptions().label("infer"));
   for (size_t i = 0; i < images.size(); ++i) {
     const std::string path = images[i].string();
     const auto start = std::chrono::steady_clock::now();
@@ -154,37 +169,31 @@ int run_infer(const std::vector<std::string>& args) {
     try {
       detections = inferencer.run(path, score_thr);
     } catch (const DataError& e) {
-      std::cerr << "warning: skipped " << path << ": " << e.what() << "\n";
+      bar.write("warning: skipped " + path + ": " + e.what(), std::cerr);
       ++skipped;
+      bar.update();
       continue;
     }
     const double seconds = seconds_since(start);
     cv::Mat drawing = cv::imread(path, cv::IMREAD_COLOR);
     if (drawing.empty()) {
-      std::cerr << "warning: " << path << ": decoded by the pipeline but not by OpenCV for the "
-                << "drawing; wrote the JSON only\n";
+      bar.write("warning: " + path +
+                    ": decoded by the pipeline but not by OpenCV for the drawing; wrote the JSON "
+                    "only",
+                std::cerr);
     }
     write_file_atomically(outputs[i].first.string(), format_detections_json(detections));
     if (!drawing.empty()) {
       draw_detections(drawing, detections);
-      // imwrite picks the encoder from the extension: a temporary name that keeps it.
-      const fs::path temporary =
-          outputs[i].second.parent_path() /
-          (".tmp." + std::to_string(::getpid()) + "." + outputs[i].second.filename().string());
-      if (!cv::imwrite(temporary.string(), drawing))
-        throw Error("cannot write " + outputs[i].second.string());
-      fs::rename(temporary, outputs[i].second, error);
-      if (error) {
-        fs::remove(temporary, error);
-        throw Error("cannot write " + outputs[i].second.string());
-      }
+      write_image_atomically(outputs[i].second.string(), drawing);
     }
     ++done;
-    std::cout << fmt::format("[{}/{}] {} ({}x{}): {} detection(s), {:.3f} s\n", i + 1,
-                             images.size(), path, drawing.cols, drawing.rows, detections.size(),
-                             seconds)
-              << std::flush;
+    bar.write(fmt::format("[{}/{}] {} ({}x{}): {} detection(s), {:.3f} s", i + 1, images.size(),
+                          path, drawing.cols, drawing.rows, detections.size(), seconds),
+              std::cout);
+    bar.update();
   }
+  bar.finish();
   std::cout << fmt::format("wrote {} image(s) to {}{}\n", done, out_dir.string(),
                            skipped ? fmt::format(" ({} skipped)", skipped) : "");
   return done == 0 && !images.empty() ? 1 : 0;

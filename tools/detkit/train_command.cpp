@@ -1,6 +1,6 @@
 // `detkit train CONFIG [--work-dir D] [--cfg-options k=v ...] [--resume-from C] [--seed S]
 // [--deterministic] [--threads N] [--no-validate]`: MMDetection's tools/train.py over
-// detkit::train_detector (detkit/core/train.h).
+// detkit::train_detector (detkit/core/train.h). Ctrl-C stops between iterations (exit 130).
 #include <torch/torch.h>
 
 #include <iostream>
@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "cli.h"
+#include "detkit/core/interrupt.h"
 #include "detkit/core/train.h"
 
 namespace detkit::cli {
@@ -50,7 +51,18 @@ int run_train(const std::vector<std::string>& args) {
   if (vm.count("seed")) train.seed = static_cast<uint64_t>(vm["seed"].as<int64_t>());
   train.deterministic = vm.count("deterministic") > 0;
   train.validate = vm.count("no-validate") == 0;
-  const TrainResult result = train_detector(config, train);
+  // Ctrl-C / SIGTERM stop between iterations, the last complete checkpoint kept for
+  // --resume-from; a second Ctrl-C quits at once.
+  const InterruptHandler on_ctrl_c;
+  TrainResult result;
+  try {
+    result = train_detector(config, train);
+  } catch (const TrainingInterrupted& stop) {
+    std::cerr << "detkit train: " << stop.what() << "\n";
+    if (!stop.last_checkpoint().empty())
+      std::cerr << "  continue with: --resume-from " << stop.last_checkpoint() << "\n";
+    return stop.exit_status();
+  }
   std::cout << fmt::format("\ntraining finished: work dir {}\n  log: {}\n", result.work_dir,
                            result.log_file);
   if (!result.last_checkpoint.empty())

@@ -19,6 +19,7 @@
 
 #include "detkit/checkpoint.h"
 #include "detkit/core/checkpoint_io.h"
+#include "detkit/core/interrupt.h"
 #include "detkit/core/optimizers.h"
 #include "detkit/error.h"
 #include "detkit/modeling/detector.h"
@@ -254,7 +255,7 @@ void HostRunner::train_epoch() {
   train_loader.set_epoch(epoch_);
   call_hook(&HookBase::before_train_epoch);
   inner_iter_ = 0;
-  while (auto batch = train_loader.next()) {
+  for (stop_if_requested(); auto batch = train_loader.next(); stop_if_requested()) {
     call_hook(&HookBase::before_train_iter);
     run_step(*batch, /*train=*/true);
     call_hook(&HookBase::after_train_iter);
@@ -275,7 +276,7 @@ void HostRunner::val_epoch() {
   call_hook(&HookBase::before_val_epoch);
   torch::NoGradGuard no_grad;
   inner_iter_ = 0;
-  while (auto batch = val_loader.next()) {
+  for (stop_if_requested(); auto batch = val_loader.next(); stop_if_requested()) {
     call_hook(&HookBase::before_val_iter);
     run_step(*batch, /*train=*/false);
     call_hook(&HookBase::after_val_iter);
@@ -299,6 +300,17 @@ ImageBatch HostRunner::next_train_batch() {
     train_loader.set_epoch(loader_epoch_);
   }
   throw Error("the training loader yields no batch (empty dataset?)");
+}
+
+void HostRunner::stop_if_requested() const {
+  const int signal = interrupt_signal();
+  if (signal == 0) return;
+  std::string last;
+  if (const ConfigNode* msgs = meta_.find("hook_msgs"); msgs != nullptr && msgs->is_map()) {
+    if (const ConfigNode* ckpt = msgs->find("last_ckpt"); ckpt != nullptr && ckpt->is_string())
+      last = ckpt->as_string();
+  }
+  throw TrainingInterrupted(signal, epoch_ + 1, iter_, last);
 }
 
 void HostRunner::run() {
@@ -346,6 +358,7 @@ void HostRunner::run() {
         for (int64_t i = 0; i < count; ++i) {
           if (mode == "train") {
             if (iter_ >= max_iters_) break;
+            stop_if_requested();
             model_.train();
             mode_ = "train";
             ImageBatch batch = next_train_batch();
@@ -411,7 +424,10 @@ std::string HostRunner::save_checkpoint(const std::string& out_dir,
       meta.set(entry.key, entry.value);
   }
   meta.set("epoch", ConfigNode(epoch_ + 1));
-  meta.set("iter", ConfigNode(iter_));
+  // MMCV: an IterBasedRunner saves from after_train_iter, before its iteration is counted, and
+  // records the iterations done including it (so a resume continues after it); an
+  // EpochBasedRunner saves after the epoch's iterations are counted.
+  meta.set("iter", ConfigNode(by_epoch_ ? iter_ : iter_ + 1));
   meta.set("detkit_version", ConfigNode(std::string(BuildInfo::version())));
   meta.set("time", ConfigNode(asctime_now()));
   ConfigNode classes = ConfigNode::make_list();

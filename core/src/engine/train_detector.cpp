@@ -17,6 +17,7 @@
 #include "detkit/checkpoint.h"
 #include "detkit/core/config.h"
 #include "detkit/core/data_loader.h"
+#include "detkit/core/dataset_evaluation.h"
 #include "detkit/core/host_runner.h"
 #include "detkit/core/inference.h"
 #include "detkit/core/optimizers.h"
@@ -170,58 +171,9 @@ NamedValues evaluate_on(DetectorBase& model, const std::shared_ptr<const Dataset
   // MMCV's EvalHook: the number of evaluation batches, which the logger shows as the
   // iteration of its `Epoch(val) [e][N]` line.
   runner.log_put_output("eval_iter_num", static_cast<double>(loader.num_batches()));
-  std::vector<Instances> predictions;
-  predictions.reserve(dataset->size());
-  {
-    torch::NoGradGuard no_grad;
-    while (auto batch = loader.next()) {
-      for (auto& instances : model.predict(*batch))
-        predictions.push_back(std::move(instances));
-    }
-  }
-  // The metric: options.metric (str or list) else the dataset's default; bbox -> CocoMetric,
-  // mAP -> VOCMetric, with the eval kwargs each understands.
-  std::vector<std::string> metrics;
-  if (const ConfigNode* m = options.is_map() ? options.find("metric") : nullptr;
-      m && !m->is_null()) {
-    if (m->is_string()) metrics.push_back(m->as_string());
-    if (m->is_list()) {
-      for (const auto& item : m->items())
-        if (item.is_string()) metrics.push_back(item.as_string());
-    }
-  }
-  if (metrics.empty()) metrics.push_back(dataset->default_metric());
-  NamedValues values;
-  for (const auto& metric : metrics) {
-    ConfigNode metric_cfg = ConfigNode::make_map();
-    std::vector<const char*> passed;
-    if (metric == "bbox") {
-      metric_cfg.set("type", ConfigNode("CocoMetric"));
-      passed = {"classwise", "iou_thrs", "proposal_nums"};
-    } else if (metric == "mAP") {
-      metric_cfg.set("type", ConfigNode("VOCMetric"));
-      passed = {"iou_thr"};
-    } else {
-      throw ConfigError("evaluation: metric '" + metric +
-                        "' is not supported (bbox: COCO-style mAP, mAP: VOC-style mAP)");
-    }
-    for (const char* key : passed) {
-      if (const ConfigNode* v = options.find(key); v && !v->is_null()) metric_cfg.set(key, *v);
-    }
-    if (metric == "mAP") {
-      if (const ConfigNode* v = options.find("iou_thr"); v && v->is_number()) {
-        ConfigNode list = ConfigNode::make_list();
-        list.push_back(*v);
-        metric_cfg.set("iou_thr", list);
-      }
-    }
-    auto evaluator = build<MetricBase>(metric_cfg, "evaluation");
-    runner.log_info("Evaluating " + metric + "...");
-    MetricResult result = evaluator->evaluate(*dataset, predictions);
-    if (!result.report.empty()) runner.log_info("\n" + result.report);
-    values.insert(values.end(), result.values.begin(), result.values.end());
-  }
-  return values;
+  const std::vector<Instances> predictions = predict_dataset(model, loader);
+  return evaluate_predictions(*dataset, predictions, options,
+                              [&](const std::string& line) { runner.log_info(line); });
 }
 
 }  // namespace

@@ -1,12 +1,18 @@
-// Drawing detections on an image (`detkit infer`): a colour per class, readable labels.
+// Drawing detections on an image (`detkit infer`, `detkit test --show-dir`): a colour per class,
+// readable labels.
+#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 
 #include <fmt/format.h>
 
 #include "detkit/core/inference.h"
+#include "detkit/error.h"
 
 namespace detkit {
 
@@ -68,6 +74,26 @@ void draw_detections(cv::Mat& image, const std::vector<Detection>& detections) {
     const cv::Scalar ink = luma > 140 ? cv::Scalar(0, 0, 0) : cv::Scalar(255, 255, 255);
     cv::putText(image, text, cv::Point(x + pad, y + pad + size.height), font, font_scale, ink, 1,
                 cv::LINE_AA);
+  }
+}
+
+void write_image_atomically(const std::string& path, const cv::Mat& image) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  // imwrite picks the encoder from the extension: a temporary name that keeps it.
+  const fs::path temporary = target.parent_path() / (".tmp." + std::to_string(::getpid()) + "." +
+                                                     target.filename().string());
+  bool written = false;
+  try {
+    written = cv::imwrite(temporary.string(), image);
+  } catch (const cv::Exception&) {
+    written = false;
+  }
+  std::error_code error;
+  if (written) fs::rename(temporary, target, error);
+  if (!written || error) {
+    fs::remove(temporary, error);
+    throw Error("cannot write " + path);
   }
 }
 

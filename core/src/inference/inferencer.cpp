@@ -10,6 +10,7 @@
 #include "detkit/core/coco_writer.h"
 #include "detkit/core/data_loader.h"
 #include "detkit/core/inference.h"
+#include "detkit/core/text.h"
 #include "detkit/error.h"
 #include "detkit/registry.h"
 
@@ -41,6 +42,81 @@ const ConfigNode* find_path(const ConfigNode& config, std::initializer_list<cons
 
 }  // namespace
 
+torch::Device inference_device(const std::string& name) {
+  if (name == "cpu") return torch::kCPU;
+  if (name == "cuda" || name.rfind("cuda:", 0) == 0) {
+    if (!torch::cuda::is_available()) {
+      throw Error("device '" + name + "': " +
+                  (torch::cuda::device_count() == 0
+                       ? "no CUDA device is available (this detkit's LibTorch is CPU-only, or no "
+                         "GPU is visible); use --device cpu"
+                       : "CUDA is not usable; use --device cpu"));
+    }
+    try {
+      const torch::Device device(name);
+      if (device.has_index() && device.index() >= static_cast<int64_t>(torch::cuda::device_count()))
+        throw Error(fmt::format("device '{}': there are {} CUDA device(s)", name,
+                                torch::cuda::device_count()));
+      return device;
+    } catch (const c10::Error&) {
+      throw Error("device '" + name + "' is not a device name (cpu, cuda or cuda:N)");
+    }
+  }
+  throw Error("unknown device '" + name + "' (cpu, cuda or cuda:N)");
+}
+
+LoadReport load_detector_weights(DetectorBase& model, const Checkpoint& checkpoint,
+                                 const std::string& path) {
+  // Copies what fits; whatever does not fit makes the model unusable, so it is an error then.
+  const LoadReport report = load_state_dict(model, checkpoint.state_dict, LoadPolicy::report);
+  if (report.missing_keys.empty() && report.size_mismatches.empty()) return report;
+  constexpr size_t kShown = 5;
+  std::string message = fmt::format(
+      "checkpoint '{}' does not fit the config's model (a checkpoint of another architecture "
+      "or another num_classes?): {} of its {} tensors match",
+      path, report.loaded_keys.size(),
+      report.loaded_keys.size() + report.missing_keys.size() + report.size_mismatches.size());
+  if (!report.missing_keys.empty())
+    message += fmt::format("\n  {} model tensor(s) missing from the checkpoint: {}",
+                           report.missing_keys.size(), join_first(report.missing_keys, kShown));
+  if (!report.size_mismatches.empty())
+    message +=
+        fmt::format("\n  {} tensor(s) of another shape:\n    {}", report.size_mismatches.size(),
+                    join_first(report.size_mismatches, kShown));
+  if (!report.unexpected_keys.empty())
+    message +=
+        fmt::format("\n  {} checkpoint tensor(s) the model does not have: {}",
+                    report.unexpected_keys.size(), join_first(report.unexpected_keys, kShown));
+  message += "\n  (`detkit checkpoint info " + path + "` lists the checkpoint's tensors)";
+  throw CheckpointError(message);
+}
+
+std::vector<Detection> to_detections(const Instances& found,
+                                     const std::vector<std::string>& classes, double score_thr) {
+  std::vector<Detection> detections;
+  if (found.size() == 0) return detections;
+  const torch::Tensor boxes = found.boxes().tensor().to(torch::kCPU, torch::kFloat).contiguous();
+  const torch::Tensor scores = found.scores().to(torch::kCPU, torch::kFloat).contiguous();
+  const torch::Tensor labels = found.labels().to(torch::kCPU, torch::kLong).contiguous();
+  const auto* box = boxes.data_ptr<float>();
+  const auto* score = scores.data_ptr<float>();
+  const auto* label = labels.data_ptr<int64_t>();
+  for (int64_t i = 0; i < found.size(); ++i) {
+    if (score[i] < score_thr) continue;
+    Detection d;
+    d.bbox = {box[4 * i], box[4 * i + 1], box[4 * i + 2], box[4 * i + 3]};
+    d.score = score[i];
+    d.label = label[i];
+    d.class_name = label[i] >= 0 && label[i] < static_cast<int64_t>(classes.size())
+                       ? classes[static_cast<size_t>(label[i])]
+                       : fmt::format("class_{}", label[i]);
+    detections.push_back(std::move(d));
+  }
+  std::stable_sort(detections.begin(), detections.end(),
+                   [](const Detection& a, const Detection& b) { return a.score > b.score; });
+  return detections;
+}
+
 std::vector<std::string> class_names_from(const ConfigNode& config,
                                           const ConfigNode* checkpoint_meta) {
   if (checkpoint_meta != nullptr && checkpoint_meta->is_map()) {
@@ -64,11 +140,14 @@ std::shared_ptr<DetectorBase> build_detector(const ConfigNode& config,
   return build<DetectorBase>(*model, "model", context);
 }
 
-Inferencer::Inferencer(const ConfigNode& config, const std::string& checkpoint) {
+Inferencer::Inferencer(const ConfigNode& config, const std::string& checkpoint,
+                       const torch::Device& device)
+    : device_(device) {
   const Checkpoint loaded = load_checkpoint(checkpoint);
   classes_ = class_names_from(config, &loaded.meta);
   model_ = build_detector(config, classes_);
-  load_state_dict(*model_, loaded.state_dict, /*strict=*/true);
+  load_report_ = load_detector_weights(*model_, loaded, checkpoint);
+  model_->to(device_);
   model_->eval();
   if (classes_.empty()) classes_ = model_->class_names();
   const ConfigNode* pipeline = find_path(config, {"data", "test", "pipeline"});
@@ -89,35 +168,15 @@ std::vector<Detection> Inferencer::run(const std::string& image_path, double sco
         "the test pipeline made {} versions of {} (test-time augmentation); infer runs one: set "
         "MultiScaleFlipAug to one img_scale and flip: false",
         versions.size(), image_path));
-  const ImageBatch batch = collate(std::move(versions), 1);
+  ImageBatch batch = collate(std::move(versions), 1);
+  if (!device_.is_cpu()) batch.images = batch.images.to(device_);
   std::vector<Instances> predictions;
   {
     torch::NoGradGuard no_grad;
     predictions = model_->predict(batch);
   }
-  std::vector<Detection> detections;
-  if (predictions.empty()) return detections;
-  const Instances& found = predictions.front();
-  const torch::Tensor boxes = found.boxes().tensor().to(torch::kCPU, torch::kFloat).contiguous();
-  const torch::Tensor scores = found.scores().to(torch::kCPU, torch::kFloat).contiguous();
-  const torch::Tensor labels = found.labels().to(torch::kCPU, torch::kLong).contiguous();
-  const auto* box = boxes.data_ptr<float>();
-  const auto* score = scores.data_ptr<float>();
-  const auto* label = labels.data_ptr<int64_t>();
-  for (int64_t i = 0; i < found.size(); ++i) {
-    if (score[i] < score_thr) continue;
-    Detection d;
-    d.bbox = {box[4 * i], box[4 * i + 1], box[4 * i + 2], box[4 * i + 3]};
-    d.score = score[i];
-    d.label = label[i];
-    d.class_name = label[i] >= 0 && label[i] < static_cast<int64_t>(classes_.size())
-                       ? classes_[static_cast<size_t>(label[i])]
-                       : fmt::format("class_{}", label[i]);
-    detections.push_back(std::move(d));
-  }
-  std::stable_sort(detections.begin(), detections.end(),
-                   [](const Detection& a, const Detection& b) { return a.score > b.score; });
-  return detections;
+  if (predictions.empty()) return {};
+  return to_detections(predictions.front(), classes_, score_thr);
 }
 
 std::string format_detections_json(const std::vector<Detection>& detections) {

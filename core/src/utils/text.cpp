@@ -60,6 +60,14 @@ std::string join(const std::vector<std::string>& parts, std::string_view separat
   return out;
 }
 
+std::string join_first(const std::vector<std::string>& parts, size_t shown) {
+  const std::vector<std::string> first(
+      parts.begin(), parts.begin() + static_cast<std::ptrdiff_t>(std::min(shown, parts.size())));
+  std::string text = join(first, ", ");
+  if (parts.size() > shown) text += " (+" + std::to_string(parts.size() - shown) + " more)";
+  return text;
+}
+
 std::string located_message(const SourceMark& mark, std::string_view path,
                             std::string_view message) {
   std::string out;

@@ -15,7 +15,11 @@ TEST(DataCommand, SynthWritesTheDataset) {
       run_detkit({"data", "synth", "--out", dir.path(), "--num-train", "5", "--num-val", "2",
                   "--classes", "3", "--seed", "11", "--image-size", "64", "48"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
-  EXPECT_NE(result.out.find("synth: train 5/5 images"), std::string::npos) << result.out;
+  // The progress bar (stderr is not a terminal here: lines, the last one for every split).
+  EXPECT_NE(result.err.find("synth train [####################] 5/5"), std::string::npos)
+      << result.err;
+  EXPECT_NE(result.err.find("synth val [####################] 2/2"), std::string::npos)
+      << result.err;
   EXPECT_NE(result.out.find("wrote 5 training images"), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("rectangle (id 1), ellipse (id 3), triangle (id 5)"), std::string::npos)
       << result.out;

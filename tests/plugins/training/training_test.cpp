@@ -1,9 +1,11 @@
-// `detkit train` end to end on a tiny RetinaNet (the SDK template's MobileNet and neck) and a
-// tiny synthetic dataset (see CMakeLists.txt for the list). Every run is deterministic (seeded,
-// one thread, loader in the main thread), so runs can be compared number for number.
+// `detkit train` and `detkit test` end to end on a tiny RetinaNet (the SDK template's MobileNet
+// and neck) and a tiny synthetic dataset (see CMakeLists.txt for the list). Every run is
+// deterministic (seeded, one thread, loader in the main thread), so runs can be compared number for
+// number.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -88,6 +91,10 @@ std::string config_text(const detkit::SyntheticDatasetSummary& data, const std::
          classes_line +
          "}\n"
          "  val: {type: CocoDataset, ann_file: " +
+         data.val_json + ", img_prefix: " + data.val_dir + ", pipeline: " + test_pipeline +
+         classes_line +
+         "}\n"
+         "  test: {type: CocoDataset, ann_file: " +
          data.val_json + ", img_prefix: " + data.val_dir + ", pipeline: " + test_pipeline +
          classes_line +
          "}\n"
@@ -368,6 +375,165 @@ TEST_F(TrainingTest, ARunKilledWhileSavingLeavesLoadableCheckpoints) {
                              {"--resume-from", work + "/latest.pth", "--cfg-options",
                               "runner.max_iters=6", "lr_config.by_epoch=false"});
   EXPECT_EQ(resumed.exit_code, 0) << resumed.out << resumed.err;
+}
+
+/// The value after "NAME: " in `text` (the numbers `detkit test --eval` prints), or NaN.
+double printed_value(const std::string& text, const std::string& name) {
+  std::smatch m;
+  if (!std::regex_search(text, m, std::regex("\n" + name + ": ([-0-9.]+)\n"))) return std::nan("");
+  return std::stod(m[1]);
+}
+
+TEST_F(TrainingTest, TestCommandEvaluatesWritesResultsAndDrawings) {
+  const std::string cfg =
+      write_config("tested.yaml", config_text(data(), "{type: EpochBasedRunner, max_epochs: 1}"));
+  const std::string work = root_->file("work_tested");
+  ASSERT_EQ(train(cfg, work).exit_code, 0);
+  const std::string checkpoint = work + "/epoch_1.pth";
+  const std::string out = root_->file("results.json"), show = root_->file("drawn");
+  // Every detection counts (an hour-old model scores low), so the metrics are not all zero.
+  const std::vector<std::string> common = {"--plugin",
+                                           TEMPLATE_PLUGIN_FILE,
+                                           "--threads",
+                                           "1",
+                                           "--cfg-options",
+                                           "model.test_cfg.score_thr=0.0",
+                                           "model.test_cfg.max_per_img=100"};
+  auto test = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"test", cfg, checkpoint});
+    args.insert(args.end(), common.begin(), common.end());
+    return run_detkit(args);
+  };
+  const auto run =
+      test({"--eval", "bbox", "--out", out, "--show-dir", show, "--show-score-thr", "0"});
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  // The progress bar (stderr is a file here: one line per image at most, the last always).
+  EXPECT_NE(run.err.find("test [####################] 4/4"), std::string::npos) << run.err;
+  EXPECT_NE(run.out.find("Average Precision  (AP) @[ IoU=0.50:0.95"), std::string::npos) << run.out;
+  int drawings = 0;
+  for (const auto& entry : fs::directory_iterator(show))
+    drawings += entry.path().extension() == ".jpg" || entry.path().extension() == ".png";
+  EXPECT_EQ(drawings, 4);
+  // `detkit eval coco` on the --out file gives the numbers --eval printed.
+  const std::string eval_json = root_->file("eval.json");
+  const auto eval = run_detkit({"eval", "coco", data().val_json, out, "--json", eval_json});
+  ASSERT_EQ(eval.exit_code, 0) << eval.out << eval.err;
+  const std::string stats = detkit::testing::read_file(eval_json);
+  const char* keys[] = {"bbox_mAP",   "bbox_mAP_50", "bbox_mAP_75",
+                        "bbox_mAP_s", "bbox_mAP_m",  "bbox_mAP_l"};
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(stats, m, std::regex(R"("stats": \[([^\]]*)\])"))) << stats;
+  std::vector<double> expected;
+  std::istringstream numbers(std::regex_replace(m[1].str(), std::regex(","), " "));
+  for (double v; numbers >> v;)
+    expected.push_back(v);
+  ASSERT_GE(expected.size(), 6u);
+  EXPECT_GT(expected[1], 0.0) << "some detections match: the comparison means something";
+  for (size_t i = 0; i < 6; ++i)
+    EXPECT_NEAR(printed_value(run.out, keys[i]), expected[i], 6e-5) << keys[i] << "\n" << run.out;
+
+  // A user's files are never replaced without --overwrite.
+  const auto again = test({"--out", out});
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_NE(again.err.find("pass --overwrite"), std::string::npos) << again.err;
+  const auto drawn_again = test({"--show-dir", show});
+  EXPECT_EQ(drawn_again.exit_code, 2);
+  EXPECT_NE(drawn_again.err.find("has files in it"), std::string::npos) << drawn_again.err;
+  EXPECT_EQ(test({"--out", out, "--overwrite"}).exit_code, 0);
+  EXPECT_EQ(test({}).exit_code, 2) << "nothing to do";
+  EXPECT_EQ(test({"--eval", "segm"}).exit_code, 2);
+}
+
+TEST_F(TrainingTest, TestCommandReportsBadCheckpointsClearly) {
+  const std::string cfg =
+      write_config("bad_ckpt.yaml", config_text(data(), "{type: EpochBasedRunner, max_epochs: 1}"));
+  const std::string work = root_->file("work_bad_ckpt");
+  ASSERT_EQ(train(cfg, work).exit_code, 0);
+  const std::string checkpoint = work + "/epoch_1.pth";
+  auto test = [&](const std::string& ckpt, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {
+        "test", cfg, ckpt, "--eval", "bbox", "--plugin", TEMPLATE_PLUGIN_FILE, "--threads", "1"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run_detkit(args);
+  };
+  // Another architecture: a wider backbone (other shapes) and a deeper head (missing tensors).
+  const auto other = test(checkpoint, {"--cfg-options", "model.backbone.widen_factor=0.5",
+                                       "model.bbox_head.stacked_convs=2"});
+  EXPECT_EQ(other.exit_code, 1);
+  EXPECT_NE(other.err.find("does not fit the config's model"), std::string::npos) << other.err;
+  EXPECT_NE(other.err.find("missing from the checkpoint: bbox_head.cls_convs.1"), std::string::npos)
+      << other.err;
+  EXPECT_NE(other.err.find("tensor(s) of another shape"), std::string::npos) << other.err;
+  EXPECT_NE(other.err.find(" more)"), std::string::npos) << "long lists are cut: " << other.err;
+  EXPECT_LT(other.err.size(), 4000u) << other.err;
+  // A missing and a truncated checkpoint.
+  const auto missing = test(root_->file("nope.pth"));
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("nope.pth"), std::string::npos) << missing.err;
+  {
+    std::ifstream in(checkpoint, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    write_file(root_->file("cut.pth"), bytes.substr(0, bytes.size() / 2));
+  }
+  const auto truncated = test(root_->file("cut.pth"));
+  EXPECT_EQ(truncated.exit_code, 1);
+  EXPECT_NE(truncated.err.find("cut.pth"), std::string::npos) << truncated.err;
+  // A device this LibTorch does not have.
+  if (!torch::cuda::is_available()) {
+    const auto cuda = test(checkpoint, {"--device", "cuda"});
+    EXPECT_EQ(cuda.exit_code, 1);
+    EXPECT_NE(cuda.err.find("no CUDA device is available"), std::string::npos) << cuda.err;
+  }
+  EXPECT_EQ(test(checkpoint, {"--device", "tpu"}).exit_code, 2);
+}
+
+TEST_F(TrainingTest, CtrlCStopsBetweenIterationsAndTheRunResumes) {
+  const std::string cfg = write_config(
+      "ctrl_c.yaml", config_text(data(), "{type: IterBasedRunner, max_iters: 100000}"));
+  const std::string work = root_->file("work_ctrl_c");
+  const std::string log = root_->file("ctrl_c.err");
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    execl(DETKIT_CLI, DETKIT_CLI, "train", cfg.c_str(), "--work-dir", work.c_str(), "--seed", "0",
+          "--threads", "1", "--plugin", TEMPLATE_PLUGIN_FILE, "--cfg-options",
+          "lr_config.by_epoch=false", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!fs::exists(fs::path(work) / "iter_2.pth") && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  kill(child, SIGINT);
+  int status = 0;
+  waitpid(child, &status, 0);
+  const std::string output = detkit::testing::read_file(log);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by the signal instead of stopping:\n" << output;
+  EXPECT_EQ(WEXITSTATUS(status), 130) << output;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(
+      output, m,
+      std::regex(R"(interrupted at epoch [0-9]+ iter ([0-9]+); last checkpoint: (\S+))")))
+      << output;
+  const int64_t stopped_at = std::stoll(m[1]);
+  EXPECT_EQ(fs::path(m[2].str()).filename().string(),
+            "iter_" + std::to_string(stopped_at) + ".pth");
+  // The last complete checkpoint is latest.pth; resuming from it runs to the end.
+  const auto latest = detkit::load_checkpoint(work + "/latest.pth");
+  EXPECT_EQ(latest.meta.find("iter")->as_int(), stopped_at);
+  for (const auto& entry : fs::directory_iterator(work))
+    EXPECT_EQ(entry.path().string().find(".tmp"), std::string::npos) << entry.path();
+  const std::string end = std::to_string(stopped_at + 2);
+  const auto resumed = train(cfg, work,
+                             {"--resume-from", work + "/latest.pth", "--cfg-options",
+                              "runner.max_iters=" + end, "lr_config.by_epoch=false"});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.out << resumed.err;
+  EXPECT_TRUE(std::regex_search(
+      resumed.out, std::regex("resumed epoch [0-9]+, iter " + std::to_string(stopped_at) + "\n")))
+      << resumed.out;
+  EXPECT_TRUE(fs::exists(fs::path(work) / ("iter_" + end + ".pth")));
 }
 
 }  // namespace

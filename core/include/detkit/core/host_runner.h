@@ -4,7 +4,8 @@
 // and checkpoints (`{meta, state_dict, optimizer, rng}` in PyTorch's format) and resume.
 //
 // The train driver (detkit/core/train.h) builds the runner from the config's `runner`, then
-// gives it its loaders, hooks and services with the setters below and calls run().
+// gives it its loaders, hooks and services with the setters below and calls run(). run() stops
+// between two iterations when a stop was requested (Ctrl-C under an InterruptHandler).
 #pragma once
 
 #include <chrono>
@@ -114,6 +115,9 @@ class DETKIT_API HostRunner : public RunnerBase {
   /// The next training batch, starting a new loader epoch when one ends (IterLoader).
   ImageBatch next_train_batch();
   void log_hook_order();
+  /// Throws TrainingInterrupted when a stop was requested (detkit/core/interrupt.h); called
+  /// between iterations.
+  void stop_if_requested() const;
   DataLoader& loader(const std::string& mode) const;
 
   DetectorBase& model_;

@@ -20,6 +20,9 @@ DETKIT_API std::string did_you_mean(std::string_view word,
                                     const std::vector<std::string>& candidates);
 /// Joins with a separator.
 DETKIT_API std::string join(const std::vector<std::string>& parts, std::string_view separator);
+/// The first `shown` parts joined with ", ", then " (+N more)" for the rest: long key lists in
+/// one line.
+DETKIT_API std::string join_first(const std::vector<std::string>& parts, size_t shown);
 /// "file:line:col: path: message" (parts that are unknown are left out).
 DETKIT_API std::string located_message(const SourceMark& mark, std::string_view path,
                                        std::string_view message);
