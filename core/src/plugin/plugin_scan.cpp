@@ -181,6 +181,23 @@ ScanOutcome run_in_scan_process(const std::function<ScanOutcome()>& trial, doubl
     ::close(result_pipe[1]);
     return {false, std::string("cannot start the scan process: ") + std::strerror(error), false, 0};
   }
+  // A host that ignores SIGCHLD would have the child reaped without its status: restore the
+  // default for the time of the scan.
+  struct sigaction old_child {};
+  ::sigaction(SIGCHLD, nullptr, &old_child);
+  const bool child_ignored = old_child.sa_handler == SIG_IGN || (old_child.sa_flags & SA_NOCLDWAIT);
+  if (child_ignored) {
+    struct sigaction default_child {};
+    default_child.sa_handler = SIG_DFL;
+    ::sigaction(SIGCHLD, &default_child, nullptr);
+  }
+  struct RestoreChildSignal {
+    bool active;
+    const struct sigaction* old;
+    ~RestoreChildSignal() {
+      if (active) ::sigaction(SIGCHLD, old, nullptr);
+    }
+  } restore{child_ignored, &old_child};
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid == 0) run_child(trial, parent, result_pipe[1], error_pipe[1]);
@@ -201,7 +218,11 @@ ScanOutcome run_in_scan_process(const std::function<ScanOutcome()>& trial, doubl
   const auto deadline =
       Clock::now() + std::chrono::microseconds(static_cast<int64_t>(timeout_s * 1e6));
   while (true) {
-    if (::waitpid(pid, &status, WNOHANG) == pid) {
+    const pid_t waited = ::waitpid(pid, &status, WNOHANG);
+    // ECHILD: the host ignores SIGCHLD, so the child was reaped without a status; its outcome
+    // (if it wrote one) still decides.
+    if (waited == pid || (waited < 0 && errno == ECHILD)) {
+      if (waited < 0) status = 0;
       if (result_open) read_available(result_pipe[0], result, kMaxResult, true);
       if (errors_open) read_available(error_pipe[0], errors, kMaxStderr, false);
       break;
