@@ -106,8 +106,8 @@ TEST(PluginsCli, ScanVerdictsAreCachedAndACorruptCacheIsRescanned) {
   const std::string cold = "0 verdict(s) from the cache " + cache_file;
   list(cold);
   list("plugin scan: 0 file(s) scanned in a scan process");  // warm: nothing forked
-  // A cache that was tampered with (the crashing plugin's verdict turned into "ok"), cut short
-  // or replaced by garbage is ignored whole: everything is scanned again, nothing accepted.
+  // A cache that was tampered with (the crashing plugin's verdict turned into "ok") or cut short
+  // is ignored whole: everything is scanned again, nothing accepted.
   const std::string valid = testing::read_file(cache_file);
   const std::string canonical = fs::canonical(crashing).string();
   const size_t at = valid.find("\t" + canonical + "\t");
@@ -117,8 +117,7 @@ TEST(PluginsCli, ScanVerdictsAreCachedAndACorruptCacheIsRescanned) {
   std::string forged = valid;
   forged[line] = '1';
   forged.erase(at + canonical.size() + 2, forged.find('\n', at) - (at + canonical.size() + 2));
-  for (const std::string& bad :
-       {forged, valid.substr(0, valid.size() / 2), std::string("\x7f\x01garbage\n\n\t")}) {
+  for (const std::string& bad : {forged, valid.substr(0, valid.size() / 2)}) {
     testing::write_file(cache_file, bad);
     list(cold);
     EXPECT_EQ(testing::read_file(cache_file), valid);  // rewritten whole
