@@ -1,5 +1,6 @@
 // The metric components: CocoMetric through a CocoDataset equals pycocotools' numbers; VOCMetric
-// ignores difficult objects per class.
+// ignores difficult objects per class; evaluate_predictions (training's evaluation and
+// `detkit test --eval`) picks the dataset's metric when none is named.
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
@@ -7,6 +8,7 @@
 
 #include "detkit/core/coco_json.h"
 #include "detkit/core/config.h"
+#include "detkit/core/dataset_evaluation.h"
 #include "detkit/core/metrics.h"
 #include "detkit/core/runtime.h"
 #include "detkit/evaluation/metric.h"
@@ -142,6 +144,51 @@ TEST(Metrics, BadParametersAreConfigErrors) {
   EXPECT_THROW(build_metric("{type: VOCMetric, iou_thr: [1.5]}"), ConfigError);
   EXPECT_THROW(build_metric("{type: CocoMetric, metric: [segm]}"), ConfigError);
   EXPECT_THROW(build_metric("{type: CocoMetric, proposal_nums: [100]}"), ConfigError);
+}
+
+/// A dataset that only names its default metric (VOC-style datasets say VOCMetric).
+class VocLikeDataset : public DatasetBase {
+ public:
+  size_t size() const override { return 0; }
+  const std::vector<std::string>& classes() const override { return classes_; }
+  const DataInfo& data_info(size_t) const override { throw Error("no samples"); }
+  std::vector<PipelineSample> prepare(size_t) const override { return {}; }
+  bool test_mode() const override { return true; }
+  std::string default_metric() const override { return "VOCMetric"; }
+
+ private:
+  std::vector<std::string> classes_{"cat"};
+};
+
+TEST(EvaluatePredictions, WithoutAMetricNameUsesTheDatasetsMetric) {
+  const std::string dir = testing::data_path("coco_eval/case_001/");
+  auto dataset = reference_dataset(dir);
+  const ConfigNode none = ConfigNode::make_map();
+  EXPECT_EQ(evaluation_metric_names(none, *dataset, "evaluation"),
+            std::vector<std::string>{"bbox"});
+  EXPECT_EQ(evaluation_metric_names(none, VocLikeDataset(), "evaluation"),
+            std::vector<std::string>{"mAP"});
+  // `evaluation: {interval: 1}` (no metric) evaluates, as MMDetection does; it failed with
+  // "metric 'CocoMetric' is not supported" before.
+  std::vector<std::string> logged;
+  const NamedValues values =
+      evaluate_predictions(*dataset, predictions_from(*dataset, dir + "dets.json"),
+                           parse_yaml_text("{interval: 1}", "eval.yaml"),
+                           [&](const std::string& line) { logged.push_back(line); });
+  ASSERT_FALSE(values.empty());
+  EXPECT_EQ(values.front().first, "bbox_mAP");
+  ASSERT_FALSE(logged.empty());
+  EXPECT_EQ(logged.front(), "Evaluating bbox...");
+  // A metric detkit does not have names where it was asked for.
+  try {
+    evaluation_metric_names(parse_yaml_text("{metric: [bbox, segm]}", "eval.yaml"), *dataset,
+                            "--eval");
+    ADD_FAILURE() << "segm was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("--eval: metric 'segm' is not supported"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace

@@ -384,7 +384,7 @@ double printed_value(const std::string& text, const std::string& name) {
   return std::stod(m[1]);
 }
 
-TEST_F(TrainingTest, TestCommandEvaluatesWritesResultsAndDrawings) {
+TEST_F(TrainingTest, TestAndInferRunATrainedModel) {
   const std::string cfg =
       write_config("tested.yaml", config_text(data(), "{type: EpochBasedRunner, max_epochs: 1}"));
   const std::string work = root_->file("work_tested");
@@ -442,6 +442,33 @@ TEST_F(TrainingTest, TestCommandEvaluatesWritesResultsAndDrawings) {
   EXPECT_EQ(test({"--out", out, "--overwrite"}).exit_code, 0);
   EXPECT_EQ(test({}).exit_code, 2) << "nothing to do";
   EXPECT_EQ(test({"--eval", "segm"}).exit_code, 2);
+
+  // `detkit infer` on a folder with other files: each is skipped with a warning, the images
+  // are inferred, with a progress bar.
+  const std::string images = root_->file("infer_in"), infer_out = root_->file("infer_out");
+  fs::create_directories(images);
+  int copied = 0;
+  for (const auto& entry : fs::directory_iterator(data().val_dir)) {
+    if (copied++ < 2) fs::copy_file(entry.path(), fs::path(images) / entry.path().filename());
+  }
+  write_file(images + "/notes.txt", "not an image");
+  write_file(images + "/broken.jpg", "not a JPEG either");
+  const auto infer = run_detkit({"infer", cfg, checkpoint, images, "--out-dir", infer_out,
+                                 "--plugin", TEMPLATE_PLUGIN_FILE, "--threads", "1"});
+  ASSERT_EQ(infer.exit_code, 0) << infer.out << infer.err;
+  EXPECT_NE(infer.err.find("warning: skipped " + images + "/notes.txt: not an image file"),
+            std::string::npos)
+      << infer.err;
+  EXPECT_NE(infer.err.find("warning: skipped " + images + "/broken.jpg"), std::string::npos)
+      << infer.err;
+  EXPECT_NE(infer.err.find("infer [####################] 3/3"), std::string::npos) << infer.err;
+  EXPECT_NE(infer.out.find("wrote 2 image(s)"), std::string::npos) << infer.out;
+  if (!torch::cuda::is_available()) {
+    const auto cuda = run_detkit({"infer", cfg, checkpoint, images, "--out-dir", infer_out,
+                                  "--force", "--device", "cuda", "--plugin", TEMPLATE_PLUGIN_FILE});
+    EXPECT_EQ(cuda.exit_code, 1);
+    EXPECT_NE(cuda.err.find("no CUDA device is available"), std::string::npos) << cuda.err;
+  }
 }
 
 TEST_F(TrainingTest, TestCommandReportsBadCheckpointsClearly) {
