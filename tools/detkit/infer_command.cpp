@@ -75,12 +75,12 @@ std::vector<fs::path> collect_images(const std::vector<std::string>& inputs) {
 }
 
 /// The outputs of `images` under `out_dir`. Refuses, before any work: two inputs with the same
-/// stem (their outputs would collide), an output that is one of the inputs, and (without
-/// --force) outputs that exist already.
+/// stem (their outputs would collide), an output that is one of the images or other `inputs`,
+/// and (without --force) outputs that exist already.
 std::vector<std::pair<fs::path, fs::path>> plan_outputs(const std::vector<fs::path>& images,
-                                                        const fs::path& out_dir, bool force) {
+                                                        const fs::path& out_dir, bool force,
+                                                        std::vector<std::string> inputs) {
   std::map<std::string, fs::path> by_stem;
-  std::set<fs::path> inputs;
   for (const fs::path& image : images) {
     const std::string stem = image.stem().string();
     auto [it, fresh] = by_stem.emplace(stem, image);
@@ -89,7 +89,7 @@ std::vector<std::pair<fs::path, fs::path>> plan_outputs(const std::vector<fs::pa
           fmt::format("{} and {} have the same stem '{}': their outputs would "
                       "overwrite each other; infer them into separate --out-dir",
                       it->second.string(), image.string(), stem));
-    inputs.insert(fs::weakly_canonical(image));
+    inputs.push_back(image.string());
   }
   std::vector<std::pair<fs::path, fs::path>> outputs;
   std::vector<std::string> existing;
@@ -97,9 +97,7 @@ std::vector<std::pair<fs::path, fs::path>> plan_outputs(const std::vector<fs::pa
     const fs::path json = out_dir / (image.stem().string() + ".json");
     const fs::path drawing = out_dir / (image.stem().string() + ".jpg");
     for (const fs::path& out : {json, drawing}) {
-      if (inputs.count(fs::weakly_canonical(out)))
-        throw UsageError(out.string() +
-                         " would overwrite an input image; choose another --out-dir");
+      refuse_output_over_inputs("--out-dir", out.string(), inputs);
       std::error_code error;
       if (fs::exists(fs::symlink_status(out, error))) existing.push_back(out.string());
     }
@@ -147,7 +145,9 @@ int run_infer(const std::vector<std::string>& args) {
 
   const std::vector<fs::path> images = collect_images(vm["inputs"].as<std::vector<std::string>>());
   const fs::path out_dir = vm["out-dir"].as<std::string>();
-  const auto outputs = plan_outputs(images, out_dir, vm.count("force") > 0);
+  const auto outputs =
+      plan_outputs(images, out_dir, vm.count("force") > 0,
+                   {vm["config"].as<std::string>(), vm["checkpoint"].as<std::string>()});
 
   const ConfigNode config = load_config_from(vm);
   load_plugins(vm, &config, /*strict=*/true);

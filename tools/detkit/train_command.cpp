@@ -40,6 +40,11 @@ int run_train(const std::vector<std::string>& args) {
   if (vm.count("seed") && vm["seed"].as<int64_t>() < 0) throw UsageError("--seed must be >= 0");
   if (vm.count("work-dir") && vm["work-dir"].as<std::string>().empty())
     throw UsageError("--work-dir must not be empty");
+  if (vm.count("work-dir")) {
+    std::vector<std::string> inputs = {vm["config"].as<std::string>()};
+    if (vm.count("resume-from")) inputs.push_back(vm["resume-from"].as<std::string>());
+    refuse_output_over_inputs("--work-dir", vm["work-dir"].as<std::string>(), inputs);
+  }
   if (threads > 0) torch::set_num_threads(threads);
 
   const ConfigNode config = load_config_from(vm);

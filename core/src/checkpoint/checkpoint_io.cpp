@@ -14,6 +14,7 @@
 #include "checkpoint_internal.h"
 #include "detkit/checkpoint.h"
 #include "detkit/core/checkpoint_io.h"
+#include "detkit/core/file_io.h"
 
 namespace detkit {
 
@@ -33,8 +34,10 @@ constexpr int kMaxNesting = 64;
 /// The bytes of the file `path`, or CheckpointError.
 std::string read_whole_file(const std::string& path) {
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    throw CheckpointError("checkpoint '" + path + "' is not a file");
+  if (const std::string problem = input_file_problem(path); !problem.empty()) {
+    if (!std::filesystem::exists(std::filesystem::symlink_status(path, ec)))
+      throw CheckpointError("checkpoint '" + path + "' is not a file");
+    throw CheckpointError("checkpoint '" + path + "': " + problem);
   }
   std::ifstream file(path, std::ios::binary | std::ios::ate);
   if (!file) throw CheckpointError("cannot open checkpoint '" + path + "'");

@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "detkit/core/config.h"
+#include "detkit/core/file_io.h"
 #include "detkit/core/text.h"
 #include "detkit/error.h"
 #include "yaml_scalar.h"
@@ -285,8 +286,11 @@ ConfigNode parse(const std::string& text, const std::shared_ptr<const std::strin
 ConfigNode parse_yaml_file(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  if (!fs::exists(path, ec)) throw ConfigError("config file '" + path + "' does not exist");
-  if (fs::is_directory(path, ec)) throw ConfigError("config path '" + path + "' is a directory");
+  if (const std::string problem = input_file_problem(path); !problem.empty()) {
+    if (!fs::exists(fs::symlink_status(path, ec)))
+      throw ConfigError("config file '" + path + "' does not exist");
+    throw ConfigError("config file '" + path + "': " + problem);
+  }
   const std::string extension = fs::path(path).extension().string();
   if (extension != ".yaml" && extension != ".yml" && extension != ".json") {
     throw ConfigError("config file '" + path + "': only .yaml, .yml and .json files are supported");

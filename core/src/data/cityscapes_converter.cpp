@@ -11,6 +11,7 @@
 
 #include "../evaluation/json_diagnostics.h"
 #include "detkit/core/coco_writer.h"
+#include "detkit/core/file_io.h"
 #include "detkit/error.h"
 
 namespace detkit {
@@ -106,6 +107,7 @@ std::vector<cv::Point2d> read_polygon(dom::element object, const std::string& wh
 void convert_file(const fs::path& path, dom::parser& parser, CocoDocument& document,
                   CityscapesConvertSummary& summary) {
   const std::string origin = path.string();
+  require_input_file<DataError>(origin);
   simdjson::padded_string text;
   if (simdjson::padded_string::load(origin).get(text) != simdjson::SUCCESS)
     throw DataError(origin + ": cannot read the file");
@@ -206,6 +208,9 @@ CityscapesConvertSummary convert_cityscapes(const CityscapesConvertOptions& opti
   std::error_code error;
   if (!fs::is_directory(dir, error))
     throw DataError(dir.string() + ": no such folder (expected a Cityscapes gtFine folder)");
+  if (const std::string problem = output_overwrites_input(options.out_json, {dir.string()});
+      !problem.empty())
+    throw Error(options.out_json + ": " + problem);
   if (options.split.empty()) {
     std::vector<std::string> splits;
     for (const char* name : {"train", "val", "test"}) {

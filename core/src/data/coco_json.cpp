@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "../evaluation/json_diagnostics.h"
+#include "detkit/core/file_io.h"
 
 namespace detkit {
 
@@ -29,6 +30,7 @@ namespace dom = simdjson::dom;
 
 /// Reads a whole file into simdjson's padded buffer.
 simdjson::padded_string load_file(const std::string& path) {
+  require_input_file<DataError>(path);  // a folder, FIFO or symlink loop: one clear line
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) throw DataError(path + ": cannot open the file (" + std::strerror(errno) + ")");
   const std::streamsize size = in.tellg();

@@ -21,19 +21,19 @@ std::string errno_phrase(int error, const std::string& path) {
     case ENOENT: {
       struct stat link;
       if (::lstat(path.c_str(), &link) == 0 && S_ISLNK(link.st_mode))
-        return "is a broken symbolic link (its target does not exist)";
-      return "no such file";
+        return "cannot open: a broken symbolic link (its target does not exist)";
+      return "cannot open: no such file";
     }
     case ENOTDIR:
-      return "no such file (a folder in the path is a file)";
+      return "cannot open: no such file (a folder in the path is a file)";
     case ELOOP:
       return "is a symlink loop (too many levels of symbolic links)";
     case EACCES:
-      return "permission denied";
+      return "cannot open: permission denied";
     case ENAMETOOLONG:
-      return "the name is too long";
+      return "cannot open: the name is too long";
     default:
-      return std::string("cannot open the file (") + std::strerror(error) + ")";
+      return std::string("cannot open: ") + std::strerror(error);
   }
 }
 
@@ -72,7 +72,7 @@ bool same_file(const fs::path& a, const fs::path& b) {
 }  // namespace
 
 std::string input_file_problem(const std::string& path) {
-  if (path.empty()) return "an empty file name";
+  if (path.empty()) return "cannot open: an empty file name";
   struct stat info;
   if (::stat(path.c_str(), &info) != 0) return errno_phrase(errno, path);
   if (S_ISDIR(info.st_mode)) return "is a folder, expected a file";
@@ -103,10 +103,7 @@ std::string output_overwrites_input(const std::string& output,
   for (const std::string& input : inputs) {
     if (input.empty()) continue;
     const fs::path in = resolved(input);
-    if (same_file(out, in)) {
-      if (output == input) return "is also an input; choose another output";
-      return "would overwrite the input " + input + " (the same file)";
-    }
+    if (same_file(out, in)) return "would overwrite the input " + input + " (the same file)";
     if (fs::is_directory(in, error) && is_inside(out, in) && fs::exists(out, error))
       return "would overwrite " + out.string() + ", inside the input folder " + input;
   }

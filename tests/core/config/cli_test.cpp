@@ -226,5 +226,117 @@ TEST(CommandLine, EveryCommandRefusesEveryKindOfBadCommandLineWithStatus2AndItsU
   EXPECT_FALSE(fs::exists(dir.file("synth")));
 }
 
+/// A minimal COCO ground truth and result file.
+constexpr const char* kGroundTruth =
+    R"({"images": [{"id": 1, "file_name": "a.jpg", "width": 10, "height": 10}],
+        "categories": [{"id": 1, "name": "thing"}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 4, 4],
+                         "area": 16, "iscrowd": 0}]})";
+constexpr const char* kResults = R"([{"image_id": 1, "category_id": 1, "bbox": [1, 1, 4, 4],
+                                      "score": 0.9}])";
+
+TEST(CommandLine, NoOutputOverwritesAnInput) {
+  TempDir dir;
+  write_file(dir.file("gt.json"), kGroundTruth);
+  write_file(dir.file("res.json"), kResults);
+  fs::create_symlink(dir.file("res.json"), dir.file("res_link.json"));
+  const std::string polygons = dir.file("gtFine/val/x/x_000000_000001_gtFine_polygons.json");
+  write_file(polygons, R"({"imgHeight": 8, "imgWidth": 8, "objects": []})");
+  write_file(dir.file("in.pth"), "torchvision weights");
+  write_file(dir.file("cfg.yaml"), "optimizer: {type: SGD, lr: 0.01}\n");
+  const std::vector<std::string> inputs = {dir.file("gt.json"), dir.file("res.json"), polygons,
+                                           dir.file("in.pth"), dir.file("cfg.yaml")};
+  std::vector<std::string> before;
+  for (const auto& file : inputs)
+    before.push_back(testing::read_file(file));
+
+  struct Case {
+    std::vector<std::string> args;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      {{"eval", "coco", dir.file("gt.json"), dir.file("res.json"), "--json", dir.file("gt.json")},
+       "--json " + dir.file("gt.json") + ": would overwrite the input " + dir.file("gt.json")},
+      {{"eval", "coco", dir.file("gt.json"), dir.file("res.json"), "--json",
+        dir.file("res_link.json")},
+       "would overwrite the input " + dir.file("res.json")},
+      {{"eval", "coco", dir.file("gt.json"), dir.file("res.json"), "--json",
+        dir.file("gtFine/../gt.json")},
+       "would overwrite the input " + dir.file("gt.json")},
+      {{"convert", "cityscapes", dir.file("gtFine"), dir.file("gtFine"), "--split", "val"},
+       "would overwrite the input"},
+      {{"convert", "cityscapes", dir.file("gtFine/val"), polygons},
+       "inside the input folder " + dir.file("gtFine/val")},
+      {{"checkpoint", "convert", "--from", "torchvision", "--model", "resnet", dir.file("in.pth"),
+        dir.file("in.pth"), "--force"},
+       "would overwrite the input"},
+      {{"schedule", dir.file("cfg.yaml"), "--json", dir.file("cfg.yaml")},
+       "would overwrite the input"},
+      {{"schedule", dir.file("cfg.yaml"), "--json", dir.file("s.json"), "--png",
+        dir.file("s.json")},
+       "--png " + dir.file("s.json")},
+      {{"train", dir.file("cfg.yaml"), "--work-dir", dir.file("cfg.yaml")},
+       "would overwrite the input"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE("detkit " + joined(c.args));
+    const ProcessResult r = run_cli(c.args);
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find(c.says), std::string::npos) << r.err;
+  }
+  for (size_t i = 0; i < inputs.size(); ++i)
+    EXPECT_EQ(testing::read_file(inputs[i]), before[i]) << inputs[i];
+  EXPECT_FALSE(fs::exists(dir.file("s.json")));
+
+  // A folder holding a user's dataset: data synth leaves it alone without --overwrite.
+  write_file(dir.file("mine/annotations/train.json"), "my annotations");
+  const std::vector<std::string> synth = {"data",         "synth", "--out",     dir.file("mine"),
+                                          "--num-train",  "1",     "--num-val", "1",
+                                          "--image-size", "32",    "32"};
+  ProcessResult r = run_cli(synth);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find(dir.file("mine") + ": the folder is not empty"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--overwrite"), std::string::npos) << r.err;
+  EXPECT_EQ(testing::read_file(dir.file("mine/annotations/train.json")), "my annotations");
+  EXPECT_FALSE(fs::exists(dir.file("mine/train")));
+  std::vector<std::string> overwrite = synth;
+  overwrite.push_back("--overwrite");
+  r = run_cli(overwrite);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(testing::read_file(dir.file("mine/annotations/train.json")), "my annotations");
+}
+
+TEST(CommandLine, AnInputThatIsNoRegularFileIsOneClearLine) {
+  TempDir dir;
+  write_file(dir.file("gt.json"), kGroundTruth);
+  write_file(dir.file("res.json"), kResults);
+  fs::create_directory(dir.file("folder.json"));
+  fs::create_symlink(dir.file("loop_b.json"), dir.file("loop_a.json"));
+  fs::create_symlink(dir.file("loop_a.json"), dir.file("loop_b.json"));
+  fs::create_symlink(dir.file("gone.json"), dir.file("broken.json"));
+  ASSERT_EQ(::mkfifo(dir.file("fifo.json").c_str(), 0600), 0);  // nobody writes: open would block
+  const std::vector<std::pair<std::string, std::string>> inputs = {
+      {"folder.json", "is a folder, expected a file"},
+      {"loop_a.json", "is a symlink loop"},
+      {"fifo.json", "is a FIFO (named pipe), not a regular file"},
+      {"broken.json", "a broken symbolic link"}};
+  for (const auto& [name, says] : inputs) {
+    const std::string path = dir.file(name);
+    for (const std::vector<std::string>& args :
+         {std::vector<std::string>{"eval", "coco", path, dir.file("res.json")},
+          std::vector<std::string>{"eval", "coco", dir.file("gt.json"), path},
+          std::vector<std::string>{"config", "print", path},
+          std::vector<std::string>{"checkpoint", "info", path}}) {
+      SCOPED_TRACE("detkit " + joined(args));
+      const ProcessResult r = run_cli(args);
+      EXPECT_EQ(r.exit_code, 1) << r.err;
+      EXPECT_NE(r.err.find(path), std::string::npos) << r.err;
+      EXPECT_NE(r.err.find(says), std::string::npos) << r.err;
+      EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+      EXPECT_EQ(r.err.find("Bad address"), std::string::npos) << r.err;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace detkit

@@ -11,10 +11,11 @@
 
 namespace detkit {
 
-/// Why `path` cannot be read as an input file, as a phrase to follow "PATH: " ("no such file",
-/// "is a folder, expected a file", "is a symlink loop (too many levels of symbolic links)", "is
-/// a FIFO (named pipe), not a regular file", "permission denied", ...); "" when it is a regular
-/// file that can be opened for reading. Never opens the file, so a FIFO does not block it.
+/// Why `path` cannot be read as an input file, as a phrase to follow "PATH: " ("cannot open: no
+/// such file", "is a folder, expected a file", "is a symlink loop (too many levels of symbolic
+/// links)", "is a FIFO (named pipe), not a regular file", "cannot open: permission denied",
+/// ...); "" when it is a regular file that can be opened for reading. Never opens the file, so
+/// a FIFO does not block it.
 DETKIT_API std::string input_file_problem(const std::string& path);
 
 /// Reads the whole regular file `path`; returns "" or, as input_file_problem, why it could not.
