@@ -41,14 +41,19 @@ constexpr unsigned char kHostData = ELFDATA2MSB;
 #endif
 #if defined(__LP64__)
 using Ehdr = Elf64_Ehdr;
+using Phdr = Elf64_Phdr;
 using Shdr = Elf64_Shdr;
 #else
 using Ehdr = Elf32_Ehdr;
+using Phdr = Elf32_Phdr;
 using Shdr = Elf32_Shdr;
 #endif
 
 /// The largest section-name table read (real ones are a few hundred bytes).
 constexpr uint64_t kMaxNameTable = 16u << 20;
+/// The most program headers accepted (real shared objects have about ten; the dynamic loader
+/// copies them onto the stack).
+constexpr uint64_t kMaxProgramHeaders = 1024;
 
 /// Closes a file descriptor when it goes.
 struct FileHandle {
@@ -89,6 +94,30 @@ std::string file_type_name(mode_t mode) {
 
 std::string corrupt(const std::string& what) {
   return "not a shared library: truncated or corrupt ELF file (" + what + ")";
+}
+
+/// Checks the program header table, which dlopen() trusts: its entry size, count and extent.
+std::string check_program_headers(const Ehdr& header, uint64_t file_size) {
+  if (header.e_ehsize != sizeof(Ehdr)) {
+    return corrupt("ELF header size " + std::to_string(header.e_ehsize) + ", expected " +
+                   std::to_string(sizeof(Ehdr)));
+  }
+  if (header.e_phoff == 0 || header.e_phnum == 0)
+    return "not a shared library (the ELF file has no program headers)";
+  if (header.e_phentsize != sizeof(Phdr)) {
+    return corrupt("program header size " + std::to_string(header.e_phentsize) + ", expected " +
+                   std::to_string(sizeof(Phdr)));
+  }
+  if (header.e_phnum > kMaxProgramHeaders) {
+    return corrupt(std::to_string(header.e_phnum) + " program headers, at most " +
+                   std::to_string(kMaxProgramHeaders) + " are accepted");
+  }
+  if (!inside(header.e_phoff, uint64_t{header.e_phnum} * sizeof(Phdr), file_size)) {
+    return corrupt("the program header table (" + std::to_string(header.e_phnum) +
+                   " entries at offset " + std::to_string(header.e_phoff) +
+                   ") extends past the end of the file, " + std::to_string(file_size) + " bytes");
+  }
+  return {};
 }
 
 /// Checks the section headers of a host-class ELF file and looks for `dkplug`.
@@ -233,6 +262,8 @@ std::string check_plugin_file(const std::string& path) {
                                                   : "an ELF file of unknown type";
     return std::string("not a shared library (the file is ") + type + ")";
   }
+  const std::string problem = check_program_headers(header, file_size);
+  if (!problem.empty()) return problem;
   return check_sections(file.fd, header, file_size);
 }
 
