@@ -598,5 +598,36 @@ TEST(MinIoURandomCrop, BadParametersAreConfigErrors) {
                             {"did you mean 'min_ious'"});
 }
 
+TEST(MinIoURandomCrop, TheWiderFaceTrainPipelineRunsEndToEnd) {
+  // configs/_base_/datasets/wider_face.yaml's train pipeline after loading (the sample is a
+  // loaded float image): PhotoMetricDistortion, Expand, MinIoURandomCrop, Resize 300x300,
+  // Normalize, RandomFlip, DefaultFormatBundle, Collect.
+  initialize_runtime();
+  const ConfigNode config =
+      load_config(std::string(DETKIT_SOURCE_DIR) + "/configs/_base_/datasets/wider_face.yaml");
+  ConfigNode steps = ConfigNode::make_list();
+  const auto& items = config.at("data").at("train").at("dataset").at("pipeline").items();
+  for (size_t i = 2; i < items.size(); ++i)
+    steps.push_back(items[i]);
+  const Pipeline pipeline = Pipeline::from_config(steps, "pipeline");
+  ASSERT_EQ(pipeline.transforms().size(), 8u);
+  std::set<int64_t> box_counts;
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    SCOPED_TRACE(seed);
+    random_engine().seed(seed);
+    PipelineSample sample = make_sample(60, 80, {{10, 10, 30, 40}, {40, 20, 70, 50}});
+    sample.img = sample.img.to(torch::kFloat32);
+    const std::vector<PipelineSample> out = pipeline(sample);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].img.sizes(), torch::IntArrayRef({3, 300, 300}));
+    const torch::Tensor boxes = out[0].gt.boxes().tensor();
+    EXPECT_TRUE(boxes.ge(0).all().item<bool>()) << boxes;
+    EXPECT_TRUE(boxes.le(300).all().item<bool>()) << boxes;
+    EXPECT_EQ(out[0].gt.labels().size(0), out[0].gt.size());
+    box_counts.insert(out[0].gt.size());
+  }
+  EXPECT_GT(box_counts.size(), 1u);  // some crops dropped a face
+}
+
 }  // namespace
 }  // namespace detkit::testing
