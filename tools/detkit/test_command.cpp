@@ -197,6 +197,9 @@ int run_test(const std::vector<std::string>& args) {
             draw_detections(image, to_detections(found[k], classes, show_thr));
             const fs::path target = drawing_path(show_dir, meta);
             std::error_code error;
+            if (fs::equivalent(target, meta.filename, error))
+              throw Error("--show-dir: the drawing of " + meta.filename +
+                          " would replace the image itself; choose another folder");
             fs::create_directories(target.parent_path(), error);
             write_image_atomically(target.string(), image);
             ++drawn;

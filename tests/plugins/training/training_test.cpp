@@ -440,6 +440,11 @@ TEST_F(TrainingTest, TestAndInferRunATrainedModel) {
   EXPECT_EQ(drawn_again.exit_code, 2);
   EXPECT_NE(drawn_again.err.find("has files in it"), std::string::npos) << drawn_again.err;
   EXPECT_EQ(test({"--out", out, "--overwrite"}).exit_code, 0);
+  // Not even --overwrite draws over the dataset's own images.
+  const auto onto_images = test({"--show-dir", data().val_dir, "--overwrite"});
+  EXPECT_EQ(onto_images.exit_code, 1);
+  EXPECT_NE(onto_images.err.find("would replace the image itself"), std::string::npos)
+      << onto_images.err;
   EXPECT_EQ(test({}).exit_code, 2) << "nothing to do";
   EXPECT_EQ(test({"--eval", "segm"}).exit_code, 2);
 
