@@ -1,55 +1,61 @@
 #!/usr/bin/env bash
-# The README's main job: installs what is missing, builds, makes a small synthetic dataset and
-# runs what detkit can do so far, printing each step. Output goes to ./demo_out.
-# (Training, testing and drawing detections join this script with the model issues; until then
-# it shows the host, the plugins, the config system, the data pipeline and the evaluator.)
+# The README's main job: installs what is missing, builds, makes a small synthetic dataset,
+# trains the demo RetinaNet on CPU, evaluates it, draws detections, plots the training loss and
+# the LR schedule, and finetunes the model on new classes. Outputs go to ./demo_out (replaced on
+# each run: the demo owns that folder and refuses one it did not make).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+step() { printf '\n\033[1m== %s\033[0m  (%ds)\n' "$*" "$((SECONDS - demo_start))"; }
+demo_start=$SECONDS
 
 step "1. dependencies (Debian packages; only the missing ones are installed)"
 tools/install_deps.sh --with-python
-step "2. build (cmake, 2 jobs)"
+step "2. build (cmake, ${DETKIT_JOBS:-2} jobs)"
 tools/build.sh --target detkit --target detkit_plugins
 detkit=${DETKIT_BUILD_DIR:-build}/bin/detkit
 out=demo_out
+if [[ -e "$out" && ! -f "$out/.detkit-demo" ]]; then
+  echo "demo: $out exists and was not made by the demo; move it away first" >&2
+  exit 1
+fi
+rm -rf "$out"
 mkdir -p "$out"
+touch "$out/.detkit-demo"
+build_done=$SECONDS
 
-step "3. plugins found: every file LOADED / REJECTED / SHADOWED, and the built-in components"
-"$detkit" plugins list
-step "4. a component's parameters, from its schema"
-"$detkit" plugins describe FocalLoss
+step "3. plugins found (LOADED / REJECTED / SHADOWED) and the config, checked against them"
+"$detkit" plugins list | head -20
+"$detkit" config check configs/demo/retinanet_r18_fpn_synth.yaml
 
-step "5. a synthetic dataset (COCO format): shapes of 4 classes on textured backgrounds"
-"$detkit" data synth --out "$out/data" --num-train 64 --num-val 16 --classes 4 --seed 0
+step "4. a synthetic dataset (COCO format): 4 shape classes on textured backgrounds, 320x240"
+"$detkit" data synth --out "$out/data" --num-train 400 --num-val 50 --classes 4 --seed 0
 
-step "6. the config: _base_ merged, every value with the file:line:col it came from"
-"$detkit" config print configs/demo/synth_coco.yaml --cfg-options data.samples_per_gpu=2 > "$out/config.txt"
-head -32 "$out/config.txt"
-echo "  ... (whole config in $out/config.txt)"
-step "7. the config checked against the registered components (types and parameters)"
-"$detkit" config check configs/demo/synth_coco.yaml
-step "   ... and a mistake, caught with its location and a suggestion"
-printf '_base_: ../configs/demo/synth_coco.yaml\ndata:\n  train: {pipeline: [{type: Resize, img_scale: [320, 320], keep_ration: true}]}\n' > "$out/typo.yaml"
-"$detkit" config check "$out/typo.yaml" || true
+step "5. train the demo RetinaNet (ResNet-18 + FPN, from scratch, CPU)"
+"$detkit" train configs/demo/retinanet_r18_fpn_synth.yaml --work-dir "$out/retinanet"
 
-step "8. losses computed through the losses plugin, timed beside PyTorch/torchvision"
-"$detkit" benchmark losses --num 20000 --repeat 3
+step "6. test: COCO bbox metrics on the validation split, detections as JSON, drawings"
+"$detkit" test configs/demo/retinanet_r18_fpn_synth.yaml "$out/retinanet/latest.pth" \
+  --eval bbox --out "$out/retinanet/results.json" --show-dir "$out/retinanet/show"
 
-step "9. the COCO training pipeline through the multi-threaded loader (images/s)"
-"$detkit" benchmark loader --data "$out/data/annotations/train.json" \
-  --img-prefix "$out/data/train" --images 64
+step "7. infer on a few validation images (one JSON and one drawing per image)"
+mkdir -p "$out/some_val"
+for f in $(ls "$out/data/val" | head -4); do cp "$out/data/val/$f" "$out/some_val/"; done
+"$detkit" infer configs/demo/retinanet_r18_fpn_synth.yaml "$out/retinanet/latest.pth" \
+  "$out/some_val" --out-dir "$out/infer" --device cpu
 
-step "9b. a RetinaNet (ResNet-50 + FPN + RetinaHead, from the plugins): init records in MMCV's words"
-"$detkit" model configs/retinanet/retinanet_r50_fpn_torchvision.yaml > "$out/model.txt"
-head -8 "$out/model.txt"
-echo "  ..."
-tail -4 "$out/model.txt"
-echo "  (whole list in $out/model.txt)"
+step "8. training curves: loss and learning rate (PNG)"
+log=$(ls "$out"/retinanet/*.log.json | head -1)
+"$detkit" analyze-logs plot_curve "$log" --keys loss loss_cls loss_bbox --title "demo RetinaNet: training loss" \
+  --out "$out/loss.png"
+"$detkit" analyze-logs plot_curve "$log" --keys lr --title "demo RetinaNet: learning rate" \
+  --out "$out/lr.png"
 
-step "10. COCO evaluation, pycocotools' numbers (on a reference case: no detector exists yet)"
-"$detkit" eval coco tests/data/coco_eval/case_001/gt.json tests/data/coco_eval/case_001/dets.json \
-  --json "$out/eval.json"
+step "9. finetune on new classes: load_from the demo model, a 2-class head re-initialised"
+"$detkit" data synth --out "$out/data6" --num-train 150 --num-val 30 --classes 6 --seed 1
+"$detkit" train configs/demo/retinanet_r18_fpn_synth_finetune.yaml --work-dir "$out/finetune"
+"$detkit" test configs/demo/retinanet_r18_fpn_synth_finetune.yaml "$out/finetune/latest.pth" \
+  --eval bbox
 
-step "done: outputs in $out/"
+step "done in $((SECONDS - demo_start)) s ($((SECONDS - build_done)) s after the build): outputs in $out/"
+ls "$out" "$out/retinanet" | sed 's/^/  /'
