@@ -15,6 +15,7 @@
 #include "benchmark_support.h"
 #include "cli.h"
 #include "detkit/core/inference.h"
+#include "detkit/core/runtime.h"
 #include "detkit/modeling/backbone.h"
 #include "detkit/modeling/base_module.h"
 #include "detkit/modeling/dense_head.h"
@@ -134,7 +135,7 @@ int run_model_benchmark(const std::vector<std::string>& args) {
   }
   const int repeat = std::max(1, vm["repeat"].as<int>());
   if (vm["threads"].as<int>() < 0) throw UsageError("--threads must be >= 0");
-  if (vm["threads"].as<int>() > 0) torch::set_num_threads(vm["threads"].as<int>());
+  if (vm["threads"].as<int>() > 0) set_intra_op_threads(vm["threads"].as<int>(), "--threads");
   const int threads = at::get_num_threads();
 
   ConfigNode config = load_config_from(vm);

@@ -11,8 +11,8 @@
 #include <exception>
 #include <limits>
 #include <mutex>
-#include <thread>
 
+#include "detkit/core/runtime.h"
 #include "detkit/core/text.h"
 #include "detkit/error.h"
 
@@ -122,7 +122,8 @@ struct DataLoader::Pass {
   /// The first batch that failed, and its exception.
   int64_t error_batch = std::numeric_limits<int64_t>::max();
   std::exception_ptr error;
-  std::vector<std::thread> workers;
+  /// The worker threads; none when workers_per_gpu is 0 or no thread could be started.
+  ThreadGroup workers{"DataLoader workers"};
 
   ~Pass() { shutdown(); }
 
@@ -173,8 +174,8 @@ struct DataLoader::Pass {
   }
 
   /// Stores the prepared samples of `position`; returns the batch's samples when it is complete.
-  std::optional<std::vector<std::vector<PipelineSample>>> store(int64_t position,
-                                                           std::vector<PipelineSample> samples) {
+  std::optional<std::vector<std::vector<PipelineSample>>> store(
+      int64_t position, std::vector<PipelineSample> samples) {
     const int64_t batch = batch_of(position);
     auto& slots = loaded[static_cast<size_t>(batch)];
     if (slots.empty()) slots.resize(static_cast<size_t>(batch_length(batch)));
@@ -244,10 +245,7 @@ struct DataLoader::Pass {
     }
     work_cv.notify_all();
     ready_cv.notify_all();
-    for (auto& worker : workers) {
-      if (worker.joinable()) worker.join();
-    }
-    workers.clear();
+    workers.join();
   }
 };
 
@@ -321,7 +319,15 @@ void DataLoader::start_pass() {
   pass->batch_size = options_.samples_per_gpu();
   const auto total = static_cast<int64_t>(pass->order.size());
   pass->num_batches = (total + pass->batch_size - 1) / pass->batch_size;
-  pass->window = std::max<int64_t>(1, options_.workers_per_gpu() * options_.prefetch_factor());
+  // Workers are capped at a multiple of the cores (thread_count warns); when the system refuses
+  // threads the pass goes on with those that started, or loads in the consumer's thread (as with
+  // workers_per_gpu = 0) if none did.
+  const int64_t wanted = std::min<int64_t>(options_.workers_per_gpu(), total);
+  const int workers = wanted < 1
+                          ? 0
+                          : thread_count(static_cast<int>(std::min<int64_t>(wanted, 1 << 20)),
+                                         "DataLoader workers_per_gpu");
+  pass->window = std::max<int64_t>(1, workers * options_.prefetch_factor());
   pass->loaded.resize(static_cast<size_t>(pass->num_batches));
   pass->ready.resize(static_cast<size_t>(pass->num_batches));
   pass->missing.resize(static_cast<size_t>(pass->num_batches));
@@ -330,14 +336,7 @@ void DataLoader::start_pass() {
   }
   Pass* raw = pass.get();
   pass_ = std::move(pass);
-  try {
-    for (int64_t w = 0; w < options_.workers_per_gpu() && w < total; ++w) {
-      raw->workers.emplace_back([raw] { raw->worker_loop(); });
-    }
-  } catch (const std::exception& e) {
-    stop();
-    throw Error(std::string("DataLoader: cannot start worker threads: ") + e.what());
-  }
+  raw->workers.start(workers, [raw] { raw->worker_loop(); });
 }
 
 std::optional<ImageBatch> DataLoader::next() {
@@ -351,7 +350,7 @@ std::optional<ImageBatch> DataLoader::next() {
     const int64_t batch_index = pass.consumed;
     std::optional<ImageBatch> batch;
     if (pass.workers.empty()) {
-      // Loading in this thread (workers_per_gpu = 0).
+      // Loading in this thread (workers_per_gpu = 0, or no worker thread could be started).
       try {
         std::vector<std::vector<PipelineSample>> slots;
         for (int64_t i = 0; i < pass.batch_length(batch_index); ++i) {

@@ -335,13 +335,13 @@ int64_t generate_split(const SyntheticDatasetOptions& options, int split, const 
       }
     }
   };
-  const int threads = std::max(1, options.threads > 0 ? options.threads : hardware_threads());
-  std::vector<std::thread> workers;
-  for (int t = 1; t < std::min<int64_t>(threads, count); ++t)
-    workers.emplace_back(work);
+  // Capped at a multiple of the cores; threads the system refuses are done without (the calling
+  // thread works too).
+  const int threads = thread_count(options.threads, "data synth");
+  ThreadGroup workers("data synth");
+  workers.start(static_cast<int>(std::min<int64_t>(threads, count)) - 1, work);
   work();
-  for (auto& worker : workers)
-    worker.join();
+  workers.join();
   if (failure) std::rethrow_exception(failure);
 
   CocoDocument document;

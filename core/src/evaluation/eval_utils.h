@@ -7,8 +7,9 @@
 #include <cstddef>
 #include <exception>
 #include <mutex>
-#include <thread>
 #include <vector>
+
+#include "detkit/core/runtime.h"
 
 namespace detkit::eval_utils {
 
@@ -60,10 +61,13 @@ inline float numpy_mean(const std::vector<float>& values) {
 }
 
 /// Runs work(i) for i in [0, count) on up to `threads` threads (work items taken in order from
-/// a shared counter). The first exception thrown by a work item is rethrown here.
+/// a shared counter; the calling thread works too). `threads` is capped at a multiple of the
+/// cores, and threads the system refuses to start are done without (see ThreadGroup). The first
+/// exception thrown by a work item is rethrown here.
 template <typename Work>
 void parallel_for(size_t count, int threads, Work&& work) {
-  const size_t workers = std::min<size_t>(count, threads < 1 ? 1 : static_cast<size_t>(threads));
+  const size_t workers =
+      std::min<size_t>(count, static_cast<size_t>(thread_count(threads, "evaluation")));
   if (workers <= 1) {
     for (size_t i = 0; i < count; ++i)
       work(i);
@@ -82,12 +86,10 @@ void parallel_for(size_t count, int threads, Work&& work) {
       }
     }
   };
-  std::vector<std::thread> pool;
-  for (size_t w = 1; w < workers; ++w)
-    pool.emplace_back(run);
+  ThreadGroup pool("evaluation");
+  pool.start(static_cast<int>(workers - 1), run);
   run();
-  for (auto& thread : pool)
-    thread.join();
+  pool.join();
   if (error) std::rethrow_exception(error);
 }
 

@@ -13,10 +13,15 @@
 #include <thread>
 #include <utility>
 
+#include <unistd.h>
 #include <opencv2/imgcodecs.hpp>
 
 #include "data_test_utils.h"
+#include "detkit/core/coco_eval.h"
+#include "detkit/core/coco_json.h"
 #include "detkit/core/data_loader.h"
+#include "detkit/core/runtime.h"
+#include "detkit/core/synthetic_data.h"
 #include "test_support.h"
 
 namespace detkit::testing {
@@ -475,6 +480,174 @@ TEST(BenchmarkLoader, TimesTheCocoPipelineOnSyntheticDataAndAnAnnotationFile) {
   const ProcessResult folder = run_detkit({"benchmark", "loader", "--data", dir.file("images")});
   EXPECT_EQ(folder.exit_code, 1);
   EXPECT_NE(folder.err.find("is not a COCO annotation file"), std::string::npos) << folder.err;
+}
+
+/// Refuses thread starts after `allowed` more (as a low `ulimit -u` does) while in scope.
+struct ThreadStartLimit {
+  explicit ThreadStartLimit(int allowed) { limit_thread_starts_for_testing(allowed); }
+  ~ThreadStartLimit() { limit_thread_starts_for_testing(-1); }
+};
+
+TEST(Threads, RefusedThreadStartsLeaveFewerThreadsNotACrash) {
+  // ThreadGroup: stops at the refused start, warns once naming the purpose, joins on scope exit.
+  {
+    ThreadStartLimit limit(2);
+    std::atomic<int> ran{0};
+    ::testing::internal::CaptureStderr();
+    {
+      ThreadGroup group("test threads");
+      EXPECT_EQ(group.start(5, [&] { ++ran; }), 2);
+      EXPECT_EQ(group.size(), 2u);
+    }  // destroyed without join(): joined, no std::terminate
+    const std::string err = ::testing::internal::GetCapturedStderr();
+    EXPECT_EQ(ran.load(), 2);
+    EXPECT_NE(err.find("warning: test threads: the system refused a new thread after 2 of 5"),
+              std::string::npos)
+        << err;
+  }
+  // Each user of threads goes on with what it got. (case, what runs under the limit)
+  std::vector<std::array<int64_t, 2>> sizes(10, {8, 8});
+  auto dataset = dataset_of(sizes, kRandomPipeline);
+  DataLoader reference_loader(dataset, DataLoaderOptions().workers_per_gpu(0).seed(3));
+  const auto reference = indices_of(all_batches(reference_loader));
+  for (int allowed : {0, 1}) {
+    SCOPED_TRACE("loader, thread starts allowed: " + std::to_string(allowed));
+    ThreadStartLimit limit(allowed);
+    ::testing::internal::CaptureStderr();
+    DataLoader loader(dataset, DataLoaderOptions().workers_per_gpu(3).seed(3));
+    const auto batches = all_batches(loader);
+    ::testing::internal::GetCapturedStderr();
+    EXPECT_EQ(indices_of(batches), reference);
+  }
+  {
+    SCOPED_TRACE("data synth");
+    TempDir dir;
+    ThreadStartLimit limit(0);
+    ::testing::internal::CaptureStderr();
+    SyntheticDatasetOptions options;
+    options.out_dir = dir.path();
+    options.num_train = 3;
+    options.num_val = 1;
+    options.image_width = options.image_height = 32;
+    options.threads = 4;
+    const auto summary = generate_synthetic_dataset(options);
+    ::testing::internal::GetCapturedStderr();
+    EXPECT_EQ(summary.train_images, 3);
+    EXPECT_TRUE(std::filesystem::exists(dir.file("train/000003.jpg")) ||
+                std::filesystem::exists(dir.file("train/000003.png")));
+  }
+  {
+    SCOPED_TRACE("COCO evaluation");
+    CocoGroundTruth gt = parse_coco_annotations(
+        R"({"images": [{"id": 1, "file_name": "1.jpg", "width": 50, "height": 50},
+                       {"id": 2, "file_name": "2.jpg", "width": 50, "height": 50}],
+            "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10],
+                             "area": 100, "iscrowd": 0},
+                            {"id": 2, "image_id": 2, "category_id": 2, "bbox": [5, 5, 20, 20],
+                             "area": 400, "iscrowd": 0}]})",
+        "test");
+    std::vector<CocoDetection> dets = {{1, 1, {0, 0, 10, 10}, 0.9}, {2, 2, {5, 5, 20, 20}, 0.8}};
+    CocoEvalParams params;
+    params.num_threads = 6;
+    ThreadStartLimit limit(0);
+    ::testing::internal::CaptureStderr();
+    const CocoEvalResult result = evaluate_coco(gt, dets, params);
+    ::testing::internal::GetCapturedStderr();
+    EXPECT_NEAR(result.stats[0], 1.0, 1e-9);
+  }
+}
+
+TEST(Threads, CountsAreCappedAtAMultipleOfTheCoresWithAWarning) {
+  const int cap = max_threads();
+  EXPECT_EQ(cap, std::max(kMinThreadCap, kThreadsPerCore * hardware_threads()));
+  EXPECT_EQ(thread_count(0, "test cap"), hardware_threads());
+  EXPECT_EQ(thread_count(cap, "test cap"), cap);
+  ::testing::internal::CaptureStderr();
+  EXPECT_EQ(thread_count(5000, "test cap"), cap);
+  EXPECT_EQ(thread_count(6000, "test cap"), cap);  // warned once per purpose
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("warning: test cap: 5000 threads requested, using " + std::to_string(cap)),
+            std::string::npos)
+      << err;
+  EXPECT_EQ(err.find("6000"), std::string::npos) << err;
+
+  setenv("DETKIT_MAX_THREADS", "3", 1);
+  EXPECT_EQ(max_threads(), 3);
+  EXPECT_EQ(thread_count(5, "test cap env"), 3);
+  unsetenv("DETKIT_MAX_THREADS");
+
+  // The loader starts at most the cap, whatever workers_per_gpu says.
+  std::vector<std::array<int64_t, 2>> sizes(4 * cap, {8, 8});
+  auto dataset = dataset_of(sizes);
+  ::testing::internal::CaptureStderr();
+  DataLoader loader(dataset, DataLoaderOptions().workers_per_gpu(100000).shuffle(false));
+  ASSERT_TRUE(loader.next());
+  EXPECT_LE(worker_count(), cap);
+  loader.stop();
+  ::testing::internal::GetCapturedStderr();
+}
+
+TEST(Threads, TheCliSurvivesAProcessLimit) {
+  // A real limit: RLIMIT_NPROC binds only unprivileged users, so as root the CLI runs as
+  // `nobody` (setpriv) under prlimit. Elsewhere ThreadStartLimit above stands in for it.
+  if (geteuid() != 0 || !std::filesystem::exists("/usr/bin/setpriv") ||
+      !std::filesystem::exists("/usr/bin/prlimit") || !std::filesystem::exists("/usr/bin/timeout"))
+    GTEST_SKIP() << "needs root, setpriv, prlimit and timeout";
+  TempDir dir;
+  std::filesystem::permissions(dir.path(), std::filesystem::perms::all);
+  // As many synth threads as detkit allows (more than the limit leaves), and images for each.
+  const std::string threads = std::to_string(max_threads());
+  const std::string images = std::to_string(max_threads() + 2);
+  auto synth = [&](int nproc, const std::string& out) {
+    const std::vector<std::string> argv = {"/usr/bin/timeout",
+                                           "60",
+                                           "/usr/bin/setpriv",
+                                           "--reuid=65534",
+                                           "--regid=65534",
+                                           "--clear-groups",
+                                           "/usr/bin/prlimit",
+                                           "--nproc=" + std::to_string(nproc),
+                                           DETKIT_CLI,
+                                           "data",
+                                           "synth",
+                                           "--out",
+                                           dir.file(out),
+                                           "--num-train",
+                                           images,
+                                           "--num-val",
+                                           "1",
+                                           "--image-size",
+                                           "32",
+                                           "32",
+                                           "--threads",
+                                           threads};
+    // One OpenCV and one intra-op thread: the threads below are LibTorch's pools and synth's.
+    return run_process(argv,
+                       {"DETKIT_PLUGIN_PATH=", "DETKIT_NUM_THREADS=1", "OPENCV_FOR_THREADS_NUM=1"});
+  };
+  // (limit, outcome) Too few threads for LibTorch's pools (it would hang): a clear error.
+  // Enough for them: data synth goes on with fewer threads than asked for.
+  const int pools = 2 * (hardware_threads() - 1);
+  const ProcessResult none = synth(1, "none");
+  EXPECT_FALSE(none.signaled) << none.err;
+  EXPECT_EQ(none.err.find("terminate called"), std::string::npos) << none.err;
+  if (pools > 0) {
+    EXPECT_EQ(none.exit_code, 1) << none.err;
+    EXPECT_NE(none.err.find("error: the system refuses new threads after 0 (ulimit -u is 1)"),
+              std::string::npos)
+        << none.err;
+  }
+  const ProcessResult few = synth(1 + pools, "few");
+  EXPECT_FALSE(few.signaled) << few.err;
+  EXPECT_EQ(few.err.find("terminate called"), std::string::npos) << few.err;
+  EXPECT_NE(few.err.find("warning: data synth: the system refused a new thread"), std::string::npos)
+      << few.err;
+  // OpenCV's thread pool (TBB) may then be refused too: TBB throws, detkit reports it.
+  if (few.exit_code != 0) {
+    EXPECT_EQ(few.exit_code, 1);
+    EXPECT_NE(few.err.find("detkit data: error: "), std::string::npos) << few.err;
+  }
 }
 
 }  // namespace

@@ -1,7 +1,9 @@
 // LoadImageFromFile on good and bad files (missing, empty, corrupt, truncated) and
 // LoadAnnotations.
+#include <chrono>
 #include <filesystem>
 #include <opencv2/imgcodecs.hpp>
+#include <sstream>
 
 #include "data_test_utils.h"
 #include "test_support.h"
@@ -106,6 +108,134 @@ TEST(LoadImageFromFile, TrailingBytesAfterTheEndMarkerAreFine) {
   PipelineSample sample = sample_for(dir.file("padded.jpg"));
   ASSERT_TRUE(make_transform("{type: LoadImageFromFile}")->apply(sample));
   EXPECT_EQ(sample.img.sizes(), torch::IntArrayRef({24, 32, 3}));
+}
+
+/// PNG's chunk CRC (CRC-32 over the chunk type and data).
+uint32_t png_crc(const std::string& bytes) {
+  uint32_t crc = 0xFFFFFFFFu;
+  for (unsigned char byte : bytes) {
+    crc ^= byte;
+    for (int k = 0; k < 8; ++k)
+      crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+  }
+  return crc ^ 0xFFFFFFFFu;
+}
+
+void put_be(std::string& bytes, size_t at, uint32_t value, int length) {
+  for (int i = 0; i < length; ++i)
+    bytes[at + i] = static_cast<char>((value >> (8 * (length - 1 - i))) & 0xFF);
+}
+void put_le(std::string& bytes, size_t at, uint32_t value, int length) {
+  for (int i = 0; i < length; ++i)
+    bytes[at + i] = static_cast<char>((value >> (8 * i)) & 0xFF);
+}
+
+/// A valid PNG whose IHDR declares width x height (its CRC recomputed, so libpng accepts it).
+std::string png_declaring(uint32_t width, uint32_t height) {
+  std::string png = encode(test_image(), ".png");
+  put_be(png, 16, width, 4);
+  put_be(png, 20, height, 4);
+  put_be(png, 29, png_crc(png.substr(12, 17)), 4);
+  return png;
+}
+
+/// Offset of the first SOF0 marker of a baseline JPEG.
+size_t sof0_offset(const std::string& jpeg) {
+  const size_t at = jpeg.find("\xFF\xC0");
+  EXPECT_NE(at, std::string::npos);
+  return at;
+}
+
+TEST(LoadImageFromFile, HugeDeclaredSizesAreRefusedBeforeDecoding) {
+  TempDir dir;
+  std::string jpeg = encode(test_image(), ".jpg");
+  put_be(jpeg, sof0_offset(jpeg) + 5, 60000, 2);  // height
+  put_be(jpeg, sof0_offset(jpeg) + 7, 60000, 2);  // width
+  std::string bmp = encode(test_image(), ".bmp");
+  put_le(bmp, 18, 20000, 4);
+  put_le(bmp, 22, 20000, 4);
+  std::vector<uint8_t> webp_bytes;
+  ASSERT_TRUE(cv::imencode(".webp", test_image(), webp_bytes, {cv::IMWRITE_WEBP_QUALITY, 101}));
+  std::string webp(webp_bytes.begin(), webp_bytes.end());
+  ASSERT_EQ(webp.substr(12, 4), "VP8L");  // lossless: 14-bit width - 1 and height - 1
+  put_le(
+      webp, 21,
+      (static_cast<uint32_t>(static_cast<uint8_t>(webp[24])) & 0xF0u) << 24 | 16383u << 14 | 16383u,
+      4);
+  // (file, bytes, declared size, format)
+  const std::vector<std::array<std::string, 4>> cases = {
+      {"bomb.png", png_declaring(30000, 30000), "30000x30000 (900.0 megapixels)", "PNG header"},
+      {"bomb.jpg", jpeg, "60000x60000 (3600.0 megapixels)", "JPEG header"},
+      {"bomb.bmp", bmp, "20000x20000 (400.0 megapixels)", "BMP header"},
+      {"bomb.webp", webp, "16384x16384 (268.4 megapixels)", "WebP header"},
+  };
+  auto load = make_transform("{type: LoadImageFromFile}");
+  for (const auto& [name, bytes, size, format] : cases) {
+    SCOPED_TRACE(name);
+    write_file(dir.file(name), bytes);
+    PipelineSample sample = sample_for(dir.file(name));
+    const auto start = std::chrono::steady_clock::now();
+    expect_error<DataError>([&] { load->apply(sample); },
+                            {dir.file(name), "declares " + size, format, "100000000 pixels"});
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  }
+
+  // The limit: max_pixels, else DETKIT_MAX_IMAGE_PIXELS, else 100 megapixels. (32x24 = 768.)
+  write_file(dir.file("small.png"), encode(test_image(), ".png"));
+  PipelineSample small = sample_for(dir.file("small.png"));
+  expect_error<DataError>(
+      [&] { make_transform("{type: LoadImageFromFile, max_pixels: 767}")->apply(small); },
+      {"declares 32x24", "limit of 767 pixels"});
+  EXPECT_TRUE(make_transform("{type: LoadImageFromFile, max_pixels: 768}")->apply(small));
+  setenv("DETKIT_MAX_IMAGE_PIXELS", "700", 1);
+  expect_error<DataError>([&] { load->apply(small); }, {"declares 32x24", "limit of 700"});
+  unsetenv("DETKIT_MAX_IMAGE_PIXELS");
+  EXPECT_TRUE(load->apply(small));
+}
+
+TEST(LoadImageFromFile, DecoderLibraryMessagesComeOnlyInDetkitsWords) {
+  TempDir dir;
+  auto load = make_transform("{type: LoadImageFromFile}");
+  const std::string jpeg = encode(test_image(), ".jpg");
+  // Decode with libjpeg warnings: bytes before a marker, a scan cut short (EOI kept).
+  std::string extraneous = jpeg;
+  extraneous.insert(jpeg.find("\xFF\xDA"), std::string("\x12\x34", 2));
+  write_file(dir.file("extraneous.jpg"), extraneous);
+  const size_t scan = jpeg.find("\xFF\xDA"), end = jpeg.rfind("\xFF\xD9");
+  write_file(dir.file("short.jpg"), jpeg.substr(0, (scan + end) / 2) + "\xFF\xD9");
+  // Fail in the decoder: libjpeg (OpenCV keeps its error quiet) and libpng (caught, reported).
+  std::string precision = jpeg;
+  precision[sof0_offset(jpeg) + 4] = 7;
+  write_file(dir.file("precision.jpg"), precision);
+  std::string bad_crc = encode(test_image(), ".png");
+  bad_crc[29] = static_cast<char>(bad_crc[29] ^ 0x55);
+  write_file(dir.file("crc.png"), bad_crc);
+
+  ::testing::internal::CaptureStderr();
+  PipelineSample sample = sample_for(dir.file("extraneous.jpg"));
+  EXPECT_TRUE(load->apply(sample));
+  EXPECT_EQ(sample.img.sizes(), torch::IntArrayRef({24, 32, 3}));
+  PipelineSample short_sample = sample_for(dir.file("short.jpg"));
+  EXPECT_TRUE(load->apply(short_sample));
+  PipelineSample precision_sample = sample_for(dir.file("precision.jpg"));
+  expect_error<DataError>([&] { load->apply(precision_sample); },
+                          {dir.file("precision.jpg"), "cannot decode"});
+  PipelineSample crc_sample = sample_for(dir.file("crc.png"));
+  expect_error<DataError>([&] { load->apply(crc_sample); },
+                          {dir.file("crc.png"), "libpng: IHDR: CRC error"});
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("warning: image file '" + dir.file("extraneous.jpg") +
+                     "': libjpeg: Corrupt JPEG data: 2 extraneous bytes before marker 0xda"),
+            std::string::npos)
+      << err;
+  EXPECT_NE(err.find("warning: image file '" + dir.file("short.jpg") +
+                     "': libjpeg: Corrupt JPEG data: premature end of data segment"),
+            std::string::npos)
+      << err;
+  // Every line is detkit's: no "Corrupt JPEG data" / "libpng error" / OpenCV lines of their own.
+  std::istringstream lines(err);
+  for (std::string line; std::getline(lines, line);)
+    EXPECT_EQ(line.rfind("warning: image file '", 0), 0u) << line;
 }
 
 TEST(LoadAnnotations, CopiesTheAnnotationsIntoTheGroundTruth) {

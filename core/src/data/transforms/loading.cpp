@@ -1,14 +1,18 @@
 // LoadImageFromFile and LoadAnnotations: MMDetection 2.25's mmdet/datasets/pipelines/loading.py.
 #include <torch/torch.h>
 
+#include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "detkit/registry.h"
+#include "image_decoding.h"
 #include "transform_utils.h"
 
 namespace detkit::transforms {
@@ -75,6 +79,30 @@ std::string read_image_bytes(const std::string& path) {
   return bytes;
 }
 
+/// "30000x30000 (900.0 megapixels)".
+std::string pixels_text(int64_t width, int64_t height) {
+  char text[96];
+  std::snprintf(text, sizeof(text), "%lldx%lld (%.1f megapixels)", static_cast<long long>(width),
+                static_cast<long long>(height), 1e-6 * double(width) * double(height));
+  return text;
+}
+
+/// Prints a decoder's warnings about a file that decoded (libpng's "iCCP: known incorrect sRGB
+/// profile", libjpeg's "Corrupt JPEG data: 2 extraneous bytes ...") as detkit warnings naming
+/// the file; the first 20 in the process, then one line saying that the rest are not shown.
+void report_decoder_warnings(const std::string& path, const std::vector<std::string>& messages) {
+  static std::atomic<int> printed{0};
+  constexpr int kMaxPrinted = 20;
+  for (const auto& message : messages) {
+    const int index = printed++;
+    if (index < kMaxPrinted) {
+      std::cerr << "warning: image file '" + path + "': " + message + "\n";
+    } else if (index == kMaxPrinted) {
+      std::cerr << "warning: further image decoder warnings are not shown\n";
+    }
+  }
+}
+
 }  // namespace
 
 /// Options of LoadImageFromFile; names and defaults as MMDetection's.
@@ -85,13 +113,20 @@ struct LoadImageFromFileOptions {
   TORCH_ARG(std::string, color_type) = "color";
   /// bgr (OpenCV's order) or rgb.
   TORCH_ARG(std::string, channel_order) = "bgr";
+  /// Files whose header declares more pixels are refused before decoding (detkit's guard
+  /// against decompression bombs); 0 = default_max_image_pixels() (DETKIT_MAX_IMAGE_PIXELS or
+  /// 100 megapixels).
+  TORCH_ARG(int64_t, max_pixels) = 0;
 };
 
 /// Reads `meta.filename` and decodes it with OpenCV (mmcv.imfrombytes, cv2 backend): an
 /// (H, W, C) uint8 tensor, C = 3 for color, 1 for grayscale, as stored for unchanged (16-bit and
 /// other depths become float32 with their values). Missing, empty, corrupt and truncated files
-/// (JPEG without its end marker, PNG without IEND) are DataErrors naming the file. Sets
-/// ori_shape, img_shape and pad_shape.
+/// (JPEG without its end marker, PNG without IEND) are DataErrors naming the file, and so are
+/// PNG, JPEG, BMP and WebP files whose header declares more than max_pixels pixels (checked
+/// before decoding). libjpeg's and libpng's messages are caught: a failed decode's reason joins
+/// the error, a decoded file's warnings become detkit warnings naming it. Sets ori_shape,
+/// img_shape and pad_shape.
 class LoadImageFromFile : public TransformBase {
  public:
   explicit LoadImageFromFile(LoadImageFromFileOptions options) : options(std::move(options)) {}
@@ -108,6 +143,10 @@ class LoadImageFromFile : public TransformBase {
         .choices({"bgr", "rgb"});
     s.dict("file_client_args", default_file_client_args(),
            "file access; only {backend: disk} is supported");
+    s.add<int64_t>("max_pixels", 0,
+                   "refuse files whose header declares more pixels (detkit; 0 = "
+                   "DETKIT_MAX_IMAGE_PIXELS or 100 megapixels)")
+        .min(0);
     return s;
   }
 
@@ -121,7 +160,8 @@ class LoadImageFromFile : public TransformBase {
         LoadImageFromFileOptions()
             .to_float32(cfg.get<bool>("to_float32"))
             .color_type(cfg.get<std::string>("color_type"))
-            .channel_order(cfg.get<std::string>("channel_order")));
+            .channel_order(cfg.get<std::string>("channel_order"))
+            .max_pixels(cfg.get<int64_t>("max_pixels")));
   }
 
   bool apply(PipelineSample& sample) override {
@@ -137,18 +177,25 @@ class LoadImageFromFile : public TransformBase {
       throw DataError("image file '" + path + "' is truncated (" + (jpeg ? "JPEG" : "PNG") +
                       " data ends before its end marker)");
     }
+    check_declared_size(path, data, bytes.size());
     cv::Mat image;
+    clear_decoder_messages();
     try {
       image = cv::imdecode(
           cv::Mat(1, static_cast<int>(bytes.size()), CV_8U, const_cast<uint8_t*>(data)),
           decode_flags());
     } catch (const cv::Exception& e) {
       throw DataError("cannot decode image file '" + path + "': " + e.what());
+    } catch (const std::bad_alloc&) {
+      throw DataError("cannot decode image file '" + path + "': out of memory");
     }
+    const std::vector<std::string> messages = decoder_messages();
     if (image.empty()) {
-      throw DataError("cannot decode image file '" + path +
-                      "': not an image in a format OpenCV reads, or corrupt");
+      std::string reason = "not an image in a format OpenCV reads, corrupt, or too large";
+      if (!messages.empty()) reason = messages.front();
+      throw DataError("cannot decode image file '" + path + "': " + reason);
     }
+    report_decoder_warnings(path, messages);
     if (image.depth() != CV_8U || options.to_float32()) image.convertTo(image, CV_32F);
     if (options.channel_order() == "rgb" && image.channels() == 3 &&
         options.color_type().rfind("color", 0) == 0) {
@@ -172,6 +219,19 @@ class LoadImageFromFile : public TransformBase {
   LoadImageFromFileOptions options;
 
  private:
+  /// Refuses a file whose header declares more than max_pixels pixels (before decoding).
+  void check_declared_size(const std::string& path, const uint8_t* data, size_t size) const {
+    const auto declared = declared_image_size(data, size);
+    if (!declared) return;
+    const int64_t limit =
+        options.max_pixels() > 0 ? options.max_pixels() : default_max_image_pixels();
+    if (declared->height == 0 || declared->width <= limit / declared->height) return;
+    throw DataError("image file '" + path + "' declares " +
+                    pixels_text(declared->width, declared->height) + " in its " + declared->format +
+                    " header, more than the limit of " + std::to_string(limit) +
+                    " pixels (LoadImageFromFile max_pixels, or DETKIT_MAX_IMAGE_PIXELS)");
+  }
+
   int decode_flags() const {
     const std::string& type = options.color_type();
     if (type == "grayscale") return cv::IMREAD_GRAYSCALE;
