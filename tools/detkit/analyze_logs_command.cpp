@@ -48,6 +48,7 @@ int plot_curve(const std::vector<std::string>& args) {
                                  logs.size() * keys.size(), legend.size()));
   }
   const std::string out = vm.count("out") ? vm["out"].as<std::string>() : keys.front() + ".png";
+  refuse_output_over_inputs("--out", out, logs);
 
   CurvePanel panel;
   panel.title = vm["title"].as<std::string>();
@@ -129,20 +130,12 @@ int cal_train_time(const std::vector<std::string>& args) {
 
 }  // namespace
 
-int run_analyze_logs(const std::vector<std::string>& args) {
-  const std::string usage = std::string(kPlotUsage) + "\n       " + kTimeUsage;
-  if (args.empty())
-    throw UsageError("missing a subcommand (plot_curve, cal_train_time)\nusage: " + usage);
-  const std::string& sub = args.front();
-  const std::vector<std::string> rest(args.begin() + 1, args.end());
-  if (sub == "plot_curve" || sub == "plot-curve") return plot_curve(rest);
-  if (sub == "cal_train_time" || sub == "cal-train-time") return cal_train_time(rest);
-  if (sub == "--help" || sub == "-h") {
-    std::cout << "usage: " << usage << "\n";
-    return 0;
-  }
-  throw UsageError("unknown subcommand '" + sub +
-                   "' (plot_curve, cal_train_time)\nusage: " + usage);
+int run_analyze_logs_plot_curve(const std::vector<std::string>& args) {
+  return plot_curve(args);
+}
+
+int run_analyze_logs_cal_train_time(const std::vector<std::string>& args) {
+  return cal_train_time(args);
 }
 
 }  // namespace detkit::cli

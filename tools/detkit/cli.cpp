@@ -67,8 +67,13 @@ const std::vector<Command>& commands() {
          &run_checkpoint_convert}}},
       {"schedule", "print and plot the lr / momentum of every iteration a config would run",
        &run_schedule},
-      {"analyze-logs", "plot or time MMCV JSON training logs (MMDetection's analyze_logs.py)",
-       &run_analyze_logs},
+      {"analyze-logs",
+       "plot or time MMCV JSON training logs (MMDetection's analyze_logs.py)",
+       nullptr,
+       {{"plot_curve", "plot logged values (loss, lr, bbox_mAP, ...) into a PNG",
+         &run_analyze_logs_plot_curve},
+        {"cal_train_time", "per log: slowest and fastest epoch, average iteration time",
+         &run_analyze_logs_cal_train_time}}},
   };
   return table;
 }

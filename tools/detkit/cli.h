@@ -95,7 +95,10 @@ int run_model(const std::vector<std::string>& args);
 int run_schedule(const std::vector<std::string>& args);
 int run_train(const std::vector<std::string>& args);
 int run_test(const std::vector<std::string>& args);
-int run_analyze_logs(const std::vector<std::string>& args);
+/// `detkit analyze-logs plot_curve LOG.json... --keys K...`.
+int run_analyze_logs_plot_curve(const std::vector<std::string>& args);
+/// `detkit analyze-logs cal_train_time LOG.json...`.
+int run_analyze_logs_cal_train_time(const std::vector<std::string>& args);
 /// `detkit benchmark coco-eval`.
 int run_coco_eval_benchmark(const std::vector<std::string>& args);
 /// `detkit benchmark model`.

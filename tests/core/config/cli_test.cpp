@@ -277,6 +277,9 @@ TEST(CommandLine, NoOutputOverwritesAnInput) {
        "--png " + dir.file("s.json")},
       {{"train", dir.file("cfg.yaml"), "--work-dir", dir.file("cfg.yaml")},
        "would overwrite the input"},
+      {{"analyze-logs", "plot_curve", dir.file("cfg.yaml"), "--keys", "lr", "--out",
+        dir.file("cfg.yaml")},
+       "would overwrite the input"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE("detkit " + joined(c.args));
