@@ -3,7 +3,9 @@
 // first loaded in a forked child (what audio hosts do with VST plugins and GStreamer with
 // gst-plugin-scanner); only a file whose scan succeeded is then loaded into the host. Verdicts
 // are cached per file (canonical path, size, mtime) and detkit build, so a warm start forks
-// nothing.
+// nothing. fork() rather than spawning a helper binary: the child only dlopens, registers into
+// a scratch list and _exit()s (no atexit handlers, no static destructors), which glibc supports
+// even when the host already has threads; a child stuck on a lock is caught by the time limit.
 //
 // Environment: DETKIT_PLUGIN_SCAN=0 turns the scan off (plugins load in-process directly);
 // DETKIT_PLUGIN_SCAN_TIMEOUT (seconds, default 20) limits one scan; DETKIT_CACHE_DIR places the
