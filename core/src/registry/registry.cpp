@@ -44,7 +44,8 @@ std::string component_problem(const ComponentInfo& info) {
       info.type.empty() ? std::string("a component") : "component '" + info.type + "'";
   if (!is_known_kind(kind)) {
     return name + " has kind number " + std::to_string(kind) +
-           ", unknown to this detkit (kinds are 0.." + std::to_string(kKindCount - 1) + "; the plugin may need a newer detkit)";
+           ", unknown to this detkit (kinds are 0.." + std::to_string(kKindCount - 1) +
+           "; the plugin may need a newer detkit)";
   }
   if (info.type.empty())
     return std::string("a ") + kind_name(info.kind) + " has an empty type name";
