@@ -11,6 +11,10 @@ namespace detkit {
 /// followed by libdetkit's built-in components.
 DETKIT_API std::string format_plugin_report();
 
+/// Every registered component as a Markdown table (kind, type, providing file, the first
+/// sentence of its summary), kinds in SDK order and types sorted: the README's table.
+DETKIT_API std::string format_components_table();
+
 /// The help of one component: summary, origin, and a table of its parameters (name, type,
 /// default or "required", allowed values, doc).
 DETKIT_API std::string format_component_help(const ComponentInfo& info);
