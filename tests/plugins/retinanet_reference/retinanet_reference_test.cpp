@@ -192,7 +192,9 @@ TEST(RetinaNetInfer, ConvertedTorchvisionWeightsGiveTorchvisionsDetections) {
   const auto onto_input = testing::run_detkit(
       {"infer", config, converted, dir.file("broken.jpg"), "--out-dir", dir.path(), "--force"});
   EXPECT_EQ(onto_input.exit_code, 2);
-  EXPECT_NE(onto_input.err.find("would overwrite an input"), std::string::npos) << onto_input.err;
+  EXPECT_NE(onto_input.err.find("would overwrite the input " + dir.file("broken.jpg")),
+            std::string::npos)
+      << onto_input.err;
 }
 
 TEST(InferCommandLine, BadArgumentsFailBeforeAnyWork) {
