@@ -174,6 +174,10 @@ TEST(CommandLine, EveryCommandRefusesEveryKindOfBadCommandLineWithStatus2AndItsU
   for (const auto& words : leaves) {
     const std::string command = joined(words);
     const Syntax syntax = syntax_of(words);
+    for (const auto& [name, takes_value] : syntax.options) {  // --help hides positionals' keys
+      for (const auto& argument : syntax.required)
+        EXPECT_NE(name, hidden_key(argument)) << command << " --help";
+    }
     // Values for the required arguments (all but the last when one is to be missing).
     std::vector<std::string> args = words;
     for (size_t i = 0; i < syntax.required.size(); ++i)
