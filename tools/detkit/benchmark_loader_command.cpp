@@ -1,13 +1,17 @@
 // `detkit benchmark loader [--data ANN.json [--img-prefix DIR]] [--workers 1,2] ...`: images per
 // second of MMDetection's COCO training pipeline through CocoDataset and the DataLoader, for each
-// worker count. Without --data it writes a small synthetic dataset (`detkit data synth`'s
+// worker count side by side (best of --repeat interleaved runs), with the process's CPU time per
+// image and the speed-up over the first count, so that contention between workers shows even on
+// a busy machine. Without --data it writes a small synthetic dataset (`detkit data synth`'s
 // generator) of 640x480 images to a temporary folder.
 #include <ATen/Parallel.h>
+#include <sys/resource.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <sstream>
@@ -59,6 +63,66 @@ std::vector<int64_t> parse_worker_list(const std::string& text) {
   return workers;
 }
 
+/// One timed run of the loader.
+struct LoaderTiming {
+  double images_per_second = 0;
+  double ms_per_batch = 0;
+  /// Process CPU time (user + system, every thread) per image.
+  double cpu_ms_per_image = 0;
+};
+
+/// User + system CPU seconds of the whole process so far.
+double process_cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) { return double(t.tv_sec) + 1e-6 * double(t.tv_usec); };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+/// Loads `images` images (whole batches, after one warm-up batch) and times them.
+LoaderTiming time_loader(DataLoader& loader, int64_t images) {
+  auto take = [&]() {
+    std::optional<ImageBatch> batch = loader.next();
+    if (!batch) batch = loader.next();  // next epoch
+    if (!batch) throw Error("the loader produced no batch");
+    return batch->size();
+  };
+  take();  // warm-up: threads started, first images decoded
+  int64_t loaded = 0, batches = 0;
+  const double cpu_start = process_cpu_seconds();
+  const auto start = std::chrono::steady_clock::now();
+  while (loaded < images) {
+    loaded += take();
+    ++batches;
+  }
+  const double seconds = seconds_since(start);
+  const double cpu = process_cpu_seconds() - cpu_start;
+  return {double(loaded) / seconds, 1000.0 * seconds / double(batches),
+          1000.0 * cpu / double(loaded)};
+}
+
+/// The table (one row per worker count, the speed-up over the first row) and the load.
+void print_scaling(const std::vector<int64_t>& workers, const std::vector<LoaderTiming>& timings,
+                   int repeat) {
+  std::cout << fmt::format("{:>8}{:>12}{:>12}{:>14}{:>10}\n", "workers", "images/s", "ms/batch",
+                           "CPU ms/image", "speed-up");
+  for (size_t i = 0; i < workers.size(); ++i) {
+    std::cout << fmt::format("{:>8}{:>12.1f}{:>12.1f}{:>14.1f}{:>9.2f}x\n", workers[i],
+                             timings[i].images_per_second, timings[i].ms_per_batch,
+                             timings[i].cpu_ms_per_image,
+                             timings[i].images_per_second / timings[0].images_per_second);
+  }
+  double load[3] = {0, 0, 0};
+  const bool has_load = getloadavg(load, 3) == 3;
+  std::cout << fmt::format(
+      "best of {} interleaved run{} per row; speed-up relative to {} worker{}{}\n", repeat,
+      repeat == 1 ? "" : "s", workers[0], workers[0] == 1 ? "" : "s",
+      has_load ? fmt::format("; load average {:.2f} on {} cores (other processes compete)", load[0],
+                             hardware_threads())
+               : std::string());
+  std::cout.flush();
+}
+
 }  // namespace
 
 int run_loader_benchmark(const std::vector<std::string>& args) {
@@ -75,7 +139,9 @@ int run_loader_benchmark(const std::vector<std::string>& args) {
       "synthetic images to write (without --data)")(
       "synthetic-size", po::value<std::string>()->default_value("640x480"),
       "size WxH of the synthetic images")("seed", po::value<uint64_t>()->default_value(0),
-                                          "loader seed");
+                                          "loader seed")(
+      "repeat", po::value<int>()->default_value(2),
+      "timed runs per worker count, interleaved (the best is shown)");
   po::variables_map vm;
   if (!parse(args, options, {}, vm, "detkit benchmark loader [--data ANN.json] [--workers 1,2]"))
     return 0;
@@ -133,31 +199,23 @@ int run_loader_benchmark(const std::vector<std::string>& args) {
              "data: {}; samples_per_gpu {}; {} images per run (after one warm-up "
              "batch); {} cores, {} intra-op threads in the consumer\n",
              source, samples_per_gpu, images, hardware_threads(), at::get_num_threads());
-  std::cout << fmt::format("{:>8}{:>12}{:>12}\n", "workers", "images/s", "ms/batch");
-  for (int64_t workers : worker_counts) {
-    DataLoader loader(dataset, DataLoaderOptions()
-                                   .samples_per_gpu(samples_per_gpu)
-                                   .workers_per_gpu(workers)
-                                   .seed(vm["seed"].as<uint64_t>()));
-    auto take = [&]() {
-      std::optional<ImageBatch> batch = loader.next();
-      if (!batch) batch = loader.next();  // next epoch
-      if (!batch) throw Error("the loader produced no batch");
-      return batch->size();
-    };
-    take();  // warm-up: threads started, first images decoded
-    int64_t loaded = 0, batches = 0;
-    const auto start = std::chrono::steady_clock::now();
-    while (loaded < images) {
-      loaded += take();
-      ++batches;
+  // Every worker count is timed `repeat` times, the counts interleaved so that a change in the
+  // machine's load hits them alike; the best run of each is shown. CPU time per image (user +
+  // system, all threads) rises when threads contend (spinning, page faults, locks) even when the
+  // machine is too busy for the wall-clock rate to scale.
+  const int repeat = std::max(1, vm["repeat"].as<int>());
+  std::vector<LoaderTiming> best(worker_counts.size());
+  for (int round = 0; round < repeat; ++round) {
+    for (size_t i = 0; i < worker_counts.size(); ++i) {
+      DataLoader loader(dataset, DataLoaderOptions()
+                                     .samples_per_gpu(samples_per_gpu)
+                                     .workers_per_gpu(worker_counts[i])
+                                     .seed(vm["seed"].as<uint64_t>()));
+      const LoaderTiming timing = time_loader(loader, images);
+      if (round == 0 || timing.images_per_second > best[i].images_per_second) best[i] = timing;
     }
-    const double seconds = seconds_since(start);
-    std::cout << fmt::format("{:>8}{:>12.1f}{:>12.1f}\n", workers,
-                             static_cast<double>(loaded) / seconds,
-                             1000.0 * seconds / static_cast<double>(batches));
-    std::cout.flush();
   }
+  print_scaling(worker_counts, best, repeat);
   return 0;
 }
 

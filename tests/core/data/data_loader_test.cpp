@@ -452,6 +452,13 @@ TEST(BenchmarkLoader, TimesTheCocoPipelineOnSyntheticDataAndAnAnnotationFile) {
   ASSERT_EQ(synthetic.exit_code, 0) << synthetic.err;
   EXPECT_NE(synthetic.out.find("2 synthetic 64x48 images"), std::string::npos) << synthetic.out;
   EXPECT_NE(synthetic.out.find("images/s"), std::string::npos);
+  // The worker counts side by side: CPU time per image and the speed-up over the first row.
+  EXPECT_NE(synthetic.out.find("CPU ms/image  speed-up"), std::string::npos) << synthetic.out;
+  EXPECT_NE(synthetic.out.find("1.00x"), std::string::npos) << synthetic.out;
+  EXPECT_NE(
+      synthetic.out.find("best of 2 interleaved runs per row; speed-up relative to 0 workers"),
+      std::string::npos)
+      << synthetic.out;
 
   TempDir dir;
   std::filesystem::create_directories(dir.file("images"));
