@@ -18,6 +18,7 @@
 #include "benchmark_support.h"
 #include "cli.h"
 #include "detkit/core/coco_json.h"
+#include "detkit/core/file_io.h"
 #include "detkit/core/inference.h"
 #include "detkit/core/progress.h"
 #include "detkit/core/text.h"
@@ -68,6 +69,9 @@ std::vector<fs::path> collect_images(const std::vector<std::string>& inputs) {
       if (found.empty()) std::cerr << "warning: " << input << ": no image files in the folder\n";
       images.insert(images.end(), found.begin(), found.end());
     } else {
+      // A FIFO, socket or symlink loop: one line now, not a blocked read in the pipeline.
+      if (const std::string problem = input_file_problem(input); !problem.empty())
+        throw UsageError(input + ": " + problem);
       images.emplace_back(input);
     }
   }

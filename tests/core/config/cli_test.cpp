@@ -343,6 +343,12 @@ TEST(CommandLine, AnInputThatIsNoRegularFileIsOneClearLine) {
       EXPECT_EQ(r.err.find("Bad address"), std::string::npos) << r.err;
     }
   }
+  // An image named on infer's command line: refused before the model is built (a bad command
+  // line, as a missing image is).
+  const ProcessResult infer =
+      run_cli({"infer", dir.file("cfg.yaml"), dir.file("w.pth"), dir.file("fifo.json")});
+  EXPECT_EQ(infer.exit_code, 2) << infer.err;
+  EXPECT_NE(infer.err.find(dir.file("fifo.json") + ": is a FIFO"), std::string::npos) << infer.err;
 }
 
 }  // namespace
