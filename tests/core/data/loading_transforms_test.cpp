@@ -162,12 +162,25 @@ TEST(LoadImageFromFile, HugeDeclaredSizesAreRefusedBeforeDecoding) {
       webp, 21,
       (static_cast<uint32_t>(static_cast<uint8_t>(webp[24])) & 0xF0u) << 24 | 16383u << 14 | 16383u,
       4);
+  // TIFF: ImageWidth (256) and ImageLength (257) in the first IFD, little-endian here.
+  std::string tiff = encode(test_image(), ".tiff");
+  ASSERT_EQ(tiff.substr(0, 4), std::string("II*\0", 4));
+  const size_t ifd = static_cast<uint8_t>(tiff[4]) | static_cast<uint8_t>(tiff[5]) << 8 |
+                     static_cast<uint8_t>(tiff[6]) << 16 | static_cast<uint8_t>(tiff[7]) << 24;
+  const size_t entries = static_cast<uint8_t>(tiff[ifd]) | static_cast<uint8_t>(tiff[ifd + 1]) << 8;
+  for (size_t i = 0; i < entries; ++i) {
+    const size_t entry = ifd + 2 + 12 * i;
+    const int tag = static_cast<uint8_t>(tiff[entry]) | static_cast<uint8_t>(tiff[entry + 1]) << 8;
+    const int type = static_cast<uint8_t>(tiff[entry + 2]);
+    if (tag == 256 || tag == 257) put_le(tiff, entry + 8, 30000, type == 3 ? 2 : 4);
+  }
   // (file, bytes, declared size, format)
   const std::vector<std::array<std::string, 4>> cases = {
       {"bomb.png", png_declaring(30000, 30000), "30000x30000 (900.0 megapixels)", "PNG header"},
       {"bomb.jpg", jpeg, "60000x60000 (3600.0 megapixels)", "JPEG header"},
       {"bomb.bmp", bmp, "20000x20000 (400.0 megapixels)", "BMP header"},
       {"bomb.webp", webp, "16384x16384 (268.4 megapixels)", "WebP header"},
+      {"bomb.tiff", tiff, "30000x30000 (900.0 megapixels)", "TIFF header"},
   };
   auto load = make_transform("{type: LoadImageFromFile}");
   for (const auto& [name, bytes, size, format] : cases) {

@@ -95,6 +95,27 @@ std::optional<DeclaredImageSize> webp_size(const uint8_t* data, size_t size) {
   return std::nullopt;
 }
 
+/// The first image (IFD) of a TIFF file: its ImageWidth (256) and ImageLength (257) tags, SHORT
+/// or LONG, in the file's byte order.
+std::optional<DeclaredImageSize> tiff_size(const uint8_t* data, size_t size) {
+  const bool little = data[0] == 'I';
+  auto u16 = [&](size_t at) { return little ? le16(data + at) : be16(data + at); };
+  auto u32 = [&](size_t at) { return little ? le32(data + at) : be32(data + at); };
+  const size_t ifd = u32(4);
+  if (ifd < 8 || ifd + 2 > size) return std::nullopt;
+  const size_t entries = u16(ifd);
+  int64_t width = 0, height = 0;
+  for (size_t i = 0; i < entries && ifd + 2 + 12 * (i + 1) <= size; ++i) {
+    const size_t entry = ifd + 2 + 12 * i;
+    const uint32_t tag = u16(entry), type = u16(entry + 2);
+    if (tag != 256 && tag != 257) continue;
+    const int64_t value = type == 3 ? u16(entry + 8) : type == 4 ? u32(entry + 8) : 0;
+    (tag == 256 ? width : height) = value;
+  }
+  if (width <= 0 || height <= 0) return std::nullopt;
+  return DeclaredImageSize{width, height, "TIFF"};
+}
+
 /// Messages of this thread's decoders since clear_decoder_messages().
 thread_local std::vector<std::string> messages;
 
@@ -147,6 +168,8 @@ std::optional<DeclaredImageSize> declared_image_size(const uint8_t* data, size_t
   if (size >= 2 && data[0] == 'B' && data[1] == 'M') return bmp_size(data, size);
   if (size >= 12 && std::memcmp(data, "RIFF", 4) == 0 && std::memcmp(data + 8, "WEBP", 4) == 0)
     return webp_size(data, size);
+  if (size >= 8 && (std::memcmp(data, "II*\0", 4) == 0 || std::memcmp(data, "MM\0*", 4) == 0))
+    return tiff_size(data, size);
   return std::nullopt;
 }
 

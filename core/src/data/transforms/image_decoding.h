@@ -1,5 +1,5 @@
 // What LoadImageFromFile checks before and after OpenCV decodes a file (core-private): the image
-// size a PNG, JPEG, BMP or WebP header declares (read from the bytes, so a small file that
+// size a PNG, JPEG, BMP, WebP or TIFF header declares (read from the bytes, so a small file that
 // declares 30000x30000 pixels is refused before anything is allocated), and the messages libjpeg
 // and libpng write while decoding, caught per thread instead of going to stderr.
 #pragma once
@@ -19,7 +19,8 @@ struct DeclaredImageSize {
   const char* format = "";
 };
 
-/// The size the header of a PNG, JPEG (its first frame header), BMP or WebP file declares;
+/// The size the header of a PNG, JPEG (its first frame header), BMP, WebP or TIFF (its first
+/// image) file declares;
 /// nullopt for other formats or a header it cannot read (the decoder then judges). Reads at
 /// most the marker segments before the first JPEG frame, never the image data.
 std::optional<DeclaredImageSize> declared_image_size(const uint8_t* data, size_t size);

@@ -123,7 +123,7 @@ struct LoadImageFromFileOptions {
 /// (H, W, C) uint8 tensor, C = 3 for color, 1 for grayscale, as stored for unchanged (16-bit and
 /// other depths become float32 with their values). Missing, empty, corrupt and truncated files
 /// (JPEG without its end marker, PNG without IEND) are DataErrors naming the file, and so are
-/// PNG, JPEG, BMP and WebP files whose header declares more than max_pixels pixels (checked
+/// PNG, JPEG, BMP, WebP and TIFF files whose header declares more than max_pixels pixels (checked
 /// before decoding). libjpeg's and libpng's messages are caught: a failed decode's reason joins
 /// the error, a decoded file's warnings become detkit warnings naming it. Sets ori_shape,
 /// img_shape and pad_shape.
