@@ -218,6 +218,7 @@ TEST(CommandLine, EveryCommandRefusesEveryKindOfBadCommandLineWithStatus2AndItsU
     }
   }
   EXPECT_GE(cases, 80u);
+  RecordProperty("bad_command_lines", static_cast<int>(cases));
 
   // Unsigned options refuse a negative number (boost would take -1 for 2^64 - 1).
   TempDir dir;
