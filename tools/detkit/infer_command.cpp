@@ -21,6 +21,7 @@
 #include "detkit/core/file_io.h"
 #include "detkit/core/inference.h"
 #include "detkit/core/progress.h"
+#include "detkit/core/runtime.h"
 #include "detkit/core/text.h"
 #include "detkit/error.h"
 
@@ -141,7 +142,7 @@ int run_infer(const std::vector<std::string>& args) {
     throw UsageError(fmt::format("--score-thr must be in [0, 1], got {}", score_thr));
   const int threads = vm["threads"].as<int>();
   if (threads < 0) throw UsageError("--threads must be >= 0");
-  if (threads > 0) torch::set_num_threads(threads);
+  if (threads > 0) set_intra_op_threads(threads, "--threads");
   const std::string device_name = vm["device"].as<std::string>();
   if (device_name != "cpu" && device_name.rfind("cuda", 0) != 0)
     throw UsageError("--device must be cpu, cuda or cuda:N, got '" + device_name + "'");

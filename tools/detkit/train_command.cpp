@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "detkit/core/interrupt.h"
+#include "detkit/core/runtime.h"
 #include "detkit/core/train.h"
 
 namespace detkit::cli {
@@ -45,7 +46,7 @@ int run_train(const std::vector<std::string>& args) {
     if (vm.count("resume-from")) inputs.push_back(vm["resume-from"].as<std::string>());
     refuse_output_over_inputs("--work-dir", vm["work-dir"].as<std::string>(), inputs);
   }
-  if (threads > 0) torch::set_num_threads(threads);
+  if (threads > 0) set_intra_op_threads(threads, "--threads");
 
   const ConfigNode config = load_config_from(vm);
   load_plugins(vm, &config, /*strict=*/true);
