@@ -123,11 +123,15 @@ void add_message(const char* library, const char* text) {
   if (messages.size() < 4) messages.push_back(std::string(library) + ": " + text);
 }
 
-/// A function of the library loaded after libdetkit (the one OpenCV would have called).
-void* next_symbol(const char* name) {
+/// The library's own `name`: the next definition after libdetkit's (the library OpenCV would
+/// have reached), else the one in `soname` when that is loaded privately (RTLD_LOCAL).
+void* next_symbol(const char* name, const char* soname) {
   void* symbol = dlsym(RTLD_NEXT, name);
   if (symbol == nullptr) {
-    std::cerr << "detkit: cannot find " << name << " in the loaded libraries\n";
+    if (void* library = dlopen(soname, RTLD_LAZY | RTLD_NOLOAD)) symbol = dlsym(library, name);
+  }
+  if (symbol == nullptr) {
+    std::cerr << "detkit: cannot find " << name << " (" << soname << ") in the loaded libraries\n";
     std::abort();
   }
   return symbol;
@@ -152,7 +156,8 @@ void catch_png_warning(void*, const char* text) {
 [[noreturn]] void catch_png_error(void* png, const char* text) {
   add_message("libpng", text);
   using LongJump = void (*)(void*, int);
-  static const auto long_jump = reinterpret_cast<LongJump>(next_symbol("png_longjmp"));
+  static const auto long_jump =
+      reinterpret_cast<LongJump>(next_symbol("png_longjmp", "libpng16.so.16"));
   long_jump(png, 1);
   std::abort();  // png_longjmp does not return
 }
@@ -210,8 +215,8 @@ std::vector<std::string> decoder_messages() {
 #ifdef DETKIT_HAVE_JPEGLIB
 DETKIT_INTERPOSE struct jpeg_error_mgr* jpeg_std_error(struct jpeg_error_mgr* err) {
   using StdError = struct jpeg_error_mgr* (*)(struct jpeg_error_mgr*);
-  static const auto real =
-      reinterpret_cast<StdError>(detkit::transforms::next_symbol("jpeg_std_error"));
+  static const auto real = reinterpret_cast<StdError>(
+      detkit::transforms::next_symbol("jpeg_std_error", "libjpeg.so.62"));
   struct jpeg_error_mgr* manager = real(err);
   manager->output_message = &detkit::transforms::catch_jpeg_message;
   return manager;
@@ -223,8 +228,8 @@ DETKIT_INTERPOSE void* png_create_read_struct(const char* version, void* error_p
                                               detkit::transforms::PngMessageFn warn_fn) {
   using Create = void* (*)(const char*, void*, detkit::transforms::PngMessageFn,
                            detkit::transforms::PngMessageFn);
-  static const auto real =
-      reinterpret_cast<Create>(detkit::transforms::next_symbol("png_create_read_struct"));
+  static const auto real = reinterpret_cast<Create>(
+      detkit::transforms::next_symbol("png_create_read_struct", "libpng16.so.16"));
   return real(version, error_ptr,
               error_fn != nullptr ? error_fn : &detkit::transforms::catch_png_error,
               warn_fn != nullptr ? warn_fn : &detkit::transforms::catch_png_warning);
