@@ -1,6 +1,8 @@
 // VOCDataset, WIDERFaceDataset and XMLDataset on small hand-written XML trees.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <filesystem>
 
 #include "dataset_test_utils.h"
@@ -180,6 +182,22 @@ TEST_F(VOCDatasetTest, TruncatedAndMissingFiles) {
                   "'}");
   });
   EXPECT_NE(message.find(root() + "/none.txt"), std::string::npos) << message;
+
+  // A FIFO as the id list or as an annotation is refused by name, never read (it would block).
+  std::filesystem::remove(root() + "/Annotations/000002.xml");
+  ASSERT_EQ(::mkfifo((root() + "/Annotations/000002.xml").c_str(), 0600), 0);
+  write_ids({"000001", "000002"});
+  message = error_of();
+  EXPECT_NE(message.find("000002.xml: the annotation of image id '000002'"), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("FIFO"), std::string::npos) << message;
+  ASSERT_EQ(::mkfifo((root() + "/ImageSets/Main/fifo.txt").c_str(), 0600), 0);
+  message = error_message([&] {
+    build_dataset("{type: VOCDataset, ann_file: '" + root() + "/ImageSets/Main/fifo.txt', " +
+                  "img_prefix: '" + root() + "'}");
+  });
+  EXPECT_NE(message.find("fifo.txt: the image id list"), std::string::npos) << message;
+  EXPECT_NE(message.find("FIFO"), std::string::npos) << message;
 }
 
 TEST_F(VOCDatasetTest, SkipInvalidCountsTheDroppedObjects) {

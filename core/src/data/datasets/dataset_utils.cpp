@@ -11,6 +11,8 @@
 #include <fstream>
 #include <iostream>
 
+#include "detkit/core/file_io.h"
+
 namespace detkit::data_detail {
 
 Boxes make_boxes(const std::vector<float>& xyxy) {
@@ -58,6 +60,9 @@ std::vector<std::string> read_lines(const std::string& path, const std::string& 
   std::error_code ignored;
   if (std::filesystem::is_directory(path, ignored))
     throw DataError(fmt::format("{}: the {} is a folder, expected a text file", path, what));
+  // A FIFO, a symlink loop or a broken link: one line naming it, never a blocked read.
+  if (const std::string problem = input_file_problem(path); !problem.empty())
+    throw DataError(fmt::format("{}: the {} {}", path, what, problem));
   std::ifstream in(path);
   if (!in) {
     throw DataError(fmt::format("{}: cannot open the {} ({})", path, what, std::strerror(errno)));

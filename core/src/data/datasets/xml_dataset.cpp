@@ -19,6 +19,7 @@
 
 #include "dataset_utils.h"
 #include "detkit/component_config.h"
+#include "detkit/core/file_io.h"
 #include "detkit/core/text.h"
 
 namespace detkit {
@@ -49,6 +50,10 @@ struct XmlFile {
 };
 
 void load_xml(XmlFile& file, const std::string& image_id, const std::string& ann_file) {
+  if (const std::string problem = input_file_problem(file.path); !problem.empty()) {
+    throw DataError(fmt::format("{}: the annotation of image id '{}' listed in {} {}", file.path,
+                                image_id, ann_file, problem));
+  }
   std::ifstream in(file.path, std::ios::binary);
   if (!in) {
     throw DataError(fmt::format("{}: cannot open the annotation of image id '{}' listed in {} ({})",
