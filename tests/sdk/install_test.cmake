@@ -10,6 +10,12 @@
 #      `plugins list` with DETKIT_PLUGIN_PATH set to the template's build folder
 #   5. installs the template into the prefix: `plugins list` finds it with no path given, and
 #      its RUNPATH finds libdetkit relative to itself ($ORIGIN)
+#   6. swapping without recompiling: the installed detkit trains 2 iterations of a RetinaNet
+#      whose backbone is the template's MobileNet, then of the same config with
+#      `--cfg-options model.backbone.type=ResNet`, then with the box loss switched to the
+#      template's TemplateL2Loss; each checkpoint holds the swapped component's weights, and the
+#      SHA-256 of the installed `detkit` and `libdetkit` are the same before and after (nothing
+#      of the host was rebuilt or rewritten)
 #
 # sdk.build_tree_test (MODE=build-tree): the same package straight from the build tree
 # (DetKit_DIR=<build>, no install): builds sdk/template against it (step 3 without the unit
@@ -291,6 +297,7 @@ function(run_host)
 
   run("detkit plugins list"
       ${CMAKE_COMMAND} -E env --unset=LD_LIBRARY_PATH DETKIT_PLUGIN_PATH=${template_build}
+      DETKIT_CACHE_DIR=${WORK_DIR}/cache
       ${detkit} plugins list)
   set(list "${out}")
   expect_status("plugins list" "${list}" "LOADED" "${template_plugin}  [DETKIT_PLUGIN_PATH]")
@@ -332,7 +339,96 @@ function(install_template)
   expect_not_contains("plugins list" "${out}" "REJECTED")
 endfunction()
 
-set(clean_env ${CMAKE_COMMAND} -E env --unset=LD_LIBRARY_PATH --unset=DETKIT_PLUGIN_PATH)
+# ---- 6. swap components by editing the config only: the host binaries never change -------------
+# Sets `${out_var}` to "<sha256 of bin/detkit> <sha256 of libdetkit.so.*>" of the prefix.
+function(host_hashes out_var)
+  file(GLOB libs ${prefix}/${LIBDIR}/libdetkit.so.*.*)
+  set(hashes "")
+  foreach(file ${detkit} ${libs})
+    file(SHA256 ${file} hash)
+    string(APPEND hashes "${file}=${hash} ")
+  endforeach()
+  set(${out_var} "${hashes}" PARENT_SCOPE)
+endfunction()
+
+# Trains 2 iterations of swap.yaml (plus `ARGN` as --cfg-options) into work/<name>; checks the
+# checkpoint's tensor names contain `expected_key`.
+function(train_swapped name expected_key)
+  set(cfg_options "")
+  if(ARGN)
+    set(cfg_options --cfg-options ${ARGN})
+  endif()
+  run("detkit train (${name})" ${clean_env} ${detkit} train ${WORK_DIR}/swap/swap.yaml
+      --work-dir ${WORK_DIR}/swap/${name} --threads 2 ${cfg_options})
+  expect_contains("detkit train (${name})" "${out}" "Iter [2/2]")
+  run("detkit checkpoint info (${name})"
+      ${clean_env} ${detkit} checkpoint info ${WORK_DIR}/swap/${name}/latest.pth)
+  expect_contains("checkpoint of ${name}" "${out}" "${expected_key}")
+endfunction()
+
+function(swap_without_recompiling)
+  set(data ${WORK_DIR}/swap/data)
+  run("detkit data synth" ${clean_env} ${detkit} data synth --out ${data} --num-train 4
+      --num-val 2 --classes 2 --image-size 64 64 --seed 3)
+  set(pipeline "[{type: LoadImageFromFile}, {type: LoadAnnotations, with_bbox: true}, \
+{type: Resize, img_scale: [64, 64], keep_ratio: true}, {type: Normalize, mean: [0, 0, 0], \
+std: [255, 255, 255], to_rgb: true}, {type: Pad, size_divisor: 32}, {type: DefaultFormatBundle}, \
+{type: Collect, keys: [img, gt_bboxes, gt_labels]}]")
+  file(WRITE ${WORK_DIR}/swap/swap.yaml "\
+# A RetinaNet whose backbone comes from a third party's plugin (sdk/template, built out of tree).
+model:
+  type: RetinaNet
+  backbone: {type: MobileNet, out_indices: [1, 2, 3], frozen_stages: -1, norm_eval: false}
+  neck: {type: TemplateNeck, out_channels: 16, num_outs: 5}
+  bbox_head:
+    type: RetinaHead
+    num_classes: 2
+    in_channels: 16
+    feat_channels: 16
+    stacked_convs: 1
+    anchor_generator: {type: AnchorGenerator, octave_base_scale: 4, scales_per_octave: 3,
+                       ratios: [0.5, 1.0, 2.0], strides: [8, 16, 32, 64, 128]}
+    bbox_coder: {type: DeltaXYWHBBoxCoder, target_means: [0, 0, 0, 0], target_stds: [1, 1, 1, 1]}
+    loss_cls: {type: FocalLoss, use_sigmoid: true, gamma: 2.0, alpha: 0.25, loss_weight: 1.0}
+    loss_bbox: {type: L1Loss, loss_weight: 1.0}
+  train_cfg:
+    assigner: {type: MaxIoUAssigner, pos_iou_thr: 0.5, neg_iou_thr: 0.4, min_pos_iou: 0,
+               ignore_iof_thr: -1}
+    allowed_border: -1
+    pos_weight: -1
+    debug: false
+  test_cfg: {nms_pre: 100, min_bbox_size: 0, score_thr: 0.05, nms: {type: nms, iou_threshold: 0.5},
+             max_per_img: 10}
+data:
+  samples_per_gpu: 2
+  workers_per_gpu: 0
+  train: {type: CocoDataset, ann_file: ${data}/annotations/train.json, img_prefix: ${data}/train/,
+          pipeline: ${pipeline}}
+optimizer: {type: SGD, lr: 0.001, momentum: 0.9, weight_decay: 0.0001}
+optimizer_config: {grad_clip: null}
+lr_config: {policy: fixed, by_epoch: false}
+runner: {type: IterBasedRunner, max_iters: 2}
+checkpoint_config: {interval: 2}
+log_config: {interval: 1, hooks: [{type: TextLoggerHook}]}
+workflow: [[train, 1]]
+")
+  host_hashes(before)
+  # The template's MobileNet has `conv1.conv` + `conv1.bn` (ConvModule); ResNet `conv1` + `bn1`.
+  train_swapped(mobilenet "backbone.conv1.bn.weight")
+  train_swapped(resnet "backbone.bn1.weight" model.backbone.type=ResNet model.backbone.depth=18)
+  train_swapped(l2_loss "backbone.conv1.bn.weight" model.bbox_head.loss_bbox.type=TemplateL2Loss)
+  file(READ ${WORK_DIR}/swap/l2_loss/swap.yaml dumped)
+  expect_contains("the merged config of the loss swap" "${dumped}" "TemplateL2Loss")
+  host_hashes(after)
+  if(NOT before STREQUAL after)
+    fail("the host binaries changed while components were swapped:\n  before ${before}\n  "
+         "after  ${after}")
+  endif()
+endfunction()
+
+# The plugin scan's verdict cache goes to the work folder, never to the user's ~/.cache.
+set(clean_env ${CMAKE_COMMAND} -E env --unset=LD_LIBRARY_PATH --unset=DETKIT_PLUGIN_PATH
+    DETKIT_CACHE_DIR=${WORK_DIR}/cache)
 string(TIMESTAMP t_start "%s")
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR})
@@ -347,6 +443,7 @@ string(TIMESTAMP t_built "%s")
 run_host()
 if(MODE STREQUAL "install")
   install_template()
+  swap_without_recompiling()
 endif()
 
 string(TIMESTAMP t_end "%s")
