@@ -4,6 +4,8 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <cstdint>
+#include <limits>
 #include <string>
 
 #include "detkit/error.h"
@@ -84,6 +86,10 @@ torch::Tensor checked_rois(const char* function, const c10::OperatorHandle& op,
   if (input.size(2) == 0 || input.size(3) == 0) {
     throw Error(prefix + "input has an empty feature map (shape " + c10::str(input.sizes()) +
                 ") to pool " + std::to_string(result.size(0)) + " rois from");
+  }
+  if (input.size(2) * input.size(3) > std::numeric_limits<int32_t>::max()) {
+    throw Error(prefix + "input feature maps of more than 2^31 - 1 pixels are not supported " +
+                "(shape " + c10::str(input.sizes()) + ")");
   }
   const int64_t nan_roi = first_true(torch::isnan(result).any(1));
   if (nan_roi >= 0) {

@@ -206,6 +206,10 @@ TEST(RoIAlign, RejectsBadShapesParametersAndDevices) {
        },
        "input has an empty feature map"},
       {[&] {
+         roi_align(torch::zeros({1, 1, 1, 1}).expand({1, 1, 65536, 32768}), rois, 2);
+       },
+       "input feature maps of more than 2^31 - 1 pixels are not supported"},
+      {[&] {
          roi_pool(torch::empty({1, 2, 6, 6}, meta), torch::empty({1, 5}, meta), 2);
        },
        "no kernel for input on meta"},

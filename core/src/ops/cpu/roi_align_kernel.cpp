@@ -10,16 +10,19 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <vector>
 
 namespace detkit::ops {
 namespace {
 
 /// One bilinear sample: the offsets in an (H, W) plane of its four neighbours and their
-/// weights (all 0 for a sample beyond one pixel outside the map).
+/// weights (all 0 for a sample beyond one pixel outside the map). 32-bit offsets (planes have
+/// fewer than 2^31 pixels, checked by checked_rois) keep a float sample in 32 bytes: the
+/// samples of a RoI are re-read for every channel.
 template <typename T>
 struct BilinearSample {
-  int64_t offset[4];
+  int32_t offset[4];
   T weight[4];
 };
 
@@ -86,10 +89,10 @@ BilinearSample<T> bilinear_sample(T y, T x, int64_t height, int64_t width) {
   }
   const T ly = y - y_low, lx = x - x_low;
   const T hy = 1 - ly, hx = 1 - lx;
-  s.offset[0] = y_low * width + x_low;
-  s.offset[1] = y_low * width + x_high;
-  s.offset[2] = y_high * width + x_low;
-  s.offset[3] = y_high * width + x_high;
+  s.offset[0] = static_cast<int32_t>(y_low * width + x_low);
+  s.offset[1] = static_cast<int32_t>(y_low * width + x_high);
+  s.offset[2] = static_cast<int32_t>(y_high * width + x_low);
+  s.offset[3] = static_cast<int32_t>(y_high * width + x_high);
   s.weight[0] = hy * hx;
   s.weight[1] = hy * lx;
   s.weight[2] = ly * hx;
