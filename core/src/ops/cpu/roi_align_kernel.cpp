@@ -123,6 +123,17 @@ void grid_samples(const RoIGrid<T>& g, const AlignParams& p,
   }
 }
 
+/// The sum of the bilinear samples [first, last) of `map`.
+template <typename T>
+T sampled_sum(const BilinearSample<T>* first, const BilinearSample<T>* last, const T* map) {
+  T sum = 0;
+  for (const BilinearSample<T>* s = first; s != last; ++s) {
+    sum += s->weight[0] * map[s->offset[0]] + s->weight[1] * map[s->offset[1]] +
+           s->weight[2] * map[s->offset[2]] + s->weight[3] * map[s->offset[3]];
+  }
+  return sum;
+}
+
 template <typename T>
 void roi_align_forward_impl(const torch::Tensor& input, const torch::Tensor& rois,
                             const AlignParams& p, torch::Tensor& output) {
@@ -141,14 +152,9 @@ void roi_align_forward_impl(const torch::Tensor& input, const torch::Tensor& roi
       for (int64_t c = 0; c < channels; ++c) {
         const T* map = in + (g.batch * channels + c) * plane;
         T* out_bins = out + (k * channels + c) * bins;
+        const BilinearSample<T>* first = samples.data();
         for (int64_t b = 0; b < bins; ++b) {
-          T sum = 0;
-          for (int64_t s = b * per_bin; s < (b + 1) * per_bin; ++s) {
-            const BilinearSample<T>& sm = samples[s];
-            sum += sm.weight[0] * map[sm.offset[0]] + sm.weight[1] * map[sm.offset[1]] +
-                   sm.weight[2] * map[sm.offset[2]] + sm.weight[3] * map[sm.offset[3]];
-          }
-          out_bins[b] = sum / g.count;
+          out_bins[b] = sampled_sum(first + b * per_bin, first + (b + 1) * per_bin, map) / g.count;
         }
       }
     }
