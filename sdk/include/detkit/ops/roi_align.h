@@ -24,7 +24,10 @@ namespace detkit::ops {
 /// adaptive default). Samples beyond one pixel outside the map are 0, those within it are
 /// clamped to the border. `aligned` shifts the RoI by -0.5 pixel (Detectron2's half-pixel
 /// alignment); without it a RoI narrower than one pixel (or of negative size) counts as one
-/// pixel wide, with it a RoI of negative size gives 0 (torchvision's behaviour for both).
+/// pixel wide, as in torchvision. With it, a RoI of negative size keeps its negative bins: a
+/// fixed sampling_ratio samples them as torchvision does, the adaptive one has no samples and
+/// gives 0 (torchvision fails on some of these: "cannot create std::vector larger than
+/// max_size()").
 /// Gradients flow to `input`, never to `rois`. Empty `rois` give a (0, C, h, w) output.
 /// Float32 or float64 on CPU; a CUDA kernel exists only where libdetkit was built with CUDA.
 /// Throws Error for bad shapes or parameters and for a RoI with a NaN or infinite coordinate or
