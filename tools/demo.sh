@@ -36,7 +36,8 @@ step "5. train the demo RetinaNet (ResNet-18 + FPN, from scratch, CPU)"
 
 step "6. test: COCO bbox metrics on the validation split, detections as JSON, drawings"
 "$detkit" test configs/demo/retinanet_r18_fpn_synth.yaml "$out/retinanet/latest.pth" \
-  --eval bbox --out "$out/retinanet/results.json" --show-dir "$out/retinanet/show"
+  --eval bbox --out "$out/retinanet/results.json" --show-dir "$out/retinanet/show" \
+  --show-score-thr 0.5
 
 step "7. infer on a few validation images (one JSON and one drawing per image)"
 mkdir -p "$out/some_val"
