@@ -3,6 +3,7 @@
 #pragma once
 
 #include <torch/expanding_array.h>
+#include <torch/nn/cloneable.h>
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
