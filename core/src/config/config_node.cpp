@@ -225,44 +225,10 @@ bool needs_escapes(const std::string& text) {
   return false;
 }
 
-/// `text` as a double-quoted YAML scalar, control characters escaped.
-std::string double_quoted(const std::string& text) {
-  std::string out = "\"";
-  for (char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        if (byte < 0x20 || byte == 0x7f) {
-          char escape[8];
-          std::snprintf(escape, sizeof(escape), "\\x%02x", byte);
-          out += escape;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
-
 /// `text` as a YAML scalar that reads back as the same string: plain when that is safe, else
 /// single-quoted, or double-quoted with escapes when it holds control characters.
 std::string quote_string(const std::string& text) {
-  if (needs_escapes(text)) return double_quoted(text);
+  if (needs_escapes(text)) return json_quote(text);  // JSON strings are YAML scalars
   if (!needs_quotes(text)) return text;
   std::string out = "'";
   for (char c : text) {

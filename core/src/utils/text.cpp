@@ -1,10 +1,44 @@
-// Edit distance, did-you-mean suggestions and located messages.
+// Edit distance, did-you-mean suggestions, located messages and JSON string quoting.
 #include "detkit/core/text.h"
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 
 namespace detkit {
+
+std::string json_quote(std::string_view text) {
+  std::string out = "\"";
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (byte < 0x20 || byte == 0x7f) {
+          char escape[8];
+          std::snprintf(escape, sizeof(escape), "\\u%04x", byte);
+          out += escape;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
 
 size_t edit_distance(std::string_view a, std::string_view b) {
   std::vector<size_t> previous(b.size() + 1), current(b.size() + 1);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "detkit/core/coco_json.h"
+#include "detkit/core/text.h"
 
 namespace detkit {
 
@@ -40,8 +41,5 @@ DETKIT_API void write_coco_annotations(const std::string& path, const CocoDocume
 /// load benchmarks and tests (100000 images make ~100 MB).
 DETKIT_API void write_random_coco_annotations(const std::string& path, int64_t images,
                                               uint64_t seed = 7);
-
-/// `text` as a JSON string literal, quotes included.
-DETKIT_API std::string json_quote(const std::string& text);
 
 }  // namespace detkit

@@ -18,6 +18,9 @@ DETKIT_API std::string closest_match(std::string_view word,
 /// "; did you mean 'X'?" or "".
 DETKIT_API std::string did_you_mean(std::string_view word,
                                     const std::vector<std::string>& candidates);
+/// `text` as a JSON string literal, quotes included: `"` and `\` escaped, control characters
+/// and DEL as \n, \t, \r or \uXXXX. The result is also a valid YAML double-quoted scalar.
+DETKIT_API std::string json_quote(std::string_view text);
 /// Joins with a separator.
 DETKIT_API std::string join(const std::vector<std::string>& parts, std::string_view separator);
 /// The first `shown` parts joined with ", ", then " (+N more)" for the rest: long key lists in
