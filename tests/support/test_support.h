@@ -1,10 +1,13 @@
 // Helpers shared by detkit's tests.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <string>
 #include <vector>
+
+#include "detkit/error.h"
 
 namespace detkit::testing {
 
@@ -22,6 +25,19 @@ class TempDir {
  private:
   std::string path_;
 };
+
+/// The message of the `Exception` that `call` throws ("" and a test failure when it throws
+/// none).
+template <class Exception = Error, class Call>
+std::string error_of(Call&& call) {
+  try {
+    call();
+  } catch (const Exception& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected an exception";
+  return "";
+}
 
 /// Writes `text` to `path` (creating parent folders).
 void write_file(const std::string& path, const std::string& text);

@@ -22,14 +22,8 @@ using testing::write_file;
 
 /// The message of the ConfigError `fn` throws ("" and a test failure when it throws none).
 template <class Fn>
-std::string config_error_of(Fn fn) {
-  try {
-    fn();
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a ConfigError";
-  return "";
+std::string config_error_of(Fn&& fn) {
+  return testing::error_of<ConfigError>(fn);
 }
 
 /// `n` levels of block maps: "k:\n  k:\n    ...: 1".

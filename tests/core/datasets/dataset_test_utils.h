@@ -13,6 +13,7 @@
 #include "detkit/core/runtime.h"
 #include "detkit/data/dataset.h"
 #include "detkit/error.h"
+#include "test_support.h"
 
 namespace detkit::testing {
 
@@ -25,13 +26,7 @@ inline std::shared_ptr<DatasetBase> build_dataset(const std::string& yaml) {
 
 /// The message of the detkit::Error `action` throws; fails the test when it throws none.
 inline std::string error_message(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  ADD_FAILURE() << "expected a detkit::Error";
-  return {};
+  return error_of(action);
 }
 
 /// The boxes as a flat list x1, y1, x2, y2, ...

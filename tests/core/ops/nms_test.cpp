@@ -17,17 +17,7 @@ using detkit::ops::batched_nms;
 using detkit::ops::nms;
 using detkit::testing::load_ops_cases;
 
-/// The message of the Error that `call` throws ("" and a test failure if none).
-template <typename Call>
-std::string error_of(Call call) {
-  try {
-    call();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a detkit::Error";
-  return "";
-}
+using detkit::testing::error_of;
 
 TEST(Nms, KeepsTheSameIndicesInTheSameOrderAsTorchvision) {
   for (const auto& c : load_ops_cases("nms")) {

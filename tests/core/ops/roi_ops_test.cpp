@@ -71,17 +71,7 @@ torch::ExpandingArray<2> output_size_of(const OpsCase& c) {
   return torch::ExpandingArray<2>({size[0].toInt(), size[1].toInt()});
 }
 
-/// The message of the Error that `call` throws ("" and a test failure if none).
-template <typename Call>
-std::string error_of(Call call) {
-  try {
-    call();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a detkit::Error";
-  return "";
-}
+using detkit::testing::error_of;
 
 TEST(RoIAlign, MatchesTorchvisionForwardAndBackward) {
   for (const auto& c : load_roi_cases("roi_align")) {

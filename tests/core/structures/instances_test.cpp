@@ -5,6 +5,7 @@
 
 #include "detkit/error.h"
 #include "detkit/structures/instances.h"
+#include "test_support.h"
 
 namespace {
 
@@ -21,17 +22,7 @@ Instances make(int64_t n, bool with_scores = true) {
                    with_scores ? i / 10 : torch::Tensor());
 }
 
-/// The message of the Error that `call` throws ("" and a test failure if none).
-template <typename Call>
-std::string error_of(Call call) {
-  try {
-    call();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a detkit::Error";
-  return "";
-}
+using detkit::testing::error_of;
 
 /// True when `text` contains every one of `parts`.
 bool mentions(const std::string& text, std::initializer_list<const char*> parts) {
