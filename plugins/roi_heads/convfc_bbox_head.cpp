@@ -144,6 +144,14 @@ ConvFCBBoxHeadImpl::ConvFCBBoxHeadImpl(const ConvFCBBoxHeadOptions& options_,
                                        const std::string& path)
     : BaseModule(default_init_cfg()), options(options_) {
   detkit::check_options(options, path);
+  if (options.num_shared_convs() + options.num_shared_fcs() + options.num_cls_convs() +
+          options.num_cls_fcs() + options.num_reg_convs() + options.num_reg_fcs() ==
+      0) {
+    throw detkit::InvalidParameter("num_shared_fcs",
+                                   path +
+                                       ": needs at least one conv or fc (num_shared_convs, "
+                                       "num_shared_fcs, num_cls_convs, ... are all 0)");
+  }
   const int64_t area = options.roi_feat_size() * options.roi_feat_size();
   const int64_t convs = options.conv_out_channels(), fcs = options.fc_out_channels();
   // Shared part: convs keep the RoI size; the first fc takes the flattened features.
@@ -204,6 +212,27 @@ std::shared_ptr<ConvFCBBoxHeadImpl> ConvFCBBoxHeadImpl::create(
 std::shared_ptr<Shared2FCBBoxHeadImpl> Shared2FCBBoxHeadImpl::create(
     const detkit::ComponentConfig& cfg, const detkit::RoIFeatureContext& context) {
   return create_head<Shared2FCBBoxHeadImpl>(cfg, context);
+}
+
+Shared2FCBBoxHeadImpl::Shared2FCBBoxHeadImpl(const Shared2FCBBoxHeadOptions& options_,
+                                             const std::string& path)
+    : ConvFCBBoxHeadImpl(options_, path) {
+  type_name_ = "Shared2FCBBoxHead";
+  const std::vector<std::pair<const char*, int64_t>> counts = {
+      {"num_shared_convs", options.num_shared_convs()},
+      {"num_shared_fcs", options.num_shared_fcs()},
+      {"num_cls_convs", options.num_cls_convs()},
+      {"num_cls_fcs", options.num_cls_fcs()},
+      {"num_reg_convs", options.num_reg_convs()},
+      {"num_reg_fcs", options.num_reg_fcs()}};
+  for (const auto& [name, count] : counts) {
+    const int64_t fixed = std::string(name) == "num_shared_fcs" ? 2 : 0;
+    if (count != fixed) {
+      throw detkit::InvalidParameter(
+          name, path + ": Shared2FCBBoxHead has " + name + " " + std::to_string(fixed) + ", got " +
+                    std::to_string(count) + " (ConvFCBBoxHead takes other layouts)");
+    }
+  }
 }
 
 std::pair<torch::Tensor, torch::Tensor> ConvFCBBoxHeadImpl::forward(

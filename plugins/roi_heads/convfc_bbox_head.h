@@ -155,17 +155,15 @@ class ConvFCBBoxHeadImpl : public detkit::BBoxHeadBase, public detkit::BaseModul
   std::string type_name_ = "ConvFCBBoxHead";
 };
 
-/// MMDetection's Shared2FCBBoxHead: ConvFCBBoxHead with two shared fcs.
+/// MMDetection's Shared2FCBBoxHead: ConvFCBBoxHead with two shared fcs (and no other layer).
 class Shared2FCBBoxHeadImpl : public ConvFCBBoxHeadImpl {
  public:
   /// The declared options (two shared fcs by default).
   using Options = Shared2FCBBoxHeadOptions;
 
+  /// Throws detkit::InvalidParameter when a layer count differs from this head's.
   explicit Shared2FCBBoxHeadImpl(const Shared2FCBBoxHeadOptions& options_,
-                                 const std::string& path = "Shared2FCBBoxHead")
-      : ConvFCBBoxHeadImpl(options_, path) {
-    type_name_ = "Shared2FCBBoxHead";
-  }
+                                 const std::string& path = "Shared2FCBBoxHead");
 
   /// As ConvFCBBoxHead's create().
   static std::shared_ptr<Shared2FCBBoxHeadImpl> create(const detkit::ComponentConfig& cfg,

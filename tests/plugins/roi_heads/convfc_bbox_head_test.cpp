@@ -123,9 +123,10 @@ TEST_F(ConvFCBBoxHeadTest, BranchLayoutsFollowConvFCBBoxHead) {
        "reg_convs.0.conv.weight [3,3,3,3]\nshared_convs.0.conv.bias [3]\n"
        "shared_convs.0.conv.weight [3,4,3,3]\n",
        {6, 8}},
-      // No layer at all: the predictors take the flattened RoI features; agnostic fc_reg.
-      {"{" + sizes + ", reg_class_agnostic: true}",
-       "fc_cls.bias [3]\nfc_cls.weight [3,16]\nfc_reg.bias [4]\nfc_reg.weight [4,16]\n",
+      // One shared fc on the flattened RoI features; agnostic fc_reg.
+      {"{" + sizes + ", num_shared_fcs: 1, reg_class_agnostic: true}",
+       "fc_cls.bias [3]\nfc_cls.weight [3,5]\nfc_reg.bias [4]\nfc_reg.weight [4,5]\n"
+       "shared_fcs.0.bias [5]\nshared_fcs.0.weight [5,16]\n",
        {6, 4}},
   };
   for (const auto& c : cases) {
@@ -230,6 +231,9 @@ TEST_F(ConvFCBBoxHeadTest, RejectsConfigsContradictingTheContext) {
       {"{type: Shared2FCBBoxHead, loss_cls: {type: CrossEntropyLoss, use_sigmoid: true}}",
        "loss_cls", false},
       {"{type: ConvFCBBoxHead, num_shared_fcs: 1, num_cls_convs: 1}", "num_shared_fcs", false},
+      {"{type: ConvFCBBoxHead}", "num_shared_fcs", false},  // no layer at all
+      {"{type: Shared2FCBBoxHead, num_shared_fcs: 3}", "num_shared_fcs", false},
+      {"{type: Shared2FCBBoxHead, num_cls_fcs: 1}", "num_cls_fcs", false},
   };
   for (const auto& c : cases) {
     const std::string message = error_of<detkit::ConfigError>(
