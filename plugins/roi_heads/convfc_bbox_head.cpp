@@ -284,7 +284,7 @@ detkit::LossDict ConvFCBBoxHeadImpl::loss(const torch::Tensor& cls_score,
                                                   bbox_weights.index_select(0, index),
                                                   static_cast<double>(bbox_targets.size(0))));
   } else {
-    losses.insert("loss_bbox", bbox_pred.sum() * 0);
+    losses.insert("loss_bbox", bbox_pred.narrow(0, 0, 0).sum());  // 0, in the graph
   }
   return losses;
 }

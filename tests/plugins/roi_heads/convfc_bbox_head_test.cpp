@@ -6,7 +6,11 @@
 //     positive's own class deltas (or the agnostic 4) averaged over every sampled RoI;
 //   - get_bboxes(): background column ignored, per-class decoding clipped to img_shape,
 //     rescaled, score_thr, class-aware NMS, max_per_img;
-//   - configs contradicting the RoI features or the classes, and bad inputs.
+//   - configs contradicting the RoI features or the classes, and bad inputs;
+//   - equality with torchvision 0.14's TwoMLPHead + FastRCNNPredictor (background FIRST) with
+//     its weights mapped, and its BoxCoder (weights 10, 10, 5, 5) with the head's bbox_coder;
+//     the reference generated at test time by tests/reference/gen_bbox_head.py with
+//     /usr/bin/python3.
 // loss() and get_bboxes() are not on BBoxHeadBase, so this test compiles convfc_bbox_head.cpp
 // and builds the class directly (its coder and losses still come from the registries).
 #include <gtest/gtest.h>
@@ -14,6 +18,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
+#include <iterator>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -254,6 +261,50 @@ TEST_F(ConvFCBBoxHeadTest, RejectsRoIFeaturesOfAnotherShape) {
         error_of<detkit::Error>([&] { head->forward(torch::zeros(sizes)); });
     EXPECT_NE(message.find("RoI features must be (K, 256, 7, 7)"), std::string::npos) << message;
   }
+}
+
+TEST_F(ConvFCBBoxHeadTest, EqualsTorchvisionFastRCNNBoxHeadWithWeightsMapped) {
+  detkit::testing::TempDir dir;
+  const std::string out = dir.file("bbox_head_reference.pt");
+  const auto result = detkit::testing::run_process(
+      {"/usr/bin/python3", std::string(DETKIT_SOURCE_DIR) + "/tests/reference/gen_bbox_head.py",
+       out});
+  ASSERT_EQ(result.exit_code, 0) << result.out << result.err;
+  std::ifstream in(out, std::ios::binary);
+  const std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
+                                std::istreambuf_iterator<char>());
+  std::map<std::string, torch::Tensor> ref;
+  for (const auto& item : torch::pickle_load(bytes).toGenericDict())
+    ref[item.key().toStringRef()] = item.value().toTensor();
+
+  roi_heads_plugin::Shared2FCBBoxHeadOptions options;
+  options.in_channels(4).roi_feat_size(3).num_classes(3).fc_out_channels(16);
+  auto head = std::make_shared<roi_heads_plugin::Shared2FCBBoxHeadImpl>(options);
+  // fc6 / fc7 are shared_fcs.0 / .1; torchvision's class 0 (background) becomes the last
+  // score, and its 4 background deltas are dropped.
+  const torch::Tensor order = torch::tensor({1, 2, 3, 0}, torch::kLong);
+  {
+    torch::NoGradGuard no_grad;
+    auto params = head->named_parameters();
+    params["shared_fcs.0.weight"].copy_(ref.at("fc6.weight"));
+    params["shared_fcs.0.bias"].copy_(ref.at("fc6.bias"));
+    params["shared_fcs.1.weight"].copy_(ref.at("fc7.weight"));
+    params["shared_fcs.1.bias"].copy_(ref.at("fc7.bias"));
+    params["fc_cls.weight"].copy_(ref.at("cls_score.weight").index_select(0, order));
+    params["fc_cls.bias"].copy_(ref.at("cls_score.bias").index_select(0, order));
+    params["fc_reg.weight"].copy_(ref.at("bbox_pred.weight").slice(0, 4));
+    params["fc_reg.bias"].copy_(ref.at("bbox_pred.bias").slice(0, 4));
+  }
+  const auto [scores, deltas] = head->forward(ref.at("x"));
+  EXPECT_LT((scores - ref.at("cls_logits").index_select(1, order)).abs().max().item<double>(),
+            1e-5);
+  EXPECT_LT((deltas - ref.at("bbox_deltas").slice(1, 4)).abs().max().item<double>(), 1e-5);
+
+  // target_stds 0.1, 0.1, 0.2, 0.2 are torchvision's BoxCoder weights 10, 10, 5, 5.
+  const torch::Tensor priors = ref.at("proposals").repeat_interleave(3, 0);
+  const torch::Tensor boxes = head->bbox_coder->decode(priors, deltas.reshape({-1, 4}), {60, 80});
+  const torch::Tensor expected = ref.at("decoded").slice(1, 1).reshape({-1, 4});
+  EXPECT_LT((boxes - expected).abs().max().item<double>(), 1e-4);
 }
 
 }  // namespace
