@@ -50,7 +50,13 @@ TEST(RegistryWalk, EveryDeclaredComponentBuildsFromDefaultsAndDescribeShowsItsVa
               names_a_null_default ||
               (spec.default_value.is_null() &&
                std::string(e.what()).find("walk." + spec.name) != std::string::npos);
-        EXPECT_TRUE(names_a_null_default) << info->type << ": " << e.what();
+        // MMDetection's ConvFCBBoxHead has every layer count 0 by default and asserts that one
+        // is set: its defaults describe no head, in MMDetection as here (Shared2FCBBoxHead,
+        // its configured form, builds from defaults).
+        const bool mmdet_needs_a_layer =
+            info->type == "ConvFCBBoxHead" &&
+            std::string(e.what()).find("needs at least one conv or fc") != std::string::npos;
+        EXPECT_TRUE(names_a_null_default || mmdet_needs_a_layer) << info->type << ": " << e.what();
         continue;
       } catch (const Error& e) {
         // A component that cannot exist without its build context (EMAHook: the runner whose
