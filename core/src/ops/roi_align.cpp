@@ -75,6 +75,7 @@ class RoIAlignFunction : public torch::autograd::Function<RoIAlignFunction> {
         ctx->saved_data["pooled_height"].toInt(), ctx->saved_data["pooled_width"].toInt(), shape[0],
         shape[1], shape[2], shape[3], ctx->saved_data["sampling_ratio"].toInt(),
         ctx->saved_data["aligned"].toBool());
+    // Only the features get a gradient: the RoIs and the settings get none (as torchvision).
     return {grad_input,      torch::Tensor(), torch::Tensor(), torch::Tensor(),
             torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }

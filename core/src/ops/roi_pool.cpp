@@ -76,6 +76,7 @@ class RoIPoolFunction : public torch::autograd::Function<RoIPoolFunction> {
         grad_outputs[0], saved[0], saved[1], ctx->saved_data["spatial_scale"].toDouble(),
         ctx->saved_data["pooled_height"].toInt(), ctx->saved_data["pooled_width"].toInt(), shape[0],
         shape[1], shape[2], shape[3]);
+    // Only the features get a gradient: the RoIs and the settings get none (as torchvision).
     return {grad_input, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };

@@ -18,6 +18,7 @@
 #include "detkit/modeling/task_modules.h"
 #include "detkit/params.h"
 #include "detkit/registry.h"
+#include "sampler_checks.h"
 
 namespace detkit {
 
@@ -75,23 +76,8 @@ class RandomSampler : public SamplerBase {
   SamplingResult sample(const AssignResult& assignment, const torch::Tensor& priors,
                         const torch::Tensor& gt_boxes) const override {
     torch::Tensor gt_inds = assignment.gt_inds;
-    if (!gt_inds.defined() || gt_inds.dim() != 1) {
-      throw Error(std::string(kName) + ": the assignment's gt_inds must be a (P,) tensor");
-    }
-    if (priors.defined() && priors.dim() >= 1 && priors.size(0) != gt_inds.size(0)) {
-      throw Error(std::string(kName) + ": the assignment covers " +
-                  std::to_string(gt_inds.size(0)) + " priors, but " +
-                  std::to_string(priors.size(0)) + " priors were given");
-    }
-    const int64_t num_gts = gt_boxes.defined() ? gt_boxes.numel() / 4 : 0;
-    if (num_gts != assignment.num_gts || (num_gts > 0 && gt_boxes.size(-1) != 4)) {
-      throw Error(std::string(kName) + ": the assignment was made for " +
-                  std::to_string(assignment.num_gts) + " ground-truth boxes, but gt_boxes holds " +
-                  (gt_boxes.defined() ? std::to_string(num_gts) + " (N, 4) boxes" : "none"));
-    }
-    const torch::Tensor gts = gt_boxes.defined()
-                                  ? gt_boxes.reshape({-1, 4})
-                                  : torch::empty({0, 4}, gt_inds.options().dtype(torch::kFloat32));
+    const torch::Tensor gts = sampler_detail::checked_gt_boxes(kName, assignment, priors, gt_boxes);
+    const int64_t num_gts = gts.size(0);
     if (options.add_gt_as_proposals() && num_gts > 0) {
       gt_inds = torch::cat({torch::arange(1, num_gts + 1, gt_inds.options()), gt_inds});
     }
