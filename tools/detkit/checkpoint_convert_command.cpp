@@ -1,6 +1,7 @@
-// `detkit checkpoint convert --from torchvision --model retinanet|resnet IN OUT [--force]`:
-// renames a torchvision state dict's keys to MMDetection's (convert_torchvision_state_dict) and
-// writes {meta, state_dict}; OUT is never overwritten without --force.
+// `detkit checkpoint convert --from torchvision --model retinanet|fasterrcnn|resnet IN OUT
+// [--force]`: renames a torchvision state dict's keys to MMDetection's
+// (convert_torchvision_state_dict) and writes {meta, state_dict}; OUT is never overwritten without
+// --force.
 #include <filesystem>
 #include <iostream>
 
@@ -13,13 +14,15 @@ namespace detkit::cli {
 
 int run_checkpoint_convert(const std::vector<std::string>& args) {
   const std::string usage =
-      "detkit checkpoint convert --from torchvision --model retinanet|resnet IN OUT [--force]";
+      "detkit checkpoint convert --from torchvision --model retinanet|fasterrcnn|resnet IN OUT "
+      "[--force]";
   po::options_description options("detkit checkpoint convert");
   add_common_options(options);
   options.add_options()("from", po::value<std::string>()->required(),
                         "the source's naming: torchvision")(
       "model", po::value<std::string>()->required(),
-      "retinanet (retinanet_resnet50_fpn) or resnet (a classification ResNet; fc dropped)")(
+      "retinanet (retinanet_resnet50_fpn), fasterrcnn (fasterrcnn_resnet50_fpn; its labels kept, "
+      "background last) or resnet (a classification ResNet; fc dropped)")(
       "in", po::value<std::string>()->required(), "the torchvision checkpoint")(
       "out", po::value<std::string>()->required(), "the MMDetection-named checkpoint to write")(
       "force", "overwrite OUT if it exists");

@@ -1,11 +1,14 @@
-// convert_torchvision_state_dict: torchvision's ResNet and retinanet_resnet50_fpn key names to
-// MMDetection 2.x's (see detkit/core/checkpoint_convert.h for the mapping).
+// convert_torchvision_state_dict: torchvision's ResNet, retinanet_resnet50_fpn and
+// fasterrcnn_resnet50_fpn key names to MMDetection 2.x's (see detkit/core/checkpoint_convert.h for
+// the mapping).
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 #include <regex>
 #include <set>
+#include <sstream>
 
 #include "detkit/core/checkpoint_convert.h"
 #include "detkit/core/text.h"
@@ -42,44 +45,127 @@ std::optional<std::pair<int, std::string>> conv_block(const std::string& rest, b
   return std::nullopt;
 }
 
-/// The MMDetection name of a retinanet_resnet50_fpn key, or nullopt; `levels` is the number of
-/// FPN output convolutions before the extra P6/P7 ones.
-std::optional<std::string> retinanet_name(const std::string& key, int levels) {
-  const auto starts = [&](const char* prefix) { return key.rfind(prefix, 0) == 0; };
-  const auto rest_after = [&](const char* prefix) { return key.substr(std::strlen(prefix)); };
-  if (starts("backbone.body.")) {
-    const std::string rest = rest_after("backbone.body.");
-    if (is_resnet_key(rest)) return "backbone." + rest;
-    return std::nullopt;
-  }
-  struct BlockRule {
-    const char* from;
-    const char* to;
-    bool relu_between;
-  };
-  static const BlockRule blocks[] = {
-      {"backbone.fpn.inner_blocks.", "neck.lateral_convs.", false},
-      {"backbone.fpn.layer_blocks.", "neck.fpn_convs.", false},
-      {"head.classification_head.conv.", "bbox_head.cls_convs.", true},
-      {"head.regression_head.conv.", "bbox_head.reg_convs.", true},
-  };
-  for (const auto& rule : blocks) {
-    if (!starts(rule.from)) continue;
-    const auto block = conv_block(rest_after(rule.from), rule.relu_between);
+/// A family of convolution blocks: keys "<from><block>" become "<to><i>.conv.<param>".
+struct BlockRule {
+  const char* from;
+  const char* to;
+  bool relu_between;  // as conv_block's
+};
+
+/// A single layer: a key matching `pattern` (its last group the parameter, weight or bias)
+/// becomes "<to><param>".
+struct LayerRule {
+  std::regex pattern;
+  const char* to;
+};
+
+/// The MMDetection name of `key` under the first of `rules` whose prefix it has, or nullopt.
+std::optional<std::string> block_name(const std::string& key, const std::vector<BlockRule>& rules) {
+  for (const auto& rule : rules) {
+    if (key.rfind(rule.from, 0) != 0) continue;
+    const auto block = conv_block(key.substr(std::strlen(rule.from)), rule.relu_between);
     if (!block) return std::nullopt;
     return std::string(rule.to) + std::to_string(block->first) + ".conv." + block->second;
   }
+  return std::nullopt;
+}
+
+/// The MMDetection name of `key` under the first of `rules` it matches, or nullopt.
+std::optional<std::string> layer_name(const std::string& key, const std::vector<LayerRule>& rules) {
+  std::smatch match;
+  for (const auto& rule : rules) {
+    if (std::regex_match(key, match, rule.pattern)) {
+      return std::string(rule.to) + match[match.size() - 1].str();
+    }
+  }
+  return std::nullopt;
+}
+
+/// The MMDetection name of a key of torchvision's ResNet-FPN backbone (backbone.body.*, the FPN's
+/// inner and layer blocks; not its extra blocks), shared by the detectors, or nullopt.
+std::optional<std::string> resnet_fpn_name(const std::string& key) {
+  static const std::string body = "backbone.body.";
+  if (key.rfind(body, 0) == 0) {
+    const std::string rest = key.substr(body.size());
+    if (is_resnet_key(rest)) return "backbone." + rest;
+    return std::nullopt;
+  }
+  static const std::vector<BlockRule> fpn = {
+      {"backbone.fpn.inner_blocks.", "neck.lateral_convs.", false},
+      {"backbone.fpn.layer_blocks.", "neck.fpn_convs.", false},
+  };
+  return block_name(key, fpn);
+}
+
+/// The MMDetection name of a retinanet_resnet50_fpn key, or nullopt; `levels` is the number of
+/// FPN output convolutions before the extra P6/P7 ones.
+std::optional<std::string> retinanet_name(const std::string& key, int levels) {
+  if (auto name = resnet_fpn_name(key)) return name;
+  static const std::vector<BlockRule> heads = {
+      {"head.classification_head.conv.", "bbox_head.cls_convs.", true},
+      {"head.regression_head.conv.", "bbox_head.reg_convs.", true},
+  };
+  if (auto name = block_name(key, heads)) return name;
+  static const std::vector<LayerRule> layers = {
+      {std::regex(R"(head\.classification_head\.cls_logits\.(weight|bias))"),
+       "bbox_head.retina_cls."},
+      {std::regex(R"(head\.regression_head\.bbox_reg\.(weight|bias))"), "bbox_head.retina_reg."},
+  };
+  if (auto name = layer_name(key, layers)) return name;
   static const std::regex extra(R"(backbone\.fpn\.extra_blocks\.p([67])\.(weight|bias))");
-  static const std::regex logits(R"(head\.classification_head\.cls_logits\.(weight|bias))");
-  static const std::regex reg(R"(head\.regression_head\.bbox_reg\.(weight|bias))");
   std::smatch match;
   if (std::regex_match(key, match, extra)) {
     return "neck.fpn_convs." + std::to_string(levels + std::stoi(match[1]) - 6) + ".conv." +
            match[2].str();
   }
-  if (std::regex_match(key, match, logits)) return "bbox_head.retina_cls." + match[1].str();
-  if (std::regex_match(key, match, reg)) return "bbox_head.retina_reg." + match[1].str();
   return std::nullopt;
+}
+
+/// The MMDetection name of a fasterrcnn_resnet50_fpn key, or nullopt. The RPN convolution is
+/// "rpn.head.conv.0.0.*" in torchvision >= 0.13 and "rpn.head.conv.*" before.
+std::optional<std::string> fasterrcnn_name(const std::string& key) {
+  if (auto name = resnet_fpn_name(key)) return name;
+  static const std::vector<LayerRule> layers = {
+      {std::regex(R"(rpn\.head\.conv\.(0\.0\.)?(weight|bias))"), "rpn_head.rpn_conv."},
+      {std::regex(R"(rpn\.head\.cls_logits\.(weight|bias))"), "rpn_head.rpn_cls."},
+      {std::regex(R"(rpn\.head\.bbox_pred\.(weight|bias))"), "rpn_head.rpn_reg."},
+      {std::regex(R"(roi_heads\.box_head\.fc6\.(weight|bias))"),
+       "roi_head.bbox_head.shared_fcs.0."},
+      {std::regex(R"(roi_heads\.box_head\.fc7\.(weight|bias))"),
+       "roi_head.bbox_head.shared_fcs.1."},
+      {std::regex(R"(roi_heads\.box_predictor\.cls_score\.(weight|bias))"),
+       "roi_head.bbox_head.fc_cls."},
+      {std::regex(R"(roi_heads\.box_predictor\.bbox_pred\.(weight|bias))"),
+       "roi_head.bbox_head.fc_reg."},
+  };
+  return layer_name(key, layers);
+}
+
+/// torchvision's box classifier (C rows, row 0 its background) as MMDetection's (C + 1 rows,
+/// background last) for detkit, which keeps torchvision's labels: row 0 becomes a class that
+/// never scores (weight 0, bias -10000: exp underflows to exactly 0 in float32, so the softmax
+/// over the other classes is torchvision's), rows 1..C-1 stay, row C is torchvision's
+/// background. `is_bias`: `tensor` is the (C) bias, else the (C, in) weight.
+torch::Tensor background_last(const torch::Tensor& tensor, bool is_bias, const std::string& name) {
+  if (tensor.dim() != (is_bias ? 1 : 2) || tensor.size(0) < 1) {
+    std::ostringstream shape;
+    shape << tensor.sizes();
+    throw CheckpointError("torchvision fasterrcnn state dict: '" + name + "' has shape " +
+                          shape.str() + ", not a box classifier's (C" + (is_bias ? "" : ", in") +
+                          ")");
+  }
+  const torch::Tensor never = is_bias ? torch::full({1}, -10000.0, tensor.options())
+                                      : torch::zeros({1, tensor.size(1)}, tensor.options());
+  return torch::cat({never, tensor.slice(0, 1), tensor.slice(0, 0, 1)});
+}
+
+/// The tensor `name` (an MMDetection name) gets in a converted `model`: the tensor itself, but
+/// a fasterrcnn box classifier is rearranged by background_last.
+torch::Tensor converted_tensor(const torch::Tensor& tensor, const std::string& name,
+                               const std::string& model) {
+  static const std::string classifier = "roi_head.bbox_head.fc_cls.";
+  if (model != "fasterrcnn" || name.rfind(classifier, 0) != 0) return tensor;
+  return background_last(tensor, name == classifier + "bias", name);
 }
 
 /// The number of FPN output convolutions (distinct layer_blocks indices) in `state_dict`.
@@ -112,13 +198,14 @@ StateDict add_num_batches_tracked(const StateDict& state_dict) {
 }  // namespace
 
 std::vector<std::string> torchvision_conversion_models() {
-  return {"retinanet", "resnet"};
+  return {"retinanet", "fasterrcnn", "resnet"};
 }
 
 StateDict convert_torchvision_state_dict(const StateDict& state_dict, const std::string& model) {
-  if (model != "retinanet" && model != "resnet") {
+  const std::vector<std::string> models = torchvision_conversion_models();
+  if (std::find(models.begin(), models.end(), model) == models.end()) {
     throw CheckpointError("unknown torchvision model '" + model +
-                          "' (supported: " + join(torchvision_conversion_models(), ", ") + ")");
+                          "' (supported: " + join(models, ", ") + ")");
   }
   const int levels = fpn_levels(state_dict);
   StateDict out;
@@ -128,8 +215,10 @@ StateDict convert_torchvision_state_dict(const StateDict& state_dict, const std:
     if (model == "resnet") {
       if (item.key().rfind("fc.", 0) == 0) continue;  // the classifier: no detector has it
       if (is_resnet_key(item.key())) name = item.key();
-    } else {
+    } else if (model == "retinanet") {
       name = retinanet_name(item.key(), levels);
+    } else {
+      name = fasterrcnn_name(item.key());
     }
     if (!name) {
       unknown.push_back(item.key());
@@ -139,7 +228,7 @@ StateDict convert_torchvision_state_dict(const StateDict& state_dict, const std:
       throw CheckpointError("torchvision " + model + " state dict: two keys map to '" + *name +
                             "' (the second is '" + item.key() + "')");
     }
-    out.insert(*name, item.value());
+    out.insert(*name, converted_tensor(item.value(), *name, model));
   }
   if (!unknown.empty()) {
     throw CheckpointError("the state dict is not a torchvision " + model + " one: " +

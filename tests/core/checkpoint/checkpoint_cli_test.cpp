@@ -110,7 +110,7 @@ TEST_F(CheckpointCliTest, BadCommandLinesExit2AndBadFilesExit1) {
   expect({"checkpoint", "convert", "--from", "detectron2", "--model", "resnet", in, "o.pth"}, 2,
          "--from 'detectron2' is not supported (supported: torchvision)");
   expect({"checkpoint", "convert", "--from", "torchvision", "--model", "yolo", in, "o.pth"}, 2,
-         "--model 'yolo' is not supported (supported: retinanet, resnet)");
+         "--model 'yolo' is not supported (supported: retinanet, fasterrcnn, resnet)");
   expect({"checkpoint", "convert", "--from", "torchvision", in, "o.pth"}, 2,
          "the option '--model' is required");
   write_file(dir.file("bad.pth"), "garbage");

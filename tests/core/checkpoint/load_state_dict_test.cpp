@@ -171,7 +171,7 @@ TEST_F(LoadStateDictTest, ConversionRefusesUnknownKeysAndModels) {
       << message;
   EXPECT_NE(checkpoint_error([&] {
               convert_torchvision_state_dict(sd, "yolo");
-            }).find("unknown torchvision model 'yolo' (supported: retinanet, resnet)"),
+            }).find("unknown torchvision model 'yolo' (supported: retinanet, fasterrcnn, resnet)"),
             std::string::npos);
   sd.erase("roi_heads.box_predictor.cls_score.weight");
   sd.erase("head.classification_head.conv.1.weight");
@@ -182,6 +182,72 @@ TEST_F(LoadStateDictTest, ConversionRefusesUnknownKeysAndModels) {
                                       "backbone.bn1.num_batches_tracked",
                                       "bbox_head.cls_convs.1.conv.weight"}));
   EXPECT_EQ(converted["backbone.bn1.num_batches_tracked"].scalar_type(), torch::kLong);
+}
+
+TEST_F(LoadStateDictTest, TorchvisionFasterRcnnConvertsWithTheBackgroundLast) {
+  // A fasterrcnn_resnet50_fpn-like state dict: one key of each rule, tiny tensors, C = 4
+  // torchvision classes (row 0 its background).
+  const torch::Tensor cls_weight = torch::arange(8, torch::kFloat).reshape({4, 2});
+  const torch::Tensor cls_bias = torch::tensor({0.5f, 1.5f, 2.5f, 3.5f});
+  const torch::Tensor reg_weight = torch::arange(32, torch::kFloat).reshape({16, 2});
+  StateDict sd;
+  sd.insert("backbone.body.layer1.0.downsample.1.running_var", torch::ones({2}));
+  sd.insert("backbone.fpn.inner_blocks.3.0.weight", torch::zeros({1}));
+  sd.insert("backbone.fpn.layer_blocks.0.0.bias", torch::zeros({1}));
+  sd.insert("rpn.head.conv.0.0.weight", torch::zeros({1}));
+  sd.insert("rpn.head.cls_logits.bias", torch::zeros({1}));
+  sd.insert("rpn.head.bbox_pred.weight", torch::zeros({1}));
+  sd.insert("roi_heads.box_head.fc6.weight", torch::zeros({1}));
+  sd.insert("roi_heads.box_head.fc7.bias", torch::zeros({1}));
+  sd.insert("roi_heads.box_predictor.cls_score.weight", cls_weight);
+  sd.insert("roi_heads.box_predictor.cls_score.bias", cls_bias);
+  sd.insert("roi_heads.box_predictor.bbox_pred.weight", reg_weight);
+  const StateDict converted = convert_torchvision_state_dict(sd, "fasterrcnn");
+  EXPECT_EQ(
+      converted.keys(),
+      (std::vector<std::string>{
+          "backbone.layer1.0.downsample.1.running_var",
+          "backbone.layer1.0.downsample.1.num_batches_tracked", "neck.lateral_convs.3.conv.weight",
+          "neck.fpn_convs.0.conv.bias", "rpn_head.rpn_conv.weight", "rpn_head.rpn_cls.bias",
+          "rpn_head.rpn_reg.weight", "roi_head.bbox_head.shared_fcs.0.weight",
+          "roi_head.bbox_head.shared_fcs.1.bias", "roi_head.bbox_head.fc_cls.weight",
+          "roi_head.bbox_head.fc_cls.bias", "roi_head.bbox_head.fc_reg.weight"}));
+  EXPECT_TRUE(converted["rpn_head.rpn_conv.weight"].is_same(sd["rpn.head.conv.0.0.weight"]));
+  // fc_cls: a never-scoring row 0, torchvision's classes 1..3, its background last.
+  EXPECT_TRUE(torch::equal(
+      converted["roi_head.bbox_head.fc_cls.weight"],
+      torch::tensor({0.f, 0.f, 2.f, 3.f, 4.f, 5.f, 6.f, 7.f, 0.f, 1.f}).reshape({5, 2})));
+  EXPECT_TRUE(torch::equal(converted["roi_head.bbox_head.fc_cls.bias"],
+                           torch::tensor({-10000.f, 1.5f, 2.5f, 3.5f, 0.5f})));
+  // The never-scoring class's probability is exactly 0 in float32; the others are torchvision's.
+  const torch::Tensor logits =
+      torch::tensor({{4.f, -3.f, 20.f, 1.f, 7.f}}) + converted["roi_head.bbox_head.fc_cls.bias"];
+  const torch::Tensor probs = torch::softmax(logits, 1);
+  EXPECT_EQ(probs[0][0].item<float>(), 0.f);
+  EXPECT_TRUE(torch::allclose(probs.slice(1, 1), torch::softmax(logits.slice(1, 1), 1)));
+  // fc_reg: unchanged, one box for each of the C classes.
+  EXPECT_TRUE(converted["roi_head.bbox_head.fc_reg.weight"].is_same(reg_weight));
+
+  // The older torchvision RPN layout, and keys no fasterrcnn has.
+  StateDict old;
+  old.insert("rpn.head.conv.bias", torch::zeros({1}));
+  EXPECT_EQ(convert_torchvision_state_dict(old, "fasterrcnn").keys(),
+            (std::vector<std::string>{"rpn_head.rpn_conv.bias"}));
+  sd.insert("backbone.fpn.extra_blocks.p6.weight", torch::zeros({1}));  // retinanet's P6
+  sd.insert("roi_heads.box_head.fc8.weight", torch::zeros({1}));
+  const std::string message =
+      checkpoint_error([&] { convert_torchvision_state_dict(sd, "fasterrcnn"); });
+  EXPECT_NE(message.find("not a torchvision fasterrcnn one: 2 unknown keys: "
+                         "backbone.fpn.extra_blocks.p6.weight, roi_heads.box_head.fc8.weight"),
+            std::string::npos)
+      << message;
+  // A box classifier of the wrong shape.
+  StateDict flat;
+  flat.insert("roi_heads.box_predictor.cls_score.weight", torch::zeros({4}));
+  EXPECT_NE(checkpoint_error([&] { convert_torchvision_state_dict(flat, "fasterrcnn"); })
+                .find("'roi_head.bbox_head.fc_cls.weight' has shape [4], not a box "
+                      "classifier's (C, in)"),
+            std::string::npos);
 }
 
 }  // namespace
