@@ -16,6 +16,7 @@
 #include <detkit/modeling/backbone.h>
 #include <detkit/modeling/dense_head.h>
 #include <detkit/modeling/detector.h>
+#include <detkit/modeling/detector_parts.h>
 #include <detkit/modeling/neck.h>
 #include <detkit/params.h>
 #include <detkit/registry.h>
@@ -26,17 +27,6 @@
 #include <vector>
 
 namespace retinanet_plugin {
-
-namespace {
-
-/// "ResNet (model.backbone)": a part's type and where its config is.
-std::string origin_of(const detkit::ConfigNode& cfg, const std::string& path) {
-  const detkit::ConfigNode* type = cfg.find("type");
-  return (type != nullptr && type->is_string() ? type->as_string() : std::string("?")) + " (" +
-         path + ")";
-}
-
-}  // namespace
 
 /// Options of RetinaNet; the config keys have the same names (MMDetection's model dict).
 struct RetinaNetOptions {
@@ -76,38 +66,20 @@ class RetinaNetImpl : public detkit::DetectorBase {
                 const detkit::Known<std::vector<std::string>>& classes)
       : options(options_) {
     const std::string prefix = path.empty() ? std::string() : path + ".";
-    const std::string backbone_path = prefix + "backbone";
-    backbone = register_module(
-        "backbone", detkit::build<detkit::BackboneBase>(options.backbone(), backbone_path,
-                                                        detkit::BackboneContext{}));
-    std::vector<detkit::ShapeSpec> shapes = backbone->output_shapes();
-    std::string origin = "backbone " + origin_of(options.backbone(), backbone_path);
-    if (!options.neck().is_null()) {
-      const std::string neck_path = prefix + "neck";
-      neck = register_module("neck",
-                             detkit::build<detkit::NeckBase>(options.neck(), neck_path,
-                                                             detkit::NeckContext{shapes, origin}));
-      shapes = neck->output_shapes();
-      origin = "neck " + origin_of(options.neck(), neck_path);
-    }
+    detkit::HeadContext head_context = detkit::build_feature_extractor(
+        options.backbone(), options.neck(), prefix, classes, backbone, neck);
+    register_module("backbone", backbone);
+    if (neck) register_module("neck", neck);
     detkit::ConfigNode head_cfg = options.bbox_head();
     if (!options.train_cfg().is_null()) head_cfg.set("train_cfg", options.train_cfg());
     if (!options.test_cfg().is_null()) head_cfg.set("test_cfg", options.test_cfg());
-    detkit::HeadContext head_context{shapes, origin, {}};
-    if (classes) {
-      class_names_ = *classes.value;
-      head_context.num_classes = detkit::Known<int64_t>(
-          static_cast<int64_t>(class_names_.size()),
-          "the dataset's " + std::to_string(class_names_.size()) + " classes");
-    }
     bbox_head = register_module("bbox_head", detkit::build<detkit::DenseHeadBase>(
                                                  head_cfg, prefix + "bbox_head", head_context));
-    if (!classes) {
+    if (classes) {
+      class_names_ = *classes.value;
+    } else if (auto anchor_head = std::dynamic_pointer_cast<detkit::AnchorHead>(bbox_head)) {
       // Without the dataset's names, the classes are the head's indices.
-      if (auto anchor_head = std::dynamic_pointer_cast<detkit::AnchorHead>(bbox_head)) {
-        for (int64_t i = 0; i < anchor_head->head_options().num_classes(); ++i)
-          class_names_.push_back(std::to_string(i));
-      }
+      class_names_ = detkit::index_class_names(anchor_head->head_options().num_classes());
     }
   }
 
@@ -122,9 +94,7 @@ class RetinaNetImpl : public detkit::DetectorBase {
 
   /// The backbone's (and neck's) feature maps of `images` (N, C, H, W).
   std::vector<torch::Tensor> extract_feat(const torch::Tensor& images) {
-    std::vector<torch::Tensor> features = backbone->forward(images);
-    if (neck) features = neck->forward(features);
-    return features;
+    return detkit::extract_features(*backbone, neck.get(), images);
   }
 
   /// {"loss_cls", "loss_bbox"} of the batch (the head's losses).

@@ -22,7 +22,8 @@
 // it is 0 (connected to bbox_pred).
 // get_bboxes(): softmax scores; every RoI decoded once per class (bbox_coder, clipped to
 // img_shape), divided by scale_factor; MMDetection's multiclass_nms: background column
-// dropped, (box, class) pairs with score > score_thr, class-aware batched NMS, the
+// dropped, (box, class) pairs with score > score_thr (and, with min_bbox_size > 0, a box at
+// least that large in the input's pixels, as torchvision), class-aware batched NMS, the
 // max_per_img best by decreasing score.
 #include "convfc_bbox_head.h"
 
@@ -41,16 +42,6 @@ namespace roi_heads_plugin {
 
 namespace {
 
-/// `{type: <type>}` plus the given entries.
-detkit::ConfigNode typed_cfg(const char* type,
-                             std::vector<std::pair<const char*, detkit::ConfigNode>> entries) {
-  detkit::ConfigNode cfg = detkit::ConfigNode::make_map();
-  cfg.set("type", detkit::ConfigNode(type));
-  for (auto& [key, value] : entries)
-    cfg.set(key, std::move(value));
-  return cfg;
-}
-
 /// MMDetection's init_cfg of ConvFCBBoxHead (BBoxHead's two Normal entries, then Xavier on
 /// the fc lists).
 detkit::ConfigNode default_init_cfg() {
@@ -59,12 +50,12 @@ detkit::ConfigNode default_init_cfg() {
     node.set("name", detkit::ConfigNode(name));
     return node;
   };
-  detkit::ConfigNode cls = typed_cfg("Normal", {{"std", detkit::ConfigNode(0.01)}});
+  detkit::ConfigNode cls = detkit::ConfigNode::typed("Normal", {{"std", detkit::ConfigNode(0.01)}});
   cls.set("override", override_of("fc_cls"));
-  detkit::ConfigNode reg = typed_cfg("Normal", {{"std", detkit::ConfigNode(0.001)}});
+  detkit::ConfigNode reg = detkit::ConfigNode::typed("Normal", {{"std", detkit::ConfigNode(0.001)}});
   reg.set("override", override_of("fc_reg"));
   detkit::ConfigNode xavier =
-      typed_cfg("Xavier", {{"distribution", detkit::ConfigNode("uniform")}});
+      detkit::ConfigNode::typed("Xavier", {{"distribution", detkit::ConfigNode("uniform")}});
   detkit::ConfigNode overrides = detkit::ConfigNode::make_list();
   overrides.push_back(override_of("shared_fcs"));
   overrides.push_back(override_of("cls_fcs"));
@@ -125,19 +116,19 @@ torch::Tensor run_branch(torch::Tensor x, const torch::nn::ModuleList& convs,
 }  // namespace
 
 detkit::ConfigNode rcnn_bbox_coder_cfg() {
-  return typed_cfg(
+  return detkit::ConfigNode::typed(
       "DeltaXYWHBBoxCoder",
       {{"target_means", detkit::ConfigValue<std::vector<double>>::to({0.0, 0.0, 0.0, 0.0})},
        {"target_stds", detkit::ConfigValue<std::vector<double>>::to({0.1, 0.1, 0.2, 0.2})}});
 }
 
 detkit::ConfigNode rcnn_loss_cls_cfg() {
-  return typed_cfg("CrossEntropyLoss", {{"use_sigmoid", detkit::ConfigNode(false)},
+  return detkit::ConfigNode::typed("CrossEntropyLoss", {{"use_sigmoid", detkit::ConfigNode(false)},
                                         {"loss_weight", detkit::ConfigNode(1.0)}});
 }
 
 detkit::ConfigNode rcnn_loss_bbox_cfg() {
-  return typed_cfg("L1Loss", {{"loss_weight", detkit::ConfigNode(1.0)}});
+  return detkit::ConfigNode::typed("L1Loss", {{"loss_weight", detkit::ConfigNode(1.0)}});
 }
 
 ConvFCBBoxHeadImpl::ConvFCBBoxHeadImpl(const ConvFCBBoxHeadOptions& options_,
@@ -155,11 +146,7 @@ ConvFCBBoxHeadImpl::ConvFCBBoxHeadImpl(const ConvFCBBoxHeadOptions& options_,
   const int64_t area = options.roi_feat_size() * options.roi_feat_size();
   const int64_t convs = options.conv_out_channels(), fcs = options.fc_out_channels();
   // Shared part: convs keep the RoI size; the first fc takes the flattened features.
-  shared_convs = register_module(
-      "shared_convs", conv_branch(options.num_shared_convs(), options.in_channels(), convs));
-  int64_t shared_dim = options.num_shared_convs() > 0 ? convs : options.in_channels();
-  shared_fcs =
-      register_module("shared_fcs", fc_branch(options.num_shared_fcs(), shared_dim * area, fcs));
+  const int64_t shared_conv_dim = options.num_shared_convs() > 0 ? convs : options.in_channels();
   const bool flat = options.num_shared_fcs() > 0;
   if (flat && (options.num_cls_convs() > 0 || options.num_reg_convs() > 0)) {
     throw detkit::InvalidParameter("num_shared_fcs",
@@ -167,7 +154,7 @@ ConvFCBBoxHeadImpl::ConvFCBBoxHeadImpl(const ConvFCBBoxHeadOptions& options_,
                                        ": convs after shared fcs are not possible "
                                        "(num_cls_convs and num_reg_convs must be 0)");
   }
-  if (flat) shared_dim = fcs;
+  const int64_t shared_dim = flat ? fcs : shared_conv_dim;
   // Branches: (channels, flattened) -> last dimension.
   auto branch_dim = [&](int64_t num_convs, int64_t num_fcs) {
     if (num_fcs > 0) return fcs;
@@ -178,12 +165,8 @@ ConvFCBBoxHeadImpl::ConvFCBBoxHeadImpl(const ConvFCBBoxHeadOptions& options_,
     const int64_t channels = num_convs > 0 ? convs : shared_dim;
     return flat ? channels : channels * area;
   };
-  cls_convs = register_module("cls_convs", conv_branch(options.num_cls_convs(), shared_dim, convs));
-  cls_fcs = register_module("cls_fcs",
-                            fc_branch(options.num_cls_fcs(), fc_in(options.num_cls_convs()), fcs));
-  reg_convs = register_module("reg_convs", conv_branch(options.num_reg_convs(), shared_dim, convs));
-  reg_fcs = register_module("reg_fcs",
-                            fc_branch(options.num_reg_fcs(), fc_in(options.num_reg_convs()), fcs));
+  // fc_cls and fc_reg first: MMDetection's BBoxHead creates them before ConvFCBBoxHead adds its
+  // layers, so they come first in its state dicts.
   const int64_t reg_out = options.reg_class_agnostic() ? 4 : 4 * options.num_classes();
   fc_cls = register_module(
       "fc_cls", torch::nn::Linear(branch_dim(options.num_cls_convs(), options.num_cls_fcs()),
@@ -191,6 +174,16 @@ ConvFCBBoxHeadImpl::ConvFCBBoxHeadImpl(const ConvFCBBoxHeadOptions& options_,
   fc_reg = register_module(
       "fc_reg",
       torch::nn::Linear(branch_dim(options.num_reg_convs(), options.num_reg_fcs()), reg_out));
+  shared_convs = register_module(
+      "shared_convs", conv_branch(options.num_shared_convs(), options.in_channels(), convs));
+  shared_fcs = register_module("shared_fcs",
+                               fc_branch(options.num_shared_fcs(), shared_conv_dim * area, fcs));
+  cls_convs = register_module("cls_convs", conv_branch(options.num_cls_convs(), shared_dim, convs));
+  cls_fcs = register_module("cls_fcs",
+                            fc_branch(options.num_cls_fcs(), fc_in(options.num_cls_convs()), fcs));
+  reg_convs = register_module("reg_convs", conv_branch(options.num_reg_convs(), shared_dim, convs));
+  reg_fcs = register_module("reg_fcs",
+                            fc_branch(options.num_reg_fcs(), fc_in(options.num_reg_convs()), fcs));
   bbox_coder = detkit::build<detkit::BBoxCoderBase>(options.bbox_coder(), path + ".bbox_coder");
   loss_cls = register_module(
       "loss_cls", detkit::build<detkit::LossBase>(options.loss_cls(), path + ".loss_cls"));
@@ -301,20 +294,29 @@ detkit::Instances ConvFCBBoxHeadImpl::get_bboxes(const torch::Tensor& rois,
       rois.slice(1, 1, 5).repeat_interleave(per_roi, 0);  // (K * per_roi, 4)
   torch::Tensor boxes = bbox_coder->decode(priors, bbox_pred.reshape({-1, 4}),
                                            {meta.img_shape[0], meta.img_shape[1]});
+  torch::Tensor large;  // undefined: every box is kept
+  if (cfg.min_bbox_size() > 0) {
+    // Sizes in the network input's pixels (torchvision's remove_small_boxes before rescaling).
+    large = ((boxes.select(1, 2) - boxes.select(1, 0)) >= cfg.min_bbox_size()) &
+            ((boxes.select(1, 3) - boxes.select(1, 1)) >= cfg.min_bbox_size());
+    large = large.view({count, per_roi}).expand({count, classes}).reshape({-1});
+  }
   const auto& f = meta.scale_factor;
   boxes = boxes / torch::tensor({f[0], f[1], f[2], f[3]}, boxes.options());
   boxes = boxes.view({count, per_roi, 4}).expand({count, classes, 4}).reshape({-1, 4});
   const torch::Tensor labels =
       torch::arange(classes, rois.options().dtype(torch::kLong)).repeat({count});
   const torch::Tensor flat_scores = scores.reshape({-1});
-  const torch::Tensor keep_pairs = (flat_scores > cfg.score_thr()).nonzero().squeeze(1);
+  torch::Tensor kept = flat_scores > cfg.score_thr();
+  if (large.defined()) kept = kept & large;
+  const torch::Tensor keep_pairs = kept.nonzero().squeeze(1);
   const torch::Tensor kept_boxes = boxes.index_select(0, keep_pairs);
   const torch::Tensor kept_scores = flat_scores.index_select(0, keep_pairs);
   const torch::Tensor kept_labels = labels.index_select(0, keep_pairs);
   if (kept_boxes.size(0) == 0)
     return detkit::Instances(detkit::Boxes(kept_boxes), kept_labels, kept_scores);
   torch::Tensor keep =
-      detkit::ops::batched_nms(kept_boxes, kept_scores, kept_labels, cfg.iou_threshold());
+      detkit::ops::batched_nms(kept_boxes, kept_scores, kept_labels, cfg.nms().iou_threshold());
   if (cfg.max_per_img() > 0) keep = keep.slice(0, 0, cfg.max_per_img());
   return detkit::Instances(detkit::Boxes(kept_boxes.index_select(0, keep)),
                            kept_labels.index_select(0, keep), kept_scores.index_select(0, keep));

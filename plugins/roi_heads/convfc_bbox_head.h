@@ -6,6 +6,7 @@
 #include <detkit/build_context.h>
 #include <detkit/component_config.h>
 #include <detkit/config_node.h>
+#include <detkit/modeling/anchor_head.h>
 #include <detkit/modeling/base_module.h>
 #include <detkit/modeling/bbox_head.h>
 #include <detkit/modeling/detection_types.h>
@@ -101,10 +102,26 @@ struct Shared2FCBBoxHeadOptions : ConvFCBBoxHeadOptions {
 struct RCNNTestOptions {
   /// Scores at or below this are dropped before NMS.
   TORCH_ARG(double, score_thr) = 0.05;
-  /// IoU above which a box of the same class is suppressed.
-  TORCH_ARG(double, iou_threshold) = 0.5;
+  /// The NMS applied per class (IoU 0.5).
+  TORCH_ARG(detkit::DenseNmsOptions, nms) = {};
   /// Detections kept per image (<= 0: all).
   TORCH_ARG(int64_t, max_per_img) = 100;
+  /// Boxes whose width or height (in the network input's pixels) is below this are dropped
+  /// before NMS; 0 (MMDetection's behaviour): none is. torchvision's detectors use 0.01.
+  TORCH_ARG(double, min_bbox_size) = 0;
+
+ public:
+  /// The parameters, declared once.
+  template <class P>
+  void declare(P& p) {
+    DETKIT_PARAM(p, score_thr, "scores at or below this are dropped").range(0, 1);
+    DETKIT_NESTED(p, nms, "the NMS applied per class");
+    DETKIT_PARAM(p, max_per_img, "detections kept per image; <= 0: all");
+    DETKIT_PARAM(p, min_bbox_size,
+                 "boxes narrower or lower than this are dropped before NMS (detkit; 0: none, "
+                 "as MMDetection)")
+        .min(0);
+  }
 };
 
 /// MMDetection's ConvFCBBoxHead (see convfc_bbox_head.cpp).

@@ -44,19 +44,9 @@ namespace rpn_plugin {
 
 namespace {
 
-/// `{type: <type>}` plus the given entries.
-detkit::ConfigNode typed_cfg(const char* type,
-                             std::vector<std::pair<const char*, detkit::ConfigNode>> entries) {
-  detkit::ConfigNode cfg = detkit::ConfigNode::make_map();
-  cfg.set("type", detkit::ConfigNode(type));
-  for (auto& [key, value] : entries)
-    cfg.set(key, std::move(value));
-  return cfg;
-}
-
 /// faster_rcnn_r50_fpn's RPN anchors: one scale, three ratios, strides 4 ... 64.
 detkit::ConfigNode rpn_anchor_generator_cfg() {
-  return typed_cfg(
+  return detkit::ConfigNode::typed(
       "AnchorGenerator",
       {{"scales", detkit::ConfigValue<std::vector<int64_t>>::to({8})},
        {"ratios", detkit::ConfigValue<std::vector<double>>::to({0.5, 1.0, 2.0})},
@@ -65,7 +55,7 @@ detkit::ConfigNode rpn_anchor_generator_cfg() {
 
 /// train_cfg.rpn.assigner of faster_rcnn_r50_fpn.
 detkit::ConfigNode rpn_assigner_cfg() {
-  return typed_cfg("MaxIoUAssigner", {{"pos_iou_thr", detkit::ConfigNode(0.7)},
+  return detkit::ConfigNode::typed("MaxIoUAssigner", {{"pos_iou_thr", detkit::ConfigNode(0.7)},
                                       {"neg_iou_thr", detkit::ConfigNode(0.3)},
                                       {"min_pos_iou", detkit::ConfigNode(0.3)},
                                       {"match_low_quality", detkit::ConfigNode(true)},
@@ -74,7 +64,7 @@ detkit::ConfigNode rpn_assigner_cfg() {
 
 /// train_cfg.rpn.sampler of faster_rcnn_r50_fpn.
 detkit::ConfigNode rpn_sampler_cfg() {
-  return typed_cfg("RandomSampler", {{"num", detkit::ConfigNode(int64_t{256})},
+  return detkit::ConfigNode::typed("RandomSampler", {{"num", detkit::ConfigNode(int64_t{256})},
                                      {"pos_fraction", detkit::ConfigNode(0.5)},
                                      {"neg_pos_ub", detkit::ConfigNode(-1.0)},
                                      {"add_gt_as_proposals", detkit::ConfigNode(false)}});
@@ -82,7 +72,7 @@ detkit::ConfigNode rpn_sampler_cfg() {
 
 /// MMDetection's RPNHead init_cfg: Normal(std 0.01) on every Conv2d.
 detkit::ConfigNode rpn_init_cfg() {
-  return typed_cfg("Normal",
+  return detkit::ConfigNode::typed("Normal",
                    {{"layer", detkit::ConfigNode("Conv2d")}, {"std", detkit::ConfigNode(0.01)}});
 }
 
@@ -99,15 +89,20 @@ struct RPNHeadOptions : detkit::AnchorHeadOptions {
   RPNHeadOptions() {
     num_classes(1);
     anchor_generator(rpn_anchor_generator_cfg());
-    loss_bbox(typed_cfg("L1Loss", {{"loss_weight", detkit::ConfigNode(1.0)}}));
+    loss_bbox(detkit::ConfigNode::typed("L1Loss", {{"loss_weight", detkit::ConfigNode(1.0)}}));
     train_cfg().assigner(rpn_assigner_cfg());
     train_cfg().sampler(rpn_sampler_cfg());
     test_cfg().nms_pre(1000).max_per_img(1000).score_thr(0).min_bbox_size(0);
     test_cfg().nms().iou_threshold(0.7);
+    proposal_cfg().nms_pre(2000).max_per_img(1000).score_thr(0).min_bbox_size(0);
+    proposal_cfg().nms().iou_threshold(0.7);
   }
 
   /// 3x3 convs before the predictors.
   TORCH_ARG(int64_t, num_convs) = 1;
+  /// The proposal filtering of training mode (MMDetection's train_cfg.rpn_proposal, which its
+  /// two-stage detectors pass to the RPN head); test_cfg filters in eval mode.
+  TORCH_ARG(detkit::AnchorHeadTestOptions, proposal_cfg) = {};
 
  public:
   /// The parameters, declared once (AnchorHead's, then num_convs).
@@ -118,6 +113,8 @@ struct RPNHeadOptions : detkit::AnchorHeadOptions {
         "class-agnostic proposals by batched NMS over levels.");
     AnchorHeadOptions::declare(p);
     DETKIT_PARAM(p, num_convs, "3x3 convs (with ReLU) before the predictors").min(1);
+    DETKIT_NESTED(p, proposal_cfg,
+                  "proposal filtering in training mode (MMDetection's train_cfg.rpn_proposal)");
   }
 };
 
@@ -208,7 +205,8 @@ class RPNHeadImpl : public detkit::AnchorHead {
   }
 
   /// Per image the proposals in the network input's pixels (img_shape), labels 0, scores the
-  /// foreground probability, by decreasing score (see the file comment).
+  /// foreground probability, by decreasing score (see the file comment); filtered as
+  /// proposal_cfg says in training mode, as test_cfg says in eval mode.
   std::vector<detkit::Instances> proposals(const detkit::MultiLevelOutputs& outputs,
                                            const std::vector<detkit::DetSample>& samples) const {
     if (outputs.size() != 2 || outputs[0].size() != outputs[1].size() || outputs[0].empty()) {
@@ -226,18 +224,20 @@ class RPNHeadImpl : public detkit::AnchorHead {
         cls_scores.push_back(outputs[0][level][i].detach());
         bbox_preds.push_back(outputs[1][level][i].detach());
       }
-      results.push_back(proposals_single(cls_scores, bbox_preds, anchors, samples[i].meta));
+      results.push_back(proposals_single(cls_scores, bbox_preds, anchors, samples[i].meta,
+                                         is_training() ? options.proposal_cfg()
+                                                       : options.test_cfg()));
     }
     return results;
   }
 
   /// The proposals of one image from its per-level scores (A * C, H, W), deltas (A * 4, H, W)
-  /// and anchors (MMDetection's RPNHead._get_bboxes_single).
+  /// and anchors, filtered as `cfg` says (MMDetection's RPNHead._get_bboxes_single).
   detkit::Instances proposals_single(const std::vector<torch::Tensor>& cls_scores,
                                      const std::vector<torch::Tensor>& bbox_preds,
                                      const std::vector<torch::Tensor>& anchors,
-                                     const detkit::ImageMeta& meta) const {
-    const detkit::AnchorHeadTestOptions& cfg = options.test_cfg();
+                                     const detkit::ImageMeta& meta,
+                                     const detkit::AnchorHeadTestOptions& cfg) const {
     std::vector<torch::Tensor> all_scores, all_deltas, all_anchors, all_levels;
     for (size_t level = 0; level < cls_scores.size(); ++level) {
       const torch::Tensor logits = per_anchor(cls_scores[level], cls_out_channels());

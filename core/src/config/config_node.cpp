@@ -44,6 +44,15 @@ ConfigNode ConfigNode::make_map() {
   return node;
 }
 
+ConfigNode ConfigNode::typed(const std::string& type,
+                             std::vector<std::pair<std::string, ConfigNode>> entries) {
+  ConfigNode node = make_map();
+  node.set("type", ConfigNode(type));
+  for (auto& [key, value] : entries)
+    node.set(key, std::move(value));
+  return node;
+}
+
 const char* ConfigNode::type_name(Type type) {
   switch (type) {
     case Type::null:

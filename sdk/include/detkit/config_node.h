@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "detkit/export.h"
@@ -55,6 +56,10 @@ class DETKIT_API ConfigNode {
   static ConfigNode make_list();
   /// An empty map node.
   static ConfigNode make_map();
+  /// A component's config map: `{type: <type>}` plus `entries` in order, e.g.
+  /// `ConfigNode::typed("L1Loss", {{"loss_weight", ConfigNode(1.0)}})`.
+  static ConfigNode typed(const std::string& type,
+                          std::vector<std::pair<std::string, ConfigNode>> entries = {});
 
   Type type() const { return type_; }
   /// "null", "bool", "int", "float", "string", "list" or "map".

@@ -23,31 +23,19 @@
 #include "detkit/modeling/backbone.h"
 #include "detkit/modeling/dense_head.h"
 #include "detkit/modeling/neck.h"
+#include "reference_support.h"
 #include "test_support.h"
 
 namespace detkit {
 namespace {
 
+using testing::child;
+using testing::relative_error;
 using testing::TempDir;
 
 /// The shipped config, with `options` applied (--cfg-options).
 ConfigNode shipped_config(const std::string& name, const std::vector<std::string>& options = {}) {
   return load_config(std::string(DETKIT_SOURCE_DIR) + "/configs/retinanet/" + name, options);
-}
-
-/// The child `name` of `model` as `T` (fails the test when it is not one).
-template <class T>
-std::shared_ptr<T> child(const torch::nn::Module& model, const std::string& name) {
-  for (const auto& item : model.named_children()) {
-    if (item.key() == name) return std::dynamic_pointer_cast<T>(item.value());
-  }
-  return nullptr;
-}
-
-/// max |a - b| / max(max |b|, 1e-6): closeness relative to the reference's scale.
-double relative_error(const torch::Tensor& a, const torch::Tensor& b) {
-  const double scale = std::max(b.abs().max().item<double>(), 1e-6);
-  return (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>() / scale;
 }
 
 struct Variant {
@@ -63,10 +51,7 @@ class RetinaNetReference : public ::testing::TestWithParam<Variant> {
 TEST_P(RetinaNetReference, EqualsTorchvision) {
   const Variant& variant = GetParam();
   TempDir dir;
-  const auto generated = testing::run_process(
-      {"/usr/bin/python3", std::string(DETKIT_SOURCE_DIR) + "/tests/reference/gen_retinanet.py",
-       dir.path(), variant.name});
-  ASSERT_EQ(generated.exit_code, 0) << generated.out << generated.err;
+  testing::run_reference_script("gen_retinanet.py", {dir.path(), variant.name});
 
   const ConfigNode config = shipped_config("retinanet_r50_fpn_torchvision.yaml", variant.options);
   const auto model = build_detector(config, class_names_from(config, nullptr));
@@ -80,12 +65,7 @@ TEST_P(RetinaNetReference, EqualsTorchvision) {
   const auto head = child<DenseHeadBase>(*model, "bbox_head");
   ASSERT_TRUE(backbone && neck && head);
 
-  const StateDict reference = load_checkpoint(dir.file("reference.pth")).state_dict;
-  auto ref = [&](const std::string& key) {
-    const torch::Tensor* found = reference.find(key);
-    if (found == nullptr) throw std::runtime_error("the reference has no " + key);
-    return *found;
-  };
+  const testing::ReferenceTensors ref(dir.file("reference.pth"));
   torch::NoGradGuard no_grad;
   for (int k = 0; k < 2; ++k) {
     SCOPED_TRACE("input " + std::to_string(k));
@@ -121,28 +101,10 @@ TEST_P(RetinaNetReference, EqualsTorchvision) {
     EXPECT_GT(ref_bbox, 0.0);
 
     const Instances found = model->predict(batch).front();
-    const torch::Tensor ref_boxes = ref("det_boxes" + std::to_string(k));
-    const torch::Tensor ref_scores = ref("det_scores" + std::to_string(k));
-    const torch::Tensor ref_labels = ref("det_labels" + std::to_string(k));
-    ASSERT_GT(ref_scores.size(0), 10);
-    ASSERT_EQ(found.size(), ref_scores.size(0));
-    EXPECT_LT((found.scores() - ref_scores).abs().max().item<double>(), 1e-3);
-    // Same order: where two detections' scores are closer than float noise they may swap;
-    // everything else must be in torchvision's place.
-    int64_t displaced = 0;
-    for (int64_t i = 0; i < found.size(); ++i) {
-      const bool same = found.labels()[i].item<int64_t>() == ref_labels[i].item<int64_t>() &&
-                        (found.boxes().tensor()[i] - ref_boxes[i]).abs().max().item<double>() <
-                            1e-3 * std::max(1.0, ref_boxes[i].abs().max().item<double>());
-      if (same) continue;
-      ++displaced;
-      const double gap_before = i > 0 ? (ref_scores[i - 1] - ref_scores[i]).item<double>() : 1.0;
-      const double gap_after =
-          i + 1 < found.size() ? (ref_scores[i] - ref_scores[i + 1]).item<double>() : 1.0;
-      EXPECT_LT(std::min(gap_before, gap_after), 1e-5)
-          << "detection " << i << " differs and is no score tie";
-    }
-    EXPECT_LE(displaced, found.size() / 20) << "too many detections out of torchvision's order";
+    ASSERT_GT(ref("det_scores" + std::to_string(k)).size(0), 10);
+    testing::expect_same_detections(found, ref("det_boxes" + std::to_string(k)),
+                                    ref("det_scores" + std::to_string(k)),
+                                    ref("det_labels" + std::to_string(k)), 1e-3);
   }
 }
 
@@ -234,18 +196,11 @@ TEST(RetinaNetKeys, TheCocoConfigHasMMDetectionsStateDict) {
   const ConfigNode config =
       shipped_config("retinanet_r50_fpn_1x_coco.yaml", {"model.backbone.init_cfg=null"});
   const auto model = build_detector(config, {});
-  std::ostringstream ours;
-  for (const auto& item : named_tensors(*model)) {
-    ours << item.key() << " [";
-    for (int64_t d = 0; d < item.value().dim(); ++d)
-      ours << (d ? "," : "") << item.value().size(d);
-    ours << "]\n";
-  }
   std::ifstream in(testing::data_path("mmdet_keys/mmdet_keys_retinanet_r50_fpn_1x_coco.txt"));
   ASSERT_TRUE(in) << "tests/data/mmdet_keys/mmdet_keys_retinanet_r50_fpn_1x_coco.txt";
   std::stringstream expected;
   expected << in.rdbuf();
-  EXPECT_EQ(ours.str(), expected.str());
+  EXPECT_EQ(testing::tensor_listing(*model), expected.str());
 }
 
 }  // namespace

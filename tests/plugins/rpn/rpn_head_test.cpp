@@ -109,6 +109,7 @@ TEST_F(RPNHeadTest, ProposalsFollowMMDetectionsGetBboxesSingle) {
   };
   for (const Case& c : cases) {
     auto head = tiny_rpn(", test_cfg: " + c.test_cfg);
+    head->eval();
     const auto results =
         head->predict({{cls}, {torch::zeros({1, 4, 2, 2})}}, {sample_with({}, {})});
     ASSERT_EQ(results.size(), 1u);
@@ -125,6 +126,7 @@ TEST_F(RPNHeadTest, ProposalsFollowMMDetectionsGetBboxesSingle) {
   // NMS at 0.4 drops 1 and 2 (IoU 0.5 with 0), keeps 3 (IoU 0.25). predict() divides by
   // scale_factor.
   auto head = tiny_rpn(", test_cfg: {nms: {iou_threshold: 0.4}}");
+  head->eval();
   torch::Tensor deltas = torch::zeros({1, 4, 2, 2});
   deltas.slice(1, 2, 4).fill_(std::log(2.0));
   detkit::DetSample sample = sample_with({}, {});
@@ -133,6 +135,29 @@ TEST_F(RPNHeadTest, ProposalsFollowMMDetectionsGetBboxesSingle) {
   EXPECT_TRUE(
       torch::allclose(results[0].boxes().tensor(),
                       torch::tensor({0.f, 0.f, 8.f, 8.f, 0.f, 0.f, 16.f, 16.f}).reshape({2, 4})));
+}
+
+TEST_F(RPNHeadTest, TrainingModeFiltersAsProposalCfgSays) {
+  // MMDetection's train_cfg.rpn_proposal: in training mode the proposals of a two-stage
+  // detector's RoI head are filtered by proposal_cfg, in eval mode by test_cfg.
+  const torch::Tensor cls = torch::tensor({2.f, 1.f, 0.f, -1.f}).reshape({1, 1, 2, 2});
+  auto head = tiny_rpn(", test_cfg: {nms_pre: 2}, proposal_cfg: {nms_pre: 3, max_per_img: 3}");
+  const detkit::MultiLevelOutputs outputs = {{cls}, {torch::zeros({1, 4, 2, 2})}};
+  head->train();
+  EXPECT_EQ(head->predict(outputs, {sample_with({}, {})})[0].size(), 3);
+  head->eval();
+  EXPECT_EQ(head->predict(outputs, {sample_with({}, {})})[0].size(), 2);
+  // Its defaults are faster_rcnn_r50_fpn's rpn_proposal.
+  const auto defaults = detkit::Registry::of(detkit::Kind::dense_head).find("RPNHead");
+  ASSERT_NE(defaults, nullptr);
+  const detkit::ConfigNode* proposal_cfg = nullptr;
+  for (const auto& spec : defaults->schema.params()) {
+    if (spec.name == "proposal_cfg") proposal_cfg = &spec.default_value;
+  }
+  ASSERT_NE(proposal_cfg, nullptr);
+  EXPECT_EQ(proposal_cfg->to_flow(),
+            "{nms_pre: 2000, min_bbox_size: 0.0, score_thr: 0.0, nms: {type: nms, "
+            "iou_threshold: 0.7}, max_per_img: 1000}");
 }
 
 TEST_F(RPNHeadTest, LossesAreClassAgnostic) {

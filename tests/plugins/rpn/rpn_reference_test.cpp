@@ -86,6 +86,7 @@ class RPNReference : public ::testing::Test {
     head = std::dynamic_pointer_cast<AnchorHead>(
         detkit::build<DenseHeadBase>(detkit::testing::parse_yaml(kHeadYaml), "rpn_head", context));
     ASSERT_NE(head, nullptr);
+    head->eval();  // proposals filtered as test_cfg says (torchvision's eval mode)
     torch::NoGradGuard no_grad;
     ASSERT_EQ(head->named_parameters().size(), 6u);
     for (auto& parameter : head->named_parameters()) {
