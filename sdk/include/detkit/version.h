@@ -23,7 +23,8 @@
 #define DETKIT_SDK_ABI_MAJOR 1
 /// SDK ABI minor: bumped on backward-compatible additions (new functions, kinds, non-inline
 /// members), never on a layout change. A plugin's minor must be <= the host's.
-#define DETKIT_SDK_ABI_MINOR 1
+/// 2: detkit/modeling/detector_parts.h, ConfigNode::typed().
+#define DETKIT_SDK_ABI_MINOR 2
 
 #if defined(_GLIBCXX_USE_CXX11_ABI)
 #define DETKIT_CXX11_ABI _GLIBCXX_USE_CXX11_ABI
