@@ -19,7 +19,8 @@
 // positive label weight (at least 1), plus `acc` (top-1 accuracy in percent); loss_bbox on the
 // positives only (labels in [0, num_classes)), each on the deltas of its own class (or the only
 // 4 with reg_class_agnostic), averaged over all sampled RoIs, as MMDetection; with no positive
-// it is 0 (connected to bbox_pred).
+// it is 0 (connected to bbox_pred). With no RoI at all, loss_cls is 0 too (MMDetection leaves it
+// out) and acc is left out.
 // get_bboxes(): softmax scores; every RoI decoded once per class (bbox_coder, clipped to
 // img_shape), divided by scale_factor; MMDetection's multiclass_nms: background column
 // dropped, (box, class) pairs with score > score_thr (and, with min_bbox_size > 0, a box at
@@ -262,6 +263,9 @@ detkit::LossDict ConvFCBBoxHeadImpl::loss(const torch::Tensor& cls_score,
     losses.insert("loss_cls", loss_cls->forward(cls_score, labels, label_weights, avg_factor));
     const torch::Tensor correct = (cls_score.argmax(1) == labels).to(torch::kFloat).sum();
     losses.insert("acc", correct * (100.0 / static_cast<double>(labels.size(0))));
+  } else {
+    // No RoI: MMDetection leaves loss_cls out; a 0 in the graph keeps the logged keys stable.
+    losses.insert("loss_cls", cls_score.narrow(0, 0, 0).sum());
   }
   const torch::Tensor positive = (labels >= 0) & (labels < options.num_classes());
   if (positive.any().item<bool>()) {

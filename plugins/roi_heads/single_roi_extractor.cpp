@@ -230,6 +230,14 @@ class SingleRoIExtractorImpl : public detkit::RoIExtractorBase {
       throw detkit::Error("SingleRoIExtractor: rois must be (K, 5) [image, x1, y1, x2, y2], got " +
                           (rois.defined() ? ints_text(rois.sizes().vec()) : "undefined"));
     }
+    if (!torch::isfinite(rois).all().item<bool>()) {
+      // A NaN scale maps to no level: without this check the RoI would silently pool zeros.
+      throw detkit::Error("SingleRoIExtractor: RoIs with NaN or infinite coordinates (row " +
+                          std::to_string(torch::nonzero(~torch::isfinite(rois).all(1))
+                                             .select(1, 0)[0]
+                                             .item<int64_t>()) +
+                          ")");
+    }
     const int64_t size = layer_.output_size;
     torch::Tensor output =
         torch::zeros({rois.size(0), options.out_channels(), size, size}, features[0].options());

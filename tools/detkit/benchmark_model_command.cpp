@@ -1,7 +1,9 @@
 // `detkit benchmark model CONFIG [--shape HxW] [--threads N] [--repeat R] [--no-reference]`:
-// times the model's forward pass stage by stage (backbone, neck, head) and its post-processing
-// (decoding, NMS) on one random image, and, where torchvision has the same model (RetinaNet with a
-// ResNet-50 FPN), torchvision's in the same run, on the same shape and thread count.
+// times the model's forward pass stage by stage on one random image: for a single-stage detector
+// backbone, neck, head and post-processing (decoding, NMS); for a two-stage one backbone, neck,
+// RPN (head and proposals) and RoI head (pooling, box head, NMS). Where torchvision has the same
+// model (RetinaNet or Faster R-CNN with a ResNet-50 FPN), torchvision's is timed in the same run,
+// on the same shape and thread count.
 #include <torch/torch.h>
 
 #include <array>
@@ -20,6 +22,7 @@
 #include "detkit/modeling/base_module.h"
 #include "detkit/modeling/dense_head.h"
 #include "detkit/modeling/neck.h"
+#include "detkit/modeling/roi_head.h"
 
 namespace detkit::cli {
 
@@ -60,6 +63,35 @@ with torch.no_grad():
 print('DETKIT_REFERENCE', *best, len(dets[0]['boxes']))
 )PY";
 
+/// torchvision's fasterrcnn_resnet50_fpn (random weights), timed as detkit is: backbone, FPN,
+/// RPN (head, anchors, proposals), RoI heads (pooling, box head, post-processing), best of R.
+constexpr const char* kTorchvisionFasterRCNN = R"PY(
+import sys, time, torch, torchvision
+from torchvision.models.detection.image_list import ImageList
+h, w, threads, repeat = (int(a) for a in sys.argv[1:5])
+torch.set_num_threads(threads)
+torch.manual_seed(0)
+model = torchvision.models.detection.fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None).eval()
+x = torch.randn(1, 3, h, w)
+best = [float('inf')] * 4  # backbone, neck, rpn, roi heads
+with torch.no_grad():
+    for _ in range(repeat + 1):
+        start = time.perf_counter()
+        body = model.backbone.body(x)
+        t_body = time.perf_counter()
+        features = model.backbone.fpn(body)
+        t_neck = time.perf_counter()
+        images = ImageList(x, [(h, w)])
+        proposals, _losses = model.rpn(images, features)
+        t_rpn = time.perf_counter()
+        dets, _losses = model.roi_heads(features, proposals, images.image_sizes)
+        end = time.perf_counter()
+        if _ > 0:  # the first run warms up
+            times = (t_body - start, t_neck - t_body, t_rpn - t_neck, end - t_rpn)
+            best = [min(b, t) for b, t in zip(best, times)]
+print('DETKIT_REFERENCE', *best, len(dets[0]['boxes']))
+)PY";
+
 /// Removes every `init_cfg` of type Pretrained (random weights are enough to time a model, and
 /// the checkpoint may not be on this machine); returns how many it removed.
 int drop_pretrained(ConfigNode& node) {
@@ -90,13 +122,14 @@ std::shared_ptr<T> child_as(const torch::nn::Module& model, const std::string& n
   return nullptr;
 }
 
-/// Whether the config is torchvision's retinanet_resnet50_fpn's architecture.
-bool is_retinanet_r50(const ConfigNode& config) {
+/// Whether the config's model is a `detector_type` on a ResNet-50 (the architecture of
+/// torchvision's retinanet_resnet50_fpn or fasterrcnn_resnet50_fpn).
+bool is_r50(const ConfigNode& config, const std::string& detector_type) {
   const ConfigNode* model = config.find("model");
   if (model == nullptr || !model->is_map()) return false;
   const ConfigNode* type = model->find("type");
   const ConfigNode* backbone = model->find("backbone");
-  if (type == nullptr || !type->is_string() || type->as_string() != "RetinaNet") return false;
+  if (type == nullptr || !type->is_string() || type->as_string() != detector_type) return false;
   if (backbone == nullptr || !backbone->is_map()) return false;
   const ConfigNode* depth = backbone->find("depth");
   const ConfigNode* btype = backbone->find("type");
@@ -147,6 +180,9 @@ int run_model_benchmark(const std::vector<std::string>& args) {
   auto backbone = child_as<BackboneBase>(*model, "backbone");
   auto neck = child_as<NeckBase>(*model, "neck");
   auto head = child_as<DenseHeadBase>(*model, "bbox_head");
+  auto rpn_head = child_as<DenseHeadBase>(*model, "rpn_head");
+  auto roi_head = child_as<RoIHeadBase>(*model, "roi_head");
+  const bool two_stage = backbone && rpn_head && roi_head;
 
   torch::manual_seed(0);
   ImageBatch batch;
@@ -155,11 +191,12 @@ int run_model_benchmark(const std::vector<std::string>& args) {
   sample.meta.ori_shape = sample.meta.img_shape = sample.meta.pad_shape = {height, width, 3};
   batch.samples.push_back(sample);
 
-  // Best time of each stage: backbone, neck, head, post-processing (or the whole predict()).
+  // Best time of each stage: backbone, neck, head, post-processing (two-stage: backbone, neck,
+  // RPN, RoI head), or the whole predict().
   std::array<double, 4> best;
   best.fill(1e300);
   int64_t detections = 0;
-  const bool split = backbone && head;
+  const bool split = (backbone && head) || two_stage;
   {
     torch::NoGradGuard no_grad;
     for (int run = 0; run <= repeat; ++run) {
@@ -174,10 +211,19 @@ int run_model_benchmark(const std::vector<std::string>& args) {
         lap(times[0]);
         if (neck) features = neck->forward(features);
         lap(times[1]);
-        const MultiLevelOutputs outputs = head->forward(features);
-        lap(times[2]);
-        detections = head->predict(outputs, batch.samples).front().size();
-        lap(times[3]);
+        if (two_stage) {
+          // The RPN's proposals in input pixels (the scale factor is 1), then the RoI head.
+          const std::vector<Instances> proposals =
+              rpn_head->predict(rpn_head->forward(features), batch.samples);
+          lap(times[2]);
+          detections = roi_head->predict(features, proposals, batch.samples).front().size();
+          lap(times[3]);
+        } else {
+          const MultiLevelOutputs outputs = head->forward(features);
+          lap(times[2]);
+          detections = head->predict(outputs, batch.samples).front().size();
+          lap(times[3]);
+        }
       } else {
         detections = model->predict(batch).front().size();
         lap(times[0]);
@@ -192,14 +238,15 @@ int run_model_benchmark(const std::vector<std::string>& args) {
   std::string why;
   if (vm.count("no-reference")) {
     why = "not run (--no-reference)";
-  } else if (!is_retinanet_r50(config)) {
+  } else if (!is_r50(config, "RetinaNet") && !is_r50(config, "FasterRCNN")) {
     why = reference_not_available(
         "torchvision has no model equal to this config; it has "
-        "RetinaNet with a ResNet-50 FPN");
+        "RetinaNet and FasterRCNN with a ResNet-50 FPN");
   } else {
     const ReferenceOutput out = run_python_reference(
-        kTorchvisionRetinaNet, {std::to_string(height), std::to_string(width),
-                                std::to_string(threads), std::to_string(repeat)});
+        two_stage ? kTorchvisionFasterRCNN : kTorchvisionRetinaNet,
+        {std::to_string(height), std::to_string(width), std::to_string(threads),
+         std::to_string(repeat)});
     std::array<double, 4> ref{};
     std::istringstream fields(out.results.empty() ? std::string() : out.results.front());
     if (out.ok && (fields >> ref[0] >> ref[1] >> ref[2] >> ref[3])) {
@@ -225,7 +272,16 @@ int run_model_benchmark(const std::vector<std::string>& args) {
     if (!reference) return std::nullopt;
     return (*reference)[i];
   };
-  if (split) {
+  if (two_stage) {
+    row("  backbone", best[0], ref(0));
+    if (neck) row("  neck", best[1], ref(1));
+    row("  rpn", best[2], ref(2));
+    row("  roi head", best[3], ref(3));
+    const auto ref_total = reference ? std::optional<double>((*reference)[0] + (*reference)[1] +
+                                                             (*reference)[2] + (*reference)[3])
+                                     : std::nullopt;
+    row("total", best[0] + best[1] + best[2] + best[3], ref_total);
+  } else if (split) {
     row("  backbone", best[0], ref(0));
     if (neck) row("  neck", best[1], ref(1));
     row("  head", best[2], ref(2));
@@ -239,8 +295,9 @@ int run_model_benchmark(const std::vector<std::string>& args) {
   }
   std::cout << fmt::format("detections on the random image: {}\n", detections);
   if (reference) {
-    std::cout << "reference: torchvision's retinanet_resnet50_fpn on the same shape and threads, "
-                 "measured now (ratio > 1: detkit is faster)\n";
+    std::cout << "reference: torchvision's "
+              << (two_stage ? "fasterrcnn_resnet50_fpn" : "retinanet_resnet50_fpn")
+              << " on the same shape and threads, measured now (ratio > 1: detkit is faster)\n";
   } else {
     std::cout << "reference: " << why << "\n";
   }
