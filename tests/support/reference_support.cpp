@@ -7,9 +7,14 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "detkit/core/config.h"
 #include "test_support.h"
 
 namespace detkit::testing {
+
+ConfigNode shipped_config(const std::string& relative, const std::vector<std::string>& options) {
+  return load_config(std::string(DETKIT_SOURCE_DIR) + "/configs/" + relative, options);
+}
 
 void run_reference_script(const std::string& script, const std::vector<std::string>& args) {
   std::vector<std::string> argv = {"/usr/bin/python3",

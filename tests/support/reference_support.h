@@ -10,9 +10,14 @@
 #include <vector>
 
 #include "detkit/checkpoint.h"
+#include "detkit/config_node.h"
 #include "detkit/structures/instances.h"
 
 namespace detkit::testing {
+
+/// The shipped config configs/<relative> (e.g. "retinanet/retinanet_r50_fpn_1x_coco.yaml"), with
+/// `options` applied as --cfg-options applies them.
+ConfigNode shipped_config(const std::string& relative, const std::vector<std::string>& options = {});
 
 /// Runs tests/reference/<script> with /usr/bin/python3 and `args`; throws with its output when
 /// it fails.

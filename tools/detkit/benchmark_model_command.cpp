@@ -16,6 +16,8 @@
 
 #include "benchmark_support.h"
 #include "cli.h"
+#include "detkit/checkpoint.h"
+#include "detkit/core/checkpoint_convert.h"
 #include "detkit/core/inference.h"
 #include "detkit/core/runtime.h"
 #include "detkit/modeling/backbone.h"
@@ -37,6 +39,7 @@ h, w, threads, repeat = (int(a) for a in sys.argv[1:5])
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 model = torchvision.models.detection.retinanet_resnet50_fpn(weights=None, weights_backbone=None).eval()
+torch.save(model.state_dict(), sys.argv[5])  # detkit runs the same weights
 x = torch.randn(1, 3, h, w)
 best = [float('inf')] * 4  # backbone, neck, head, post-processing
 with torch.no_grad():
@@ -72,6 +75,7 @@ h, w, threads, repeat = (int(a) for a in sys.argv[1:5])
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 model = torchvision.models.detection.fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None).eval()
+torch.save(model.state_dict(), sys.argv[5])  # detkit runs the same weights
 x = torch.randn(1, 3, h, w)
 best = [float('inf')] * 4  # backbone, neck, rpn, roi heads
 with torch.no_grad():
@@ -89,7 +93,7 @@ with torch.no_grad():
         if _ > 0:  # the first run warms up
             times = (t_body - start, t_neck - t_body, t_rpn - t_neck, end - t_rpn)
             best = [min(b, t) for b, t in zip(best, times)]
-print('DETKIT_REFERENCE', *best, len(dets[0]['boxes']))
+print('DETKIT_REFERENCE', *best, len(dets[0]['boxes']), len(proposals[0]))
 )PY";
 
 /// Removes every `init_cfg` of type Pretrained (random weights are enough to time a model, and
@@ -184,6 +188,47 @@ int run_model_benchmark(const std::vector<std::string>& args) {
   auto roi_head = child_as<RoIHeadBase>(*model, "roi_head");
   const bool two_stage = backbone && rpn_head && roi_head;
 
+  // torchvision first: it saves its random weights, which detkit then runs too when the config
+  // is torchvision's architecture (the RoI head's work depends on the proposals, thus on them).
+  ScopedTempDir weights_dir("detkit-benchmark-weights");
+  const std::string torchvision_weights = weights_dir.path() + "/torchvision.pth";
+  std::optional<std::array<double, 4>> reference;
+  int64_t reference_detections = -1, reference_proposals = -1;
+  std::string why;
+  if (vm.count("no-reference")) {
+    why = "not run (--no-reference)";
+  } else if (!is_r50(config, "RetinaNet") && !is_r50(config, "FasterRCNN")) {
+    why = reference_not_available(
+        "torchvision has no model equal to this config; it has "
+        "RetinaNet and FasterRCNN with a ResNet-50 FPN");
+  } else {
+    const ReferenceOutput out = run_python_reference(
+        two_stage ? kTorchvisionFasterRCNN : kTorchvisionRetinaNet,
+        {std::to_string(height), std::to_string(width), std::to_string(threads),
+         std::to_string(repeat), torchvision_weights});
+    std::array<double, 4> ref{};
+    std::istringstream fields(out.results.empty() ? std::string() : out.results.front());
+    if (out.ok && (fields >> ref[0] >> ref[1] >> ref[2] >> ref[3])) {
+      reference = ref;
+      fields >> reference_detections >> reference_proposals;
+    } else {
+      why = reference_not_available(reference_failure_reason(out));
+    }
+  }
+
+  std::string weights = "random, different on each side";
+  if (reference) {
+    try {
+      const StateDict converted = convert_torchvision_state_dict(
+          load_checkpoint(torchvision_weights).state_dict, two_stage ? "fasterrcnn" : "retinanet");
+      const LoadReport report = load_state_dict(*model, converted, LoadPolicy::strict);
+      if (!report.clean()) throw Error(report.message());
+      weights = "torchvision's random ones, converted: the same model on both sides";
+    } catch (const std::exception& e) {
+      weights += std::string(" (torchvision's do not load: ") + e.what() + ")";
+    }
+  }
+
   torch::manual_seed(0);
   ImageBatch batch;
   batch.images = torch::randn({1, 3, height, width});
@@ -195,7 +240,7 @@ int run_model_benchmark(const std::vector<std::string>& args) {
   // RPN, RoI head), or the whole predict().
   std::array<double, 4> best;
   best.fill(1e300);
-  int64_t detections = 0;
+  int64_t detections = 0, proposal_count = 0;
   const bool split = (backbone && head) || two_stage;
   {
     torch::NoGradGuard no_grad;
@@ -215,6 +260,7 @@ int run_model_benchmark(const std::vector<std::string>& args) {
           // The RPN's proposals in input pixels (the scale factor is 1), then the RoI head.
           const std::vector<Instances> proposals =
               rpn_head->predict(rpn_head->forward(features), batch.samples);
+          proposal_count = proposals.front().size();
           lap(times[2]);
           detections = roi_head->predict(features, proposals, batch.samples).front().size();
           lap(times[3]);
@@ -231,28 +277,6 @@ int run_model_benchmark(const std::vector<std::string>& args) {
       if (run == 0) continue;  // warm-up
       for (size_t i = 0; i < best.size(); ++i)
         best[i] = std::min(best[i], times[i]);
-    }
-  }
-
-  std::optional<std::array<double, 4>> reference;
-  std::string why;
-  if (vm.count("no-reference")) {
-    why = "not run (--no-reference)";
-  } else if (!is_r50(config, "RetinaNet") && !is_r50(config, "FasterRCNN")) {
-    why = reference_not_available(
-        "torchvision has no model equal to this config; it has "
-        "RetinaNet and FasterRCNN with a ResNet-50 FPN");
-  } else {
-    const ReferenceOutput out = run_python_reference(
-        two_stage ? kTorchvisionFasterRCNN : kTorchvisionRetinaNet,
-        {std::to_string(height), std::to_string(width), std::to_string(threads),
-         std::to_string(repeat)});
-    std::array<double, 4> ref{};
-    std::istringstream fields(out.results.empty() ? std::string() : out.results.front());
-    if (out.ok && (fields >> ref[0] >> ref[1] >> ref[2] >> ref[3])) {
-      reference = ref;
-    } else {
-      why = reference_not_available(reference_failure_reason(out));
     }
   }
 
@@ -293,7 +317,16 @@ int run_model_benchmark(const std::vector<std::string>& args) {
   } else {
     row("predict (all)", best[0], std::nullopt);
   }
-  std::cout << fmt::format("detections on the random image: {}\n", detections);
+  std::cout << "weights: " << weights << "\n";
+  std::cout << fmt::format("detections on the random image: {}", detections);
+  if (reference_detections >= 0) std::cout << fmt::format(" (torchvision: {})", reference_detections);
+  std::cout << "\n";
+  if (two_stage) {
+    // The RoI head's work grows with the proposals, which random weights make differ.
+    std::cout << fmt::format("proposals: {}", proposal_count);
+    if (reference_proposals >= 0) std::cout << fmt::format(" (torchvision: {})", reference_proposals);
+    std::cout << "\n";
+  }
   if (reference) {
     std::cout << "reference: torchvision's "
               << (two_stage ? "fasterrcnn_resnet50_fpn" : "retinanet_resnet50_fpn")

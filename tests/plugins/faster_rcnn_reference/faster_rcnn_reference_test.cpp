@@ -40,11 +40,6 @@ using testing::child;
 using testing::relative_error;
 using testing::TempDir;
 
-/// The shipped config configs/faster_rcnn/<name>, with `options` applied (--cfg-options).
-ConfigNode shipped_config(const std::string& name, const std::vector<std::string>& options = {}) {
-  return load_config(std::string(DETKIT_SOURCE_DIR) + "/configs/faster_rcnn/" + name, options);
-}
-
 /// A one-image batch of `images` (1, 3, H, W) with no resizing, and `gt` when given.
 ImageBatch batch_of(const torch::Tensor& images, const Instances& gt = {}) {
   ImageBatch batch;
@@ -60,7 +55,7 @@ ImageBatch batch_of(const torch::Tensor& images, const Instances& gt = {}) {
 /// The torchvision-equivalent detector with the reference's converted weights.
 std::shared_ptr<DetectorBase> reference_model(const TempDir& dir,
                                               const std::vector<std::string>& options = {}) {
-  const ConfigNode config = shipped_config("faster_rcnn_r50_fpn_torchvision.yaml", options);
+  const ConfigNode config = testing::shipped_config("faster_rcnn/faster_rcnn_r50_fpn_torchvision.yaml", options);
   auto model = build_detector(config, class_names_from(config, nullptr));
   const StateDict converted = convert_torchvision_state_dict(
       load_checkpoint(dir.file("weights.pth")).state_dict, "fasterrcnn");
@@ -195,7 +190,7 @@ TEST(FasterRCNNKeys, TheCocoConfigHasMMDetectionsStateDict) {
   testing::load_in_tree_plugins();
   // Without the backbone's Pretrained init (the keys do not depend on it).
   const auto model = build_detector(
-      shipped_config("faster_rcnn_r50_fpn_1x_coco.yaml", {"model.backbone.init_cfg=null"}), {});
+      testing::shipped_config("faster_rcnn/faster_rcnn_r50_fpn_1x_coco.yaml", {"model.backbone.init_cfg=null"}), {});
   std::ifstream in(testing::data_path("mmdet_keys/mmdet_keys_faster_rcnn_r50_fpn_1x_coco.txt"));
   ASSERT_TRUE(in) << "tests/data/mmdet_keys/mmdet_keys_faster_rcnn_r50_fpn_1x_coco.txt";
   std::stringstream expected;
