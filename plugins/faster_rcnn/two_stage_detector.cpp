@@ -56,8 +56,8 @@ void check_stage_keys(const detkit::ComponentConfig& detector, const char* name,
       for (const auto& key : allowed)
         list += (list.empty() ? "" : ", ") + key;
       detector.fail(name, std::string(name) + "." + entry.key +
-                              ": unknown stage (a two-stage detector's " + name + " has " +
-                              list + ")");
+                              ": unknown stage (a two-stage detector's " + name + " has " + list +
+                              ")");
     }
   }
 }
@@ -145,8 +145,8 @@ class FasterRCNNImpl : public detkit::DetectorBase {
       const detkit::ConfigNode* bbox_head = roi_cfg.is_map() ? roi_cfg.find("bbox_head") : nullptr;
       const detkit::ConfigNode* count =
           bbox_head != nullptr && bbox_head->is_map() ? bbox_head->find("num_classes") : nullptr;
-      class_names_ = detkit::index_class_names(count != nullptr && count->is_int() ? count->as_int()
-                                                                                  : 80);
+      class_names_ =
+          detkit::index_class_names(count != nullptr && count->is_int() ? count->as_int() : 80);
     }
   }
 

@@ -53,7 +53,8 @@ detkit::ConfigNode default_init_cfg() {
   };
   detkit::ConfigNode cls = detkit::ConfigNode::typed("Normal", {{"std", detkit::ConfigNode(0.01)}});
   cls.set("override", override_of("fc_cls"));
-  detkit::ConfigNode reg = detkit::ConfigNode::typed("Normal", {{"std", detkit::ConfigNode(0.001)}});
+  detkit::ConfigNode reg =
+      detkit::ConfigNode::typed("Normal", {{"std", detkit::ConfigNode(0.001)}});
   reg.set("override", override_of("fc_reg"));
   detkit::ConfigNode xavier =
       detkit::ConfigNode::typed("Xavier", {{"distribution", detkit::ConfigNode("uniform")}});
@@ -125,7 +126,7 @@ detkit::ConfigNode rcnn_bbox_coder_cfg() {
 
 detkit::ConfigNode rcnn_loss_cls_cfg() {
   return detkit::ConfigNode::typed("CrossEntropyLoss", {{"use_sigmoid", detkit::ConfigNode(false)},
-                                        {"loss_weight", detkit::ConfigNode(1.0)}});
+                                                        {"loss_weight", detkit::ConfigNode(1.0)}});
 }
 
 detkit::ConfigNode rcnn_loss_bbox_cfg() {

@@ -232,11 +232,11 @@ class SingleRoIExtractorImpl : public detkit::RoIExtractorBase {
     }
     if (!torch::isfinite(rois).all().item<bool>()) {
       // A NaN scale maps to no level: without this check the RoI would silently pool zeros.
-      throw detkit::Error("SingleRoIExtractor: RoIs with NaN or infinite coordinates (row " +
-                          std::to_string(torch::nonzero(~torch::isfinite(rois).all(1))
-                                             .select(1, 0)[0]
-                                             .item<int64_t>()) +
-                          ")");
+      throw detkit::Error(
+          "SingleRoIExtractor: RoIs with NaN or infinite coordinates (row " +
+          std::to_string(
+              torch::nonzero(~torch::isfinite(rois).all(1)).select(1, 0)[0].item<int64_t>()) +
+          ")");
     }
     const int64_t size = layer_.output_size;
     torch::Tensor output =

@@ -131,12 +131,10 @@ class StandardRoIHeadImpl : public detkit::RoIHeadBase {
       : options(options_) {
     const std::string prefix = path.empty() ? std::string() : path + ".";
     bbox_roi_extractor = register_module(
-        "bbox_roi_extractor",
-        detkit::build<detkit::RoIExtractorBase>(
-            options.bbox_roi_extractor(), prefix + "bbox_roi_extractor",
-            detkit::NeckContext{context.input_shapes, context.input_origin}));
-    const std::string extractor_origin =
-        "the RoI features of " + prefix + "bbox_roi_extractor";
+        "bbox_roi_extractor", detkit::build<detkit::RoIExtractorBase>(
+                                  options.bbox_roi_extractor(), prefix + "bbox_roi_extractor",
+                                  detkit::NeckContext{context.input_shapes, context.input_origin}));
+    const std::string extractor_origin = "the RoI features of " + prefix + "bbox_roi_extractor";
     detkit::RoIFeatureContext head_context;
     head_context.in_channels =
         detkit::Known<int64_t>(bbox_roi_extractor->out_channels(), extractor_origin);
@@ -147,16 +145,17 @@ class StandardRoIHeadImpl : public detkit::RoIHeadBase {
                                                            prefix + "bbox_head", head_context);
     bbox_head = std::dynamic_pointer_cast<ConvFCBBoxHeadImpl>(built);
     if (!bbox_head) {
-      throw detkit::ConfigError(prefix + "bbox_head: StandardRoIHead needs a ConvFCBBoxHead "
-                                         "(ConvFCBBoxHead, Shared2FCBBoxHead), whose loss and "
-                                         "decoding it uses");
+      throw detkit::ConfigError(prefix +
+                                "bbox_head: StandardRoIHead needs a ConvFCBBoxHead "
+                                "(ConvFCBBoxHead, Shared2FCBBoxHead), whose loss and "
+                                "decoding it uses");
     }
     register_module("bbox_head", bbox_head);
     const std::string train_path = prefix + "train_cfg.";
     assigner = detkit::build<detkit::AssignerBase>(options.train_cfg().assigner(),
                                                    train_path + "assigner");
-    sampler = detkit::build<detkit::SamplerBase>(options.train_cfg().sampler(),
-                                                 train_path + "sampler");
+    sampler =
+        detkit::build<detkit::SamplerBase>(options.train_cfg().sampler(), train_path + "sampler");
     const detkit::ComponentConfig sampler_cfg = detkit::validate_component(
         detkit::Kind::sampler, options.train_cfg().sampler(), train_path + "sampler");
     const detkit::ConfigNode* add_gt = sampler_cfg.values().find("add_gt_as_proposals");
@@ -166,8 +165,8 @@ class StandardRoIHeadImpl : public detkit::RoIHeadBase {
   /// Builds the head from its validated config and the detector's context.
   static std::shared_ptr<StandardRoIHeadImpl> create(const detkit::ComponentConfig& cfg,
                                                      const detkit::HeadContext& context) {
-    return std::make_shared<StandardRoIHeadImpl>(
-        detkit::options_from<StandardRoIHeadOptions>(cfg), cfg.path(), context);
+    return std::make_shared<StandardRoIHeadImpl>(detkit::options_from<StandardRoIHeadOptions>(cfg),
+                                                 cfg.path(), context);
   }
 
   /// {loss_cls, acc, loss_bbox} of the sampled proposals (see the file comment).
@@ -201,16 +200,15 @@ class StandardRoIHeadImpl : public detkit::RoIHeadBase {
       const int64_t num_pos = pos_boxes.size(0), num_neg = neg_boxes.size(0);
       const torch::Tensor image_boxes = torch::cat({pos_boxes, neg_boxes});
       rois.push_back(torch::cat(
-          {torch::full({num_pos + num_neg, 1}, static_cast<double>(i), float_options),
-           image_boxes},
+          {torch::full({num_pos + num_neg, 1}, static_cast<double>(i), float_options), image_boxes},
           1));
       torch::Tensor image_labels = torch::full({num_pos + num_neg}, num_classes, long_options);
       torch::Tensor image_label_weights = torch::ones({num_pos + num_neg}, float_options);
       torch::Tensor image_targets = torch::zeros({num_pos + num_neg, 4}, float_options);
       torch::Tensor image_weights = torch::zeros({num_pos + num_neg, 4}, float_options);
       if (num_pos > 0) {
-        image_labels.slice(0, 0, num_pos).copy_(
-            gt_labels.index_select(0, sampled.pos_assigned_gt_inds));
+        image_labels.slice(0, 0, num_pos)
+            .copy_(gt_labels.index_select(0, sampled.pos_assigned_gt_inds));
         image_label_weights.slice(0, 0, num_pos).fill_(pos_weight);
         image_targets.slice(0, 0, num_pos)
             .copy_(bbox_head->bbox_coder->encode(pos_boxes, sampled.pos_gt_bboxes));
@@ -248,10 +246,9 @@ class StandardRoIHeadImpl : public detkit::RoIHeadBase {
     int64_t start = 0;
     for (size_t i = 0; i < samples.size(); ++i) {
       const int64_t end = start + counts[i];
-      results.push_back(bbox_head->get_bboxes(all_rois.slice(0, start, end),
-                                              cls_score.slice(0, start, end),
-                                              bbox_pred.slice(0, start, end), samples[i].meta,
-                                              options.test_cfg()));
+      results.push_back(bbox_head->get_bboxes(
+          all_rois.slice(0, start, end), cls_score.slice(0, start, end),
+          bbox_pred.slice(0, start, end), samples[i].meta, options.test_cfg()));
       start = end;
     }
     return results;

@@ -55,25 +55,27 @@ detkit::ConfigNode rpn_anchor_generator_cfg() {
 
 /// train_cfg.rpn.assigner of faster_rcnn_r50_fpn.
 detkit::ConfigNode rpn_assigner_cfg() {
-  return detkit::ConfigNode::typed("MaxIoUAssigner", {{"pos_iou_thr", detkit::ConfigNode(0.7)},
-                                      {"neg_iou_thr", detkit::ConfigNode(0.3)},
-                                      {"min_pos_iou", detkit::ConfigNode(0.3)},
-                                      {"match_low_quality", detkit::ConfigNode(true)},
-                                      {"ignore_iof_thr", detkit::ConfigNode(-1.0)}});
+  return detkit::ConfigNode::typed("MaxIoUAssigner",
+                                   {{"pos_iou_thr", detkit::ConfigNode(0.7)},
+                                    {"neg_iou_thr", detkit::ConfigNode(0.3)},
+                                    {"min_pos_iou", detkit::ConfigNode(0.3)},
+                                    {"match_low_quality", detkit::ConfigNode(true)},
+                                    {"ignore_iof_thr", detkit::ConfigNode(-1.0)}});
 }
 
 /// train_cfg.rpn.sampler of faster_rcnn_r50_fpn.
 detkit::ConfigNode rpn_sampler_cfg() {
-  return detkit::ConfigNode::typed("RandomSampler", {{"num", detkit::ConfigNode(int64_t{256})},
-                                     {"pos_fraction", detkit::ConfigNode(0.5)},
-                                     {"neg_pos_ub", detkit::ConfigNode(-1.0)},
-                                     {"add_gt_as_proposals", detkit::ConfigNode(false)}});
+  return detkit::ConfigNode::typed("RandomSampler",
+                                   {{"num", detkit::ConfigNode(int64_t{256})},
+                                    {"pos_fraction", detkit::ConfigNode(0.5)},
+                                    {"neg_pos_ub", detkit::ConfigNode(-1.0)},
+                                    {"add_gt_as_proposals", detkit::ConfigNode(false)}});
 }
 
 /// MMDetection's RPNHead init_cfg: Normal(std 0.01) on every Conv2d.
 detkit::ConfigNode rpn_init_cfg() {
-  return detkit::ConfigNode::typed("Normal",
-                   {{"layer", detkit::ConfigNode("Conv2d")}, {"std", detkit::ConfigNode(0.01)}});
+  return detkit::ConfigNode::typed(
+      "Normal", {{"layer", detkit::ConfigNode("Conv2d")}, {"std", detkit::ConfigNode(0.01)}});
 }
 
 /// (A * C, H, W) -> (H * W * A, C): MMDetection's anchor order (location-major, then anchor).
@@ -224,9 +226,9 @@ class RPNHeadImpl : public detkit::AnchorHead {
         cls_scores.push_back(outputs[0][level][i].detach());
         bbox_preds.push_back(outputs[1][level][i].detach());
       }
-      results.push_back(proposals_single(cls_scores, bbox_preds, anchors, samples[i].meta,
-                                         is_training() ? options.proposal_cfg()
-                                                       : options.test_cfg()));
+      results.push_back(
+          proposals_single(cls_scores, bbox_preds, anchors, samples[i].meta,
+                           is_training() ? options.proposal_cfg() : options.test_cfg()));
     }
     return results;
   }

@@ -22,8 +22,8 @@ void run_reference_script(const std::string& script, const std::vector<std::stri
   argv.insert(argv.end(), args.begin(), args.end());
   const ProcessResult result = run_process(argv);
   if (result.exit_code != 0) {
-    throw std::runtime_error(script + " failed (exit " + std::to_string(result.exit_code) +
-                             "):\n" + result.out + result.err);
+    throw std::runtime_error(script + " failed (exit " + std::to_string(result.exit_code) + "):\n" +
+                             result.out + result.err);
   }
 }
 

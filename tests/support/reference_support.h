@@ -17,7 +17,8 @@ namespace detkit::testing {
 
 /// The shipped config configs/<relative> (e.g. "retinanet/retinanet_r50_fpn_1x_coco.yaml"), with
 /// `options` applied as --cfg-options applies them.
-ConfigNode shipped_config(const std::string& relative, const std::vector<std::string>& options = {});
+ConfigNode shipped_config(const std::string& relative,
+                          const std::vector<std::string>& options = {});
 
 /// Runs tests/reference/<script> with /usr/bin/python3 and `args`; throws with its output when
 /// it fails.
@@ -53,8 +54,8 @@ std::string tensor_listing(const torch::nn::Module& module);
 
 /// Expects `found` to be the reference detections: as many, scores within `tolerance`, and
 /// in the same order with the same labels and boxes (coordinates within `tolerance` times the
-/// box's largest coordinate, or `tolerance` when that is under 1) except where two reference scores are closer than 1e-5 (float noise may
-/// swap them); at most one in 20 swapped.
+/// box's largest coordinate, or `tolerance` when that is under 1) except where two reference scores
+/// are closer than 1e-5 (float noise may swap them); at most one in 20 swapped.
 void expect_same_detections(const Instances& found, const torch::Tensor& boxes,
                             const torch::Tensor& scores, const torch::Tensor& labels,
                             double tolerance);

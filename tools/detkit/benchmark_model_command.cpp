@@ -41,6 +41,7 @@ torch.manual_seed(0)
 model = torchvision.models.detection.retinanet_resnet50_fpn(weights=None, weights_backbone=None).eval()
 torch.save(model.state_dict(), sys.argv[5])  # detkit runs the same weights
 x = torch.randn(1, 3, h, w)
+torch.save({'input': x}, sys.argv[6])  # and the same input
 best = [float('inf')] * 4  # backbone, neck, head, post-processing
 with torch.no_grad():
     for _ in range(repeat + 1):
@@ -77,6 +78,7 @@ torch.manual_seed(0)
 model = torchvision.models.detection.fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None).eval()
 torch.save(model.state_dict(), sys.argv[5])  # detkit runs the same weights
 x = torch.randn(1, 3, h, w)
+torch.save({'input': x}, sys.argv[6])  # and the same input
 best = [float('inf')] * 4  # backbone, neck, rpn, roi heads
 with torch.no_grad():
     for _ in range(repeat + 1):
@@ -192,6 +194,7 @@ int run_model_benchmark(const std::vector<std::string>& args) {
   // is torchvision's architecture (the RoI head's work depends on the proposals, thus on them).
   ScopedTempDir weights_dir("detkit-benchmark-weights");
   const std::string torchvision_weights = weights_dir.path() + "/torchvision.pth";
+  const std::string torchvision_input = weights_dir.path() + "/input.pth";
   std::optional<std::array<double, 4>> reference;
   int64_t reference_detections = -1, reference_proposals = -1;
   std::string why;
@@ -205,7 +208,7 @@ int run_model_benchmark(const std::vector<std::string>& args) {
     const ReferenceOutput out = run_python_reference(
         two_stage ? kTorchvisionFasterRCNN : kTorchvisionRetinaNet,
         {std::to_string(height), std::to_string(width), std::to_string(threads),
-         std::to_string(repeat), torchvision_weights});
+         std::to_string(repeat), torchvision_weights, torchvision_input});
     std::array<double, 4> ref{};
     std::istringstream fields(out.results.empty() ? std::string() : out.results.front());
     if (out.ok && (fields >> ref[0] >> ref[1] >> ref[2] >> ref[3])) {
@@ -223,7 +226,9 @@ int run_model_benchmark(const std::vector<std::string>& args) {
           load_checkpoint(torchvision_weights).state_dict, two_stage ? "fasterrcnn" : "retinanet");
       const LoadReport report = load_state_dict(*model, converted, LoadPolicy::strict);
       if (!report.clean()) throw Error(report.message());
-      weights = "torchvision's random ones, converted: the same model on both sides";
+      weights =
+          "torchvision's random ones, converted, on its random image: the same model on the same "
+          "input on both sides";
     } catch (const std::exception& e) {
       weights += std::string(" (torchvision's do not load: ") + e.what() + ")";
     }
@@ -232,6 +237,11 @@ int run_model_benchmark(const std::vector<std::string>& args) {
   torch::manual_seed(0);
   ImageBatch batch;
   batch.images = torch::randn({1, 3, height, width});
+  if (reference) {
+    // torchvision's random image, so that both sides see the same input.
+    const StateDict saved = load_checkpoint(torchvision_input).state_dict;
+    if (const torch::Tensor* input = saved.find("input")) batch.images = *input;
+  }
   DetSample sample;
   sample.meta.ori_shape = sample.meta.img_shape = sample.meta.pad_shape = {height, width, 3};
   batch.samples.push_back(sample);
@@ -319,12 +329,14 @@ int run_model_benchmark(const std::vector<std::string>& args) {
   }
   std::cout << "weights: " << weights << "\n";
   std::cout << fmt::format("detections on the random image: {}", detections);
-  if (reference_detections >= 0) std::cout << fmt::format(" (torchvision: {})", reference_detections);
+  if (reference_detections >= 0)
+    std::cout << fmt::format(" (torchvision: {})", reference_detections);
   std::cout << "\n";
   if (two_stage) {
     // The RoI head's work grows with the proposals, which random weights make differ.
     std::cout << fmt::format("proposals: {}", proposal_count);
-    if (reference_proposals >= 0) std::cout << fmt::format(" (torchvision: {})", reference_proposals);
+    if (reference_proposals >= 0)
+      std::cout << fmt::format(" (torchvision: {})", reference_proposals);
     std::cout << "\n";
   }
   if (reference) {

@@ -76,8 +76,8 @@ detkit::ImageBatch tiny_batch(int64_t n, bool with_gt = true) {
           detkit::Boxes(torch::tensor({{6.f, 6.f, 32.f, 38.f}, {35.f, 26.f, 61.f, 58.f}})),
           torch::tensor({0, 1}, torch::kLong));
     } else {
-      sample.gt = detkit::Instances(detkit::Boxes(torch::zeros({0, 4})),
-                                    torch::zeros({0}, torch::kLong));
+      sample.gt =
+          detkit::Instances(detkit::Boxes(torch::zeros({0, 4})), torch::zeros({0}, torch::kLong));
     }
     batch.samples.push_back(sample);
   }
@@ -180,15 +180,16 @@ TEST_F(FasterRCNNTest, ProposalsWithNaNCoordinatesAreAnError) {
   torch::NoGradGuard no_grad;
   const auto features = neck->forward(backbone->forward(batch.images));
   const float nan = std::nanf("");
-  const detkit::Instances proposals(detkit::Boxes(torch::tensor({{1.f, 2.f, 20.f, 30.f},
-                                                                 {nan, 2.f, 20.f, 30.f}})),
-                                    torch::zeros({2}, torch::kLong), torch::ones({2}));
+  const detkit::Instances proposals(
+      detkit::Boxes(torch::tensor({{1.f, 2.f, 20.f, 30.f}, {nan, 2.f, 20.f, 30.f}})),
+      torch::zeros({2}, torch::kLong), torch::ones({2}));
   const std::string message = detkit::testing::error_of<std::exception>(
       [&] { roi_head->predict(features, {proposals}, batch.samples); });
   EXPECT_NE(message.find("NaN"), std::string::npos) << message;
   // One proposal set per image.
-  EXPECT_NE(detkit::testing::error_of([&] { roi_head->predict(features, {}, batch.samples); })
-                .find("0 proposal sets for 1 images"),
+  EXPECT_NE(detkit::testing::error_of([&] {
+              roi_head->predict(features, {}, batch.samples);
+            }).find("0 proposal sets for 1 images"),
             std::string::npos);
 }
 
@@ -216,9 +217,11 @@ TEST_F(FasterRCNNTest, BadConfigsNameTheProblem) {
       {"{type: FasterRCNN, backbone: {type: ResNet, depth: 18}}", {"FasterRCNN needs an rpn_head"}},
   };
   for (const Case& c : cases) {
-    const std::string message = detkit::testing::error_of<detkit::ConfigError>([&] { build(c.yaml); });
+    const std::string message =
+        detkit::testing::error_of<detkit::ConfigError>([&] { build(c.yaml); });
     for (const auto& says : c.says)
-      EXPECT_NE(message.find(says), std::string::npos) << "expected '" << says << "' in\n" << message;
+      EXPECT_NE(message.find(says), std::string::npos) << "expected '" << says << "' in\n"
+                                                       << message;
   }
 }
 

@@ -45,8 +45,8 @@ ImageBatch batch_of(const torch::Tensor& images, const Instances& gt = {}) {
   ImageBatch batch;
   batch.images = images;
   DetSample sample;
-  sample.meta.ori_shape = sample.meta.img_shape = sample.meta.pad_shape = {
-      images.size(2), images.size(3), 3};
+  sample.meta.ori_shape = sample.meta.img_shape =
+      sample.meta.pad_shape = {images.size(2), images.size(3), 3};
   sample.gt = gt;
   batch.samples.push_back(sample);
   return batch;
@@ -55,7 +55,8 @@ ImageBatch batch_of(const torch::Tensor& images, const Instances& gt = {}) {
 /// The torchvision-equivalent detector with the reference's converted weights.
 std::shared_ptr<DetectorBase> reference_model(const TempDir& dir,
                                               const std::vector<std::string>& options = {}) {
-  const ConfigNode config = testing::shipped_config("faster_rcnn/faster_rcnn_r50_fpn_torchvision.yaml", options);
+  const ConfigNode config =
+      testing::shipped_config("faster_rcnn/faster_rcnn_r50_fpn_torchvision.yaml", options);
   auto model = build_detector(config, class_names_from(config, nullptr));
   const StateDict converted = convert_torchvision_state_dict(
       load_checkpoint(dir.file("weights.pth")).state_dict, "fasterrcnn");
@@ -114,9 +115,9 @@ TEST_F(FasterRCNNReference, EvalModeEqualsTorchvision) {
     // Proposals: the scale factor is 1, so predict()'s rescaling changes nothing.
     const Instances proposals = rpn_head->predict(outputs, batch.samples).front();
     ASSERT_GT(ref("proposals", k).size(0), 100);
-    testing::expect_same_detections(
-        proposals, ref("proposals", k), ref("proposal_scores", k),
-        torch::zeros({ref("proposals", k).size(0)}, torch::kLong), 1e-3);
+    testing::expect_same_detections(proposals, ref("proposals", k), ref("proposal_scores", k),
+                                    torch::zeros({ref("proposals", k).size(0)}, torch::kLong),
+                                    1e-3);
 
     const torch::Tensor boxes = ref("roi_boxes", k);
     const torch::Tensor rois = torch::cat({torch::zeros({boxes.size(0), 1}), boxes}, 1);
@@ -136,8 +137,8 @@ TEST_F(FasterRCNNReference, TrainModeLossesEqualTorchvisions) {
   model->train();
   for (int k = 0; k < 2; ++k) {
     SCOPED_TRACE("input " + std::to_string(k));
-    const LossDict losses =
-        model->loss(batch_of(ref("in", k), Instances(Boxes(ref("gt_boxes", k)), ref("gt_labels", k))));
+    const LossDict losses = model->loss(
+        batch_of(ref("in", k), Instances(Boxes(ref("gt_boxes", k)), ref("gt_labels", k))));
     const std::pair<const char*, const char*> pairs[] = {{"loss_rpn_cls", "loss_objectness"},
                                                          {"loss_rpn_bbox", "loss_rpn_box_reg"},
                                                          {"loss_cls", "loss_classifier"},
@@ -189,8 +190,10 @@ TEST(FasterRCNNInfer, ConvertedTorchvisionWeightsGiveTorchvisionsDetections) {
 TEST(FasterRCNNKeys, TheCocoConfigHasMMDetectionsStateDict) {
   testing::load_in_tree_plugins();
   // Without the backbone's Pretrained init (the keys do not depend on it).
-  const auto model = build_detector(
-      testing::shipped_config("faster_rcnn/faster_rcnn_r50_fpn_1x_coco.yaml", {"model.backbone.init_cfg=null"}), {});
+  const auto model =
+      build_detector(testing::shipped_config("faster_rcnn/faster_rcnn_r50_fpn_1x_coco.yaml",
+                                             {"model.backbone.init_cfg=null"}),
+                     {});
   std::ifstream in(testing::data_path("mmdet_keys/mmdet_keys_faster_rcnn_r50_fpn_1x_coco.txt"));
   ASSERT_TRUE(in) << "tests/data/mmdet_keys/mmdet_keys_faster_rcnn_r50_fpn_1x_coco.txt";
   std::stringstream expected;

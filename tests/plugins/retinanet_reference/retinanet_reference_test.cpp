@@ -48,7 +48,8 @@ TEST_P(RetinaNetReference, EqualsTorchvision) {
   TempDir dir;
   testing::run_reference_script("gen_retinanet.py", {dir.path(), variant.name});
 
-  const ConfigNode config = testing::shipped_config("retinanet/retinanet_r50_fpn_torchvision.yaml", variant.options);
+  const ConfigNode config =
+      testing::shipped_config("retinanet/retinanet_r50_fpn_torchvision.yaml", variant.options);
   const auto model = build_detector(config, class_names_from(config, nullptr));
   const StateDict converted = convert_torchvision_state_dict(
       load_checkpoint(dir.file("weights.pth")).state_dict, "retinanet");
@@ -188,8 +189,8 @@ TEST(InferCommandLine, BadArgumentsFailBeforeAnyWork) {
 TEST(RetinaNetKeys, TheCocoConfigHasMMDetectionsStateDict) {
   testing::load_in_tree_plugins();
   // Without the backbone's Pretrained init (the keys do not depend on it).
-  const ConfigNode config =
-      testing::shipped_config("retinanet/retinanet_r50_fpn_1x_coco.yaml", {"model.backbone.init_cfg=null"});
+  const ConfigNode config = testing::shipped_config("retinanet/retinanet_r50_fpn_1x_coco.yaml",
+                                                    {"model.backbone.init_cfg=null"});
   const auto model = build_detector(config, {});
   std::ifstream in(testing::data_path("mmdet_keys/mmdet_keys_retinanet_r50_fpn_1x_coco.txt"));
   ASSERT_TRUE(in) << "tests/data/mmdet_keys/mmdet_keys_retinanet_r50_fpn_1x_coco.txt";

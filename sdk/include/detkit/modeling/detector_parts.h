@@ -37,7 +37,7 @@ DETKIT_API std::string component_origin(const ConfigNode& cfg, const std::string
 
 /// The feature levels of `images` (N, C, H, W): the backbone's, through `neck` when not null.
 DETKIT_API std::vector<torch::Tensor> extract_features(BackboneBase& backbone, NeckBase* neck,
-                                                      const torch::Tensor& images);
+                                                       const torch::Tensor& images);
 
 /// "0", "1", ..., "<count - 1>": the class names of a detector built without the dataset's.
 DETKIT_API std::vector<std::string> index_class_names(int64_t count);
