@@ -47,9 +47,9 @@ std::vector<fs::path> collect_files(const fs::path& dir) {
 }
 
 /// The largest image side or polygon coordinate accepted (boxes and masks are int32 pixels).
-constexpr double kMaxPixels = 2147483647.0;
+constexpr double kMaxCityscapesCoordinate = 2147483647.0;
 
-/// imgWidth / imgHeight: a whole number of pixels from 1 to kMaxPixels.
+/// imgWidth / imgHeight: a whole number of pixels from 1 to kMaxCityscapesCoordinate.
 int64_t read_side(dom::element root, const std::string& where, const char* key) {
   dom::element field;
   if (root[key].get(field) != simdjson::SUCCESS)
@@ -60,9 +60,9 @@ int64_t read_side(dom::element root, const std::string& where, const char* key) 
   } else if (field.get_double().get(number) != simdjson::SUCCESS) {
     number = -1;  // not a number (uint64 beyond int64 is out of range anyway)
   }
-  if (!(number >= 1 && number <= kMaxPixels) || number != std::floor(number)) {
+  if (!(number >= 1 && number <= kMaxCityscapesCoordinate) || number != std::floor(number)) {
     throw DataError(fmt::format("{}: '{}' must be a whole number of pixels from 1 to {}, got {}",
-                                where, key, int64_t(kMaxPixels), simdjson::minify(field)));
+                                where, key, int64_t(kMaxCityscapesCoordinate), simdjson::minify(field)));
   }
   return static_cast<int64_t>(number);
 }
@@ -87,12 +87,12 @@ std::vector<cv::Point2d> read_polygon(dom::element object, const std::string& wh
       throw DataError(
           fmt::format("{}: polygon point {} must be [x, y] numbers", where, polygon.size()));
     for (int k = 0; k < 2; ++k) {
-      if (!(std::fabs(coords[k]) <= kMaxPixels)) {
+      if (!(std::fabs(coords[k]) <= kMaxCityscapesCoordinate)) {
         throw DataError(
             fmt::format("{}: polygon point {}: {} = {} is beyond the int32 range "
                         "(-{} to {})",
-                        where, polygon.size(), k == 0 ? "x" : "y", coords[k], int64_t(kMaxPixels),
-                        int64_t(kMaxPixels)));
+                        where, polygon.size(), k == 0 ? "x" : "y", coords[k], int64_t(kMaxCityscapesCoordinate),
+                        int64_t(kMaxCityscapesCoordinate)));
       }
     }
     polygon.emplace_back(coords[0], coords[1]);
@@ -173,7 +173,7 @@ void convert_file(const fs::path& path, dom::parser& parser, CocoDocument& docum
     CocoPolygon flat;
     for (const auto& p : polygon) {
       const int64_t sx = std::llround(p.x) - left, sy = std::llround(p.y) - top;
-      if (std::max(std::llabs(sx), std::llabs(sy)) > int64_t(kMaxPixels)) {
+      if (std::max(std::llabs(sx), std::llabs(sy)) > int64_t(kMaxCityscapesCoordinate)) {
         throw DataError(fmt::format("{}: polygon point ({}, {}) lies too far from the {}x{} image",
                                     what, p.x, p.y, width, height));
       }

@@ -1,6 +1,8 @@
 // Samplers: the order in which the loader visits a dataset's samples in one epoch.
 // GroupSampler is MMDetection 2.x's (mmdet/datasets/samplers/group_sampler.py); the sequential
-// sampler is what MMDetection's test loader uses (shuffle=False, no sampler).
+// sampler is what MMDetection's test loader uses (shuffle=False, no sampler). The distributed
+// samplers give each of several processes (ranks) its share of an epoch, as MMDetection's
+// DistributedSampler and DistributedGroupSampler do.
 #pragma once
 
 #include <cstdint>
@@ -50,6 +52,46 @@ class DETKIT_API GroupSampler : public Sampler {
  private:
   std::vector<uint8_t> flags_;
   int64_t samples_per_gpu_;
+  std::vector<size_t> group_sizes_;
+  size_t num_samples_ = 0;
+};
+
+/// MMDetection 2.x's DistributedSampler (PyTorch's, drop_last false): the indices 0 .. n - 1,
+/// permuted by torch.randperm with a CPU generator seeded `seed + epoch` when shuffling, repeated
+/// until there are total_size = ceil(n / num_replicas) * num_replicas of them, and every
+/// num_replicas-th from position `rank`. Every rank gets ceil(n / num_replicas) indices and
+/// together they cover the dataset; the order is PyTorch's for the same seed.
+class DETKIT_API DistributedSampler : public Sampler {
+ public:
+  /// Throws Error unless 0 <= rank < num_replicas.
+  DistributedSampler(size_t dataset_size, int64_t num_replicas, int64_t rank, bool shuffle = true);
+  std::vector<int64_t> indices(uint64_t seed, int64_t epoch) const override;
+  size_t size() const override { return num_samples_; }
+
+ private:
+  size_t dataset_size_;
+  int64_t num_replicas_, rank_;
+  bool shuffle_;
+  size_t num_samples_;
+};
+
+/// MMDetection 2.x's DistributedGroupSampler: with a CPU generator seeded `seed + epoch`, each
+/// non-empty aspect-ratio group (in flag order) is permuted (torch.randperm) and repeated until
+/// its size is a multiple of samples_per_gpu * num_replicas; the batches of all groups are then
+/// permuted (torch.randperm), and rank r takes the r-th contiguous num_samples of them. Every
+/// batch of a rank comes from one group; the order is MMDetection's for the same seed.
+class DETKIT_API DistributedGroupSampler : public Sampler {
+ public:
+  /// `flags[i]` is the group of sample i. Throws Error if samples_per_gpu < 1 or the rank is
+  /// not in [0, num_replicas).
+  DistributedGroupSampler(std::vector<uint8_t> flags, int64_t samples_per_gpu, int64_t num_replicas,
+                          int64_t rank);
+  std::vector<int64_t> indices(uint64_t seed, int64_t epoch) const override;
+  size_t size() const override { return num_samples_; }
+
+ private:
+  std::vector<uint8_t> flags_;
+  int64_t samples_per_gpu_, num_replicas_, rank_;
   std::vector<size_t> group_sizes_;
   size_t num_samples_ = 0;
 };

@@ -92,17 +92,17 @@ std::optional<double> read_number(const XmlFile& file, const pugi::xml_node& par
 }
 
 /// The largest coordinate or image side accepted (int32, as the images' own sizes).
-constexpr double kMaxPixels = 2147483647.0;
+constexpr double kMaxVocSize = 2147483647.0;
 
-/// <width> or <height> of <size>: a whole number of pixels from 1 to kMaxPixels (MMDetection
+/// <width> or <height> of <size>: a whole number of pixels from 1 to kMaxVocSize (MMDetection
 /// reads them with int(), which rejects '0.5' and '1e300').
 int64_t read_side(const XmlFile& file, const pugi::xml_node& size, const char* name) {
   std::string problem;
   const auto value = read_number(file, size, name, problem);
   if (!value) throw DataError(problem);
-  if (!(*value >= 1 && *value <= kMaxPixels) || *value != std::floor(*value)) {
+  if (!(*value >= 1 && *value <= kMaxVocSize) || *value != std::floor(*value)) {
     throw DataError(fmt::format("{}: <{}> must be a whole number of pixels from 1 to {}, got '{}'",
-                                file.where(size.child(name)), name, int64_t(kMaxPixels),
+                                file.where(size.child(name)), name, int64_t(kMaxVocSize),
                                 trim(size.child(name).text().get())));
   }
   return static_cast<int64_t>(*value);
@@ -231,10 +231,10 @@ XMLDataset::XMLDataset(CustomDatasetOptions options, Layout layout)
       for (int k = 0; k < 4 && ok; ++k) {
         const auto value = read_number(file, box, keys[k], problem);
         ok = value.has_value();
-        if (ok && !(std::fabs(*value) <= kMaxPixels)) {
+        if (ok && !(std::fabs(*value) <= kMaxVocSize)) {
           problem = fmt::format("{}: <{}> must be a number from {} to {}, got '{}'",
-                                file.where(box.child(keys[k])), keys[k], -int64_t(kMaxPixels),
-                                int64_t(kMaxPixels), trim(box.child(keys[k]).text().get()));
+                                file.where(box.child(keys[k])), keys[k], -int64_t(kMaxVocSize),
+                                int64_t(kMaxVocSize), trim(box.child(keys[k]).text().get()));
           ok = false;
         }
         // MMDetection: int(float(text)) - 1 (VOC coordinates are 1-based pixels).
