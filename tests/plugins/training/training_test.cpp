@@ -476,6 +476,45 @@ TEST_F(TrainingTest, TestAndInferRunATrainedModel) {
   }
 }
 
+TEST_F(TrainingTest, AFasterRCNNTrainsEvaluatesAndTestsFromTheCli) {
+  // The two-stage detector through the whole runner: its five logged values, validation with
+  // the COCO metric, checkpoints, `detkit test`.
+  std::string text = config_text(data(), "{type: EpochBasedRunner, max_epochs: 2}",
+                                 "evaluation: {interval: 2, metric: bbox}\n");
+  const std::string model =
+      "model:\n"
+      "  type: FasterRCNN\n"
+      "  backbone: {type: ResNet, depth: 18, base_channels: 8, norm_eval: false, "
+      "frozen_stages: -1}\n"
+      "  neck: {type: FPN, in_channels: [8, 16, 32, 64], out_channels: 16, num_outs: 5}\n"
+      "  rpn_head: {type: RPNHead, in_channels: 16, feat_channels: 16,\n"
+      "    anchor_generator: {type: AnchorGenerator, scales: [4], ratios: [0.5, 1.0, 2.0], "
+      "strides: [4, 8, 16, 32, 64]}}\n"
+      "  roi_head: {type: StandardRoIHead,\n"
+      "    bbox_roi_extractor: {type: SingleRoIExtractor, out_channels: 16, "
+      "featmap_strides: [4, 8, 16, 32],\n"
+      "      roi_layer: {type: RoIAlign, output_size: 7, sampling_ratio: 0}},\n"
+      "    bbox_head: {type: Shared2FCBBoxHead, in_channels: 16, fc_out_channels: 32, "
+      "num_classes: 3}}\n"
+      "  test_cfg: {rcnn: {score_thr: 0.0}}\n";
+  text.replace(0, text.find("data:\n"), model);
+  const std::string cfg = write_config("faster_rcnn.yaml", text);
+  const std::string work = root_->file("work_faster_rcnn");
+  const auto run = train(cfg, work);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_TRUE(std::regex_search(
+      run.out, std::regex(R"(Epoch \[2\]\[4/4\].*loss_rpn_cls: [0-9.]+, loss_rpn_bbox: [0-9.]+, )"
+                          R"(loss_cls: [0-9.]+, acc: [0-9.]+, loss_bbox: [0-9.]+, loss: [0-9.]+)")))
+      << run.out;
+  EXPECT_NE(run.out.find("bbox_mAP"), std::string::npos) << run.out;
+  EXPECT_EQ(logged_losses(work).size(), 8u);
+  const auto test =
+      run_detkit({"test", cfg, work + "/epoch_2.pth", "--eval", "bbox", "--threads", "1"});
+  ASSERT_EQ(test.exit_code, 0) << test.out << test.err;
+  EXPECT_NE(test.out.find("Average Precision  (AP) @[ IoU=0.50:0.95"), std::string::npos)
+      << test.out;
+}
+
 TEST_F(TrainingTest, TestCommandReportsBadCheckpointsClearly) {
   const std::string cfg =
       write_config("bad_ckpt.yaml", config_text(data(), "{type: EpochBasedRunner, max_epochs: 1}"));
