@@ -78,6 +78,18 @@ int run_command(const Command& command, const std::string& path,
     return 0;
   }
   const bool option_first = !args.empty() && args.front().size() > 1 && args.front()[0] == '-';
+  if (option_first) {
+    // Options before the action (`detkit plugins --plugin P describe T`): the first argument
+    // that names an action is the action, wherever it stands.
+    for (size_t i = 1; i < args.size(); ++i) {
+      for (const auto& action : command.actions) {
+        if (args[i] != action.name) continue;
+        std::vector<std::string> rest = args;
+        rest.erase(rest.begin() + static_cast<std::ptrdiff_t>(i));
+        return run_command(action, path + " " + action.name, rest);
+      }
+    }
+  }
   if (args.empty() || option_first) {
     if (command.default_action == nullptr) throw UsageError("missing " + noun + choices);
     for (const auto& action : command.actions) {

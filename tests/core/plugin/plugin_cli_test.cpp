@@ -194,6 +194,12 @@ TEST(PluginsCli, RepeatedTypeSkipsOnlyThatComponentAndWarnsInEveryCommand) {
   ASSERT_EQ(describe.exit_code, 0) << describe.err;
   EXPECT_NE(describe.out.find("FocalLoss (loss, from " + losses + ")"), std::string::npos)
       << describe.out;
+  // Options may come before the action.
+  const auto option_first =
+      run_detkit({"plugins", "--plugin", losses, "describe", "FocalLoss"}, {});
+  ASSERT_EQ(option_first.exit_code, 0) << option_first.err;
+  EXPECT_NE(option_first.out.find("FocalLoss (loss, from " + losses + ")"), std::string::npos)
+      << option_first.out;
 }
 
 TEST(PluginsCli, SamePluginNameInTwoFoldersIsShadowedNotOpened) {
