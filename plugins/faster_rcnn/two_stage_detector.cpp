@@ -41,7 +41,8 @@ namespace faster_rcnn_plugin {
 
 namespace {
 
-/// `cfg` (a map or null) with the keys `allowed` only; others fail at `path`.
+/// Fails (at the detector's `name` key) unless its `name` setting (train_cfg or test_cfg) is
+/// null or a map whose keys are among `allowed`, the stages the heads take.
 void check_stage_keys(const detkit::ComponentConfig& detector, const char* name,
                       const std::vector<std::string>& allowed) {
   const detkit::ConfigNode& cfg = detector.node(name);
