@@ -9,6 +9,7 @@ packages=(
   libboost-dev libboost-program-options-dev
   libyaml-cpp-dev libfmt-dev libsimdjson-dev libpugixml-dev
   libopencv-dev
+  libgloo-dev
   libgtest-dev libgmock-dev
 )
 if [[ "${1:-}" == "--with-python" ]]; then

@@ -1,0 +1,65 @@
+// Distributed training on PyTorch's own engine (c10d): a process group of `world_size`
+// processes that meet through a TCPStore held by rank 0 (torchrun's MASTER_ADDR / MASTER_PORT),
+// with Gloo as the backend on CPU. The c10d headers stay in distributed.cpp; detkit is built
+// with them when Debian's libgloo-dev is installed (tools/install_deps.sh installs it).
+#pragma once
+
+#include <torch/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "detkit/export.h"
+
+namespace detkit {
+
+/// Where a process stands in a distributed run and how it reaches its peers.
+struct DETKIT_API DistributedOptions {
+  int64_t rank = 0;
+  int64_t world_size = 1;
+  /// The host and port of rank 0's TCPStore.
+  std::string master_addr = "127.0.0.1";
+  int master_port = 29500;
+  /// How long joining and every collective may take before it fails (PyTorch's default: 30
+  /// minutes).
+  std::chrono::milliseconds timeout{std::chrono::minutes(30)};
+};
+
+/// Whether this build of detkit has c10d's Gloo backend.
+DETKIT_API bool distributed_available();
+
+/// torchrun's environment as DistributedOptions: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT
+/// (all required). Throws Error naming the variable that is missing or malformed, or a rank
+/// outside [0, WORLD_SIZE).
+DETKIT_API DistributedOptions distributed_options_from_env();
+
+/// A c10d process group over Gloo. Every call is collective: all ranks make it, in the same
+/// order, or the others fail when the timeout passes.
+class DETKIT_API ProcessGroup {
+ public:
+  /// Joins the group (rank 0 holds the store). Throws Error when the build has no Gloo, when a
+  /// peer does not join within the timeout, or when the store cannot be reached.
+  explicit ProcessGroup(const DistributedOptions& options);
+  ~ProcessGroup();
+  ProcessGroup(const ProcessGroup&) = delete;
+  ProcessGroup& operator=(const ProcessGroup&) = delete;
+
+  int64_t rank() const;
+  int64_t world_size() const;
+  /// Replaces each tensor (CPU) by its mean over the ranks (one collective for all of them,
+  /// computed in float32).
+  void all_reduce_mean(std::vector<torch::Tensor>& tensors);
+  /// Replaces each tensor by rank `root`'s.
+  void broadcast(std::vector<torch::Tensor>& tensors, int64_t root = 0);
+  /// Returns when every rank has called it.
+  void barrier();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace detkit

@@ -1,0 +1,108 @@
+// The c10d process group (detkit/core/distributed.h) with real processes on 127.0.0.1: two
+// ranks average and broadcast tensors; a rank whose peer never comes fails with a clear message
+// within its timeout; torchrun's variables are read and checked.
+#include <gtest/gtest.h>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+#include "detkit/core/distributed.h"
+#include "detkit/error.h"
+#include "test_support.h"
+
+namespace detkit {
+namespace {
+
+/// A TCP port nobody listens on now (bound to port 0, then released).
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = 0;
+  socklen_t size = sizeof(address);
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&address), size) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size) != 0) {
+    throw std::runtime_error("no free port");
+  }
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+/// Runs the worker as `rank` of `world` on `port`.
+testing::ProcessResult run_rank(int rank, int world, int port, int timeout_ms) {
+  return testing::run_process(
+      {DIST_WORKER}, {"RANK=" + std::to_string(rank), "WORLD_SIZE=" + std::to_string(world),
+                      "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + std::to_string(port),
+                      "DETKIT_DIST_TIMEOUT_MS=" + std::to_string(timeout_ms)});
+}
+
+TEST(ProcessGroup, TwoRanksAverageAndBroadcast) {
+  ASSERT_TRUE(distributed_available()) << "detkit was built without libgloo-dev";
+  const int port = free_port();
+  testing::ProcessResult rank1;
+  std::thread other([&] { rank1 = run_rank(1, 2, port, 60000); });
+  const testing::ProcessResult rank0 = run_rank(0, 2, port, 60000);
+  other.join();
+  // Means of [1, 1, 1] and [2, 2, 2]; of [0, 1, 2, 3] and [0, 2, 4, 6]; rank 0's [10, 11].
+  const std::string expected = "mean 1.5 1.5 1.5 0 1.5 3 4.5\nbroadcast 10 11\n";
+  EXPECT_EQ(rank0.exit_code, 0) << rank0.err;
+  EXPECT_EQ(rank1.exit_code, 0) << rank1.err;
+  EXPECT_EQ(rank0.out, expected);
+  EXPECT_EQ(rank1.out, expected);
+}
+
+TEST(ProcessGroup, AMissingPeerIsAClearErrorWithinTheTimeout) {
+  ASSERT_TRUE(distributed_available());
+  const auto start = std::chrono::steady_clock::now();
+  const testing::ProcessResult alone = run_rank(0, 2, free_port(), 2000);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(alone.exit_code, 1);
+  EXPECT_NE(alone.err.find("rank 0 of 2 could not join the group at 127.0.0.1:"), std::string::npos)
+      << alone.err;
+  EXPECT_NE(alone.err.find("within 2 s"), std::string::npos) << alone.err;
+  EXPECT_LT(seconds, 30.0);
+}
+
+TEST(ProcessGroup, TorchrunsVariablesAreReadAndChecked) {
+  const auto set = [](const char* rank, const char* world, const char* addr, const char* port) {
+    for (auto [name, value] : {std::pair{"RANK", rank}, std::pair{"WORLD_SIZE", world},
+                               std::pair{"MASTER_ADDR", addr}, std::pair{"MASTER_PORT", port}}) {
+      if (value == nullptr) {
+        ::unsetenv(name);
+      } else {
+        ::setenv(name, value, 1);
+      }
+    }
+  };
+  set("1", "4", "node0", "29600");
+  const DistributedOptions options = distributed_options_from_env();
+  EXPECT_EQ(options.rank, 1);
+  EXPECT_EQ(options.world_size, 4);
+  EXPECT_EQ(options.master_addr, "node0");
+  EXPECT_EQ(options.master_port, 29600);
+  set("4", "4", "node0", "29600");
+  EXPECT_NE(testing::error_of([] {
+              distributed_options_from_env();
+            }).find("RANK='4' is not an integer in [0, 3]"),
+            std::string::npos);
+  set("0", "2", "node0", "http");
+  EXPECT_NE(testing::error_of([] { distributed_options_from_env(); }).find("MASTER_PORT='http'"),
+            std::string::npos);
+  set("0", "2", nullptr, "29600");
+  EXPECT_NE(testing::error_of([] {
+              distributed_options_from_env();
+            }).find("the environment variable MASTER_ADDR is not set"),
+            std::string::npos);
+  set(nullptr, nullptr, nullptr, nullptr);
+}
+
+}  // namespace
+}  // namespace detkit
