@@ -3,6 +3,7 @@
 // rank, the peer address and the timeout.
 #include "detkit/core/distributed.h"
 
+#include <torch/nn/module.h>
 #include <torch/torch.h>
 
 #include <cstdlib>
@@ -178,6 +179,40 @@ void ProcessGroup::barrier() {}
 #endif
 
 ProcessGroup::~ProcessGroup() = default;
+
+void broadcast_parameters(torch::nn::Module& module, ProcessGroup& group) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> tensors;
+  for (const auto& parameter : module.parameters())
+    tensors.push_back(parameter);
+  for (const auto& buffer : module.buffers())
+    tensors.push_back(buffer);
+  group.broadcast(tensors, 0);
+}
+
+void average_gradients(torch::nn::Module& module, ProcessGroup& group, int64_t bucket_bytes) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> parameters;
+  for (const auto& parameter : module.parameters()) {
+    if (parameter.requires_grad()) parameters.push_back(parameter);
+  }
+  std::vector<torch::Tensor> bucket;
+  int64_t filled = 0;
+  const auto flush = [&] {
+    if (bucket.empty()) return;
+    group.all_reduce_mean(bucket);
+    bucket.clear();
+    filled = 0;
+  };
+  for (auto it = parameters.rbegin(); it != parameters.rend(); ++it) {
+    torch::Tensor& parameter = *it;
+    if (!parameter.grad().defined()) parameter.mutable_grad() = torch::zeros_like(parameter);
+    bucket.push_back(parameter.mutable_grad());
+    filled += parameter.numel() * static_cast<int64_t>(parameter.element_size());
+    if (filled >= bucket_bytes) flush();
+  }
+  flush();
+}
 
 int64_t ProcessGroup::rank() const {
   return impl_->options.rank;

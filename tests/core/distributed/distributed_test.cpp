@@ -9,11 +9,14 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "detkit/core/distributed.h"
 #include "detkit/error.h"
+#include "dist_shard.h"
 #include "test_support.h"
 
 namespace detkit {
@@ -35,12 +38,25 @@ int free_port() {
   return ntohs(address.sin_port);
 }
 
-/// Runs the worker as `rank` of `world` on `port`.
-testing::ProcessResult run_rank(int rank, int world, int port, int timeout_ms) {
+/// Runs the worker as `rank` of `world` on `port` (in `mode`, when given).
+testing::ProcessResult run_rank(int rank, int world, int port, int timeout_ms,
+                                const std::string& mode = "") {
   return testing::run_process(
-      {DIST_WORKER}, {"RANK=" + std::to_string(rank), "WORLD_SIZE=" + std::to_string(world),
-                      "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + std::to_string(port),
-                      "DETKIT_DIST_TIMEOUT_MS=" + std::to_string(timeout_ms)});
+      {DIST_WORKER},
+      {"RANK=" + std::to_string(rank), "WORLD_SIZE=" + std::to_string(world),
+       "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + std::to_string(port),
+       "DETKIT_DIST_TIMEOUT_MS=" + std::to_string(timeout_ms), "DETKIT_DIST_MODE=" + mode});
+}
+
+/// The numbers after `label` on its line of `text`.
+std::vector<double> numbers_after(const std::string& text, const std::string& label) {
+  std::vector<double> values;
+  const size_t at = text.find(label + " ");
+  if (at == std::string::npos) return values;
+  std::istringstream line(text.substr(at + label.size(), text.find('\n', at) - at - label.size()));
+  for (double v; line >> v;)
+    values.push_back(v);
+  return values;
 }
 
 TEST(ProcessGroup, TwoRanksAverageAndBroadcast) {
@@ -56,6 +72,55 @@ TEST(ProcessGroup, TwoRanksAverageAndBroadcast) {
   EXPECT_EQ(rank1.exit_code, 0) << rank1.err;
   EXPECT_EQ(rank0.out, expected);
   EXPECT_EQ(rank1.out, expected);
+}
+
+TEST(ProcessGroup, AveragedGradientsAreTheMeanOfTheShardsGradientsAndWeightsStayEqual) {
+  ASSERT_TRUE(distributed_available());
+  const int port = free_port();
+  testing::ProcessResult rank1;
+  std::thread other([&] { rank1 = run_rank(1, 2, port, 60000, "grad"); });
+  testing::ProcessResult rank0 = run_rank(0, 2, port, 60000, "grad");
+  other.join();
+  ASSERT_EQ(rank0.exit_code, 0) << rank0.err;
+  ASSERT_EQ(rank1.exit_code, 0) << rank1.err;
+  // In one process: the mean of the gradients each shard gives, and the step they make.
+  torch::nn::Linear model = shard_model();
+  std::vector<torch::Tensor> sum;
+  for (int64_t rank = 0; rank < 2; ++rank) {
+    model->zero_grad();
+    const auto [x, y] = shard_batch(rank);
+    torch::mse_loss(model(x), y).backward();
+    for (size_t i = 0; i < model->parameters().size(); ++i) {
+      const torch::Tensor g = model->parameters()[i].grad().clone();
+      if (sum.size() <= i) {
+        sum.push_back(g);
+      } else {
+        sum[i] += g;
+      }
+    }
+  }
+  std::vector<double> expected_grad, expected_weights;
+  for (size_t i = 0; i < sum.size(); ++i) {
+    const torch::Tensor mean = (sum[i] / 2).reshape({-1}).to(torch::kDouble);
+    const torch::Tensor stepped =
+        (model->parameters()[i].detach() - 0.1 * sum[i] / 2).reshape({-1}).to(torch::kDouble);
+    for (int64_t k = 0; k < mean.numel(); ++k) {
+      expected_grad.push_back(mean[k].item<double>());
+      expected_weights.push_back(stepped[k].item<double>());
+    }
+  }
+  for (const testing::ProcessResult* rank : {&rank0, &rank1}) {
+    const std::vector<double> grad = numbers_after(rank->out, "grad");
+    const std::vector<double> weights = numbers_after(rank->out, "weights");
+    ASSERT_EQ(grad.size(), expected_grad.size()) << rank->out;
+    ASSERT_EQ(weights.size(), expected_weights.size()) << rank->out;
+    for (size_t k = 0; k < grad.size(); ++k) {
+      EXPECT_NEAR(grad[k], expected_grad[k], 1e-6) << k;
+      EXPECT_NEAR(weights[k], expected_weights[k], 1e-6) << k;
+    }
+  }
+  // Identical weights on both ranks after the step.
+  EXPECT_EQ(numbers_after(rank0.out, "weights"), numbers_after(rank1.out, "weights"));
 }
 
 TEST(ProcessGroup, AMissingPeerIsAClearErrorWithinTheTimeout) {

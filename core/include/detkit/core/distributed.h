@@ -14,6 +14,10 @@
 
 #include "detkit/export.h"
 
+namespace torch::nn {
+class Module;
+}  // namespace torch::nn
+
 namespace detkit {
 
 /// Where a process stands in a distributed run and how it reaches its peers.
@@ -61,5 +65,15 @@ class DETKIT_API ProcessGroup {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+/// Copies rank 0's parameters and buffers into every rank's `module` (DDP's start).
+DETKIT_API void broadcast_parameters(torch::nn::Module& module, ProcessGroup& group);
+
+/// Replaces the gradient of each of `module`'s trainable parameters by its mean over the ranks,
+/// as PyTorch DDP's reducer does: buckets of about `bucket_bytes`, filled in reverse parameter
+/// order, one collective each. A parameter without a gradient on this rank takes part with
+/// zeros (find_unused_parameters), so every rank makes the same collectives.
+DETKIT_API void average_gradients(torch::nn::Module& module, ProcessGroup& group,
+                                  int64_t bucket_bytes = int64_t{25} << 20);
 
 }  // namespace detkit
