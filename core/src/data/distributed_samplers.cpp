@@ -66,7 +66,7 @@ std::vector<int64_t> DistributedSampler::indices(uint64_t seed, int64_t epoch) c
 DistributedGroupSampler::DistributedGroupSampler(std::vector<uint8_t> flags,
                                                  int64_t samples_per_gpu, int64_t num_replicas,
                                                  int64_t rank)
-    : flags_(std::move(flags)),
+    : members_(group_members(flags)),
       samples_per_gpu_(samples_per_gpu),
       num_replicas_(num_replicas),
       rank_(rank) {
@@ -75,13 +75,9 @@ DistributedGroupSampler::DistributedGroupSampler(std::vector<uint8_t> flags,
                 std::to_string(samples_per_gpu));
   }
   check_rank("DistributedGroupSampler", num_replicas, rank);
-  for (uint8_t flag : flags_) {
-    if (group_sizes_.size() <= flag) group_sizes_.resize(static_cast<size_t>(flag) + 1, 0);
-    ++group_sizes_[flag];
-  }
   const auto spg = static_cast<size_t>(samples_per_gpu_);
-  for (size_t size : group_sizes_)
-    num_samples_ += ceil_div(size, spg * static_cast<size_t>(num_replicas_)) * spg;
+  for (const auto& group : members_)
+    num_samples_ += ceil_div(group.size(), spg * static_cast<size_t>(num_replicas_)) * spg;
 }
 
 std::vector<int64_t> DistributedGroupSampler::indices(uint64_t seed, int64_t epoch) const {
@@ -89,13 +85,9 @@ std::vector<int64_t> DistributedGroupSampler::indices(uint64_t seed, int64_t epo
   const auto spg = static_cast<size_t>(samples_per_gpu_);
   const auto replicas = static_cast<size_t>(num_replicas_);
   std::vector<int64_t> all;
-  for (size_t group = 0; group < group_sizes_.size(); ++group) {
-    const size_t size = group_sizes_[group];
+  for (const auto& members : members_) {
+    const size_t size = members.size();
     if (size == 0) continue;
-    std::vector<int64_t> members;
-    for (size_t i = 0; i < flags_.size(); ++i) {
-      if (flags_[i] == group) members.push_back(static_cast<int64_t>(i));
-    }
     std::vector<int64_t> shuffled;
     for (int64_t k : randperm(static_cast<int64_t>(size), generator))
       shuffled.push_back(members[static_cast<size_t>(k)]);

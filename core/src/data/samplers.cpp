@@ -29,6 +29,15 @@ uint64_t uniform_index(std::mt19937_64& engine, uint64_t n) {
   return draw % n;
 }
 
+std::vector<std::vector<int64_t>> group_members(const std::vector<uint8_t>& flags) {
+  std::vector<std::vector<int64_t>> members;
+  for (size_t i = 0; i < flags.size(); ++i) {
+    if (members.size() <= flags[i]) members.resize(static_cast<size_t>(flags[i]) + 1);
+    members[flags[i]].push_back(static_cast<int64_t>(i));
+  }
+  return members;
+}
+
 Sampler::~Sampler() = default;
 
 SequentialSampler::SequentialSampler(size_t dataset_size) : dataset_size_(dataset_size) {}
@@ -40,18 +49,16 @@ std::vector<int64_t> SequentialSampler::indices(uint64_t /*seed*/, int64_t /*epo
 }
 
 GroupSampler::GroupSampler(std::vector<uint8_t> flags, int64_t samples_per_gpu)
-    : flags_(std::move(flags)), samples_per_gpu_(samples_per_gpu) {
+    : members_(group_members(flags)), samples_per_gpu_(samples_per_gpu) {
   if (samples_per_gpu < 1) {
     throw Error("GroupSampler: samples_per_gpu must be >= 1, got " +
                 std::to_string(samples_per_gpu));
   }
-  for (uint8_t flag : flags_) {
-    if (group_sizes_.size() <= flag) group_sizes_.resize(static_cast<size_t>(flag) + 1, 0);
-    ++group_sizes_[flag];
-  }
   const auto spg = static_cast<size_t>(samples_per_gpu_);
-  for (size_t size : group_sizes_)
-    num_samples_ += (size + spg - 1) / spg * spg;
+  for (const auto& group : members_) {
+    group_sizes_.push_back(group.size());
+    num_samples_ += (group.size() + spg - 1) / spg * spg;
+  }
 }
 
 std::vector<int64_t> GroupSampler::indices(uint64_t seed, int64_t epoch) const {
@@ -59,13 +66,10 @@ std::vector<int64_t> GroupSampler::indices(uint64_t seed, int64_t epoch) const {
   const auto spg = static_cast<size_t>(samples_per_gpu_);
   std::vector<int64_t> all;
   all.reserve(num_samples_);
-  for (size_t group = 0; group < group_sizes_.size(); ++group) {
-    const size_t size = group_sizes_[group];
+  for (const auto& group : members_) {
+    const size_t size = group.size();
     if (size == 0) continue;
-    std::vector<int64_t> members;
-    for (size_t i = 0; i < flags_.size(); ++i) {
-      if (flags_[i] == group) members.push_back(static_cast<int64_t>(i));
-    }
+    std::vector<int64_t> members = group;
     // np.random.shuffle: Fisher-Yates from the last position.
     for (size_t i = size - 1; i > 0; --i)
       std::swap(members[i], members[uniform_index(engine, i + 1)]);

@@ -50,7 +50,7 @@ class DETKIT_API GroupSampler : public Sampler {
   const std::vector<size_t>& group_sizes() const { return group_sizes_; }
 
  private:
-  std::vector<uint8_t> flags_;
+  std::vector<std::vector<int64_t>> members_;
   int64_t samples_per_gpu_;
   std::vector<size_t> group_sizes_;
   size_t num_samples_ = 0;
@@ -90,11 +90,14 @@ class DETKIT_API DistributedGroupSampler : public Sampler {
   size_t size() const override { return num_samples_; }
 
  private:
-  std::vector<uint8_t> flags_;
+  std::vector<std::vector<int64_t>> members_;
   int64_t samples_per_gpu_, num_replicas_, rank_;
-  std::vector<size_t> group_sizes_;
   size_t num_samples_ = 0;
 };
+
+/// The sample indices of each aspect-ratio group (`flags[i]` is sample i's group), in index
+/// order; groups without samples are empty. Shared by the group samplers.
+DETKIT_API std::vector<std::vector<int64_t>> group_members(const std::vector<uint8_t>& flags);
 
 /// splitmix64: a well-mixed 64-bit hash, used to derive independent seeds.
 DETKIT_API uint64_t mix_seed(uint64_t value);
