@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <system_error>
 
+#include "detkit/engine/dist_utils.h"
 #include "detkit/error.h"
 
 namespace detkit::hooks {
@@ -73,6 +74,7 @@ bool is_file(const std::string& path) {
 }
 
 void remove_file(const std::string& path) {
+  if (!is_main_process()) return;  // rank 0 owns the work dir's files
   std::error_code ec;
   fs::remove(path, ec);
   if (ec) throw Error("cannot remove '" + path + "': " + ec.message());

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "detkit/engine/dist_utils.h"
 #include "detkit/error.h"
 #include "detkit/modeling/init.h"
 
@@ -158,6 +159,7 @@ std::string json_dumps(const ConfigNode& value) {
 }
 
 void append_json_line(const std::string& path, const ConfigNode& object) {
+  if (!is_main_process()) return;  // rank 0 writes the JSON log (MMCV's master_only _dump_log)
   std::ofstream file(path, std::ios::app);
   if (file) file << json_dumps(object) << '\n';
   if (!file) throw Error("cannot append to the JSON log '" + path + "'");

@@ -8,6 +8,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "detkit/engine/dist_utils.h"
 #include "detkit/engine/optimizer.h"
 #include "detkit/engine/runner.h"
 #include "detkit/error.h"
@@ -94,6 +95,8 @@ void OptimizerHook::after_train_iter(RunnerBase& runner) {
   torch::Tensor loss = trainable_loss(runner, "OptimizerHook");
   if (options_.detect_anomalous_params) detect_anomalous_parameters(loss, runner);
   loss.backward();
+  // A distributed run: every rank's gradients become their mean before clipping (DDP).
+  allreduce_grads(runner.model());
   clip_grads(runner);
   optimizer.step();
 }

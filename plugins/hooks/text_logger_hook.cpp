@@ -18,6 +18,7 @@
 #include <system_error>
 #include <vector>
 
+#include "detkit/engine/dist_utils.h"
 #include "detkit/engine/optimizer.h"
 #include "detkit/error.h"
 #include "detkit/params.h"
@@ -128,14 +129,14 @@ class TextLoggerHook : public LoggerHook {
     time_sec_tot_ = 0.0;
     json_log_path_ = join_path(runner.work_dir(), runner.timestamp() + ".log.json");
     std::error_code ec;
-    fs::create_directories(runner.work_dir(), ec);
+    if (is_main_process()) fs::create_directories(runner.work_dir(), ec);
     const ConfigNode& meta = runner.meta();
     if (meta.is_map()) dump_log(meta);
   }
 
   /// With out_dir: copies the logs there.
   void after_run(RunnerBase& runner) override {
-    if (out_dir_.empty()) return;
+    if (out_dir_.empty() || !is_main_process()) return;
     copy_logs(runner);
   }
 

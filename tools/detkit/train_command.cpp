@@ -1,6 +1,9 @@
 // `detkit train CONFIG [--work-dir D] [--cfg-options k=v ...] [--resume-from C] [--seed S]
-// [--deterministic] [--threads N] [--no-validate]`: MMDetection's tools/train.py over
-// detkit::train_detector (detkit/core/train.h). Ctrl-C stops between iterations (exit 130).
+// [--deterministic] [--threads N] [--no-validate] [--launcher none|pytorch|slurm]
+// [--dist-timeout S]`: MMDetection's tools/train.py over detkit::train_detector
+// (detkit/core/train.h). Ctrl-C stops between iterations (exit 130). With a launcher the process
+// is one rank of a distributed run: it joins the c10d group that torchrun's (or Slurm's)
+// variables describe, and rank 0 logs and writes the work dir.
 #include <torch/torch.h>
 
 #include <iostream>
@@ -8,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "cli.h"
+#include "detkit/core/distributed.h"
 #include "detkit/core/interrupt.h"
 #include "detkit/core/runtime.h"
 #include "detkit/core/train.h"
@@ -28,13 +32,21 @@ int run_train(const std::vector<std::string>& args) {
       "seed", po::value<int64_t>(), "random seed (default: the config's seed, else random)")(
       "deterministic", "use deterministic algorithms")(
       "threads", po::value<int>()->default_value(0), "intra-op threads (0 = one per core)")(
-      "no-validate", "do not evaluate during training, whatever `evaluation` says");
+      "no-validate", "do not evaluate during training, whatever `evaluation` says")(
+      "launcher", po::value<std::string>()->default_value("none"),
+      "none: one process; pytorch: one rank of a distributed run described by torchrun's "
+      "RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT (what `detkit dist-train` sets); slurm: by "
+      "SLURM_PROCID, SLURM_NTASKS, SLURM_NODELIST")(
+      "dist-timeout", po::value<double>()->default_value(1800),
+      "seconds that joining the group and every collective may take before this rank stops "
+      "with an error (PyTorch's default: 30 minutes)");
   po::positional_options_description positional;
   positional.add("config", 1);
   po::variables_map vm;
   if (!parse(args, options, positional, vm,
              "detkit train CONFIG [--work-dir D] [--cfg-options k=v ...] [--resume-from C] "
-             "[--seed S] [--deterministic] [--threads N] [--no-validate]"))
+             "[--seed S] [--deterministic] [--threads N] [--no-validate] "
+             "[--launcher none|pytorch|slurm] [--dist-timeout S]"))
     return 0;
   const int threads = vm["threads"].as<int>();
   if (threads < 0) throw UsageError("--threads must be >= 0, got " + std::to_string(threads));
@@ -46,6 +58,12 @@ int run_train(const std::vector<std::string>& args) {
     if (vm.count("resume-from")) inputs.push_back(vm["resume-from"].as<std::string>());
     refuse_output_over_inputs("--work-dir", vm["work-dir"].as<std::string>(), inputs);
   }
+  const std::string launcher = vm["launcher"].as<std::string>();
+  if (launcher != "none" && launcher != "pytorch" && launcher != "slurm")
+    throw UsageError("--launcher must be none, pytorch or slurm, got '" + launcher + "'");
+  const double dist_timeout = vm["dist-timeout"].as<double>();
+  if (!(dist_timeout > 0 && dist_timeout <= 7 * 24 * 3600))
+    throw UsageError("--dist-timeout must be a number of seconds in (0, 604800]");
   if (threads > 0) set_intra_op_threads(threads, "--threads");
 
   const ConfigNode config = load_config_from(vm);
@@ -60,6 +78,17 @@ int run_train(const std::vector<std::string>& args) {
   // Ctrl-C / SIGTERM stop between iterations, the last complete checkpoint kept for
   // --resume-from; a second Ctrl-C quits at once.
   const InterruptHandler on_ctrl_c;
+  // A distributed run: join the group before anything is built (a missing peer fails here,
+  // within --dist-timeout), and make it the group components see (detkit/engine/dist_utils.h).
+  std::unique_ptr<ProcessGroup> group;
+  std::unique_ptr<DefaultProcessGroup> as_default;
+  if (launcher != "none") {
+    DistributedOptions dist =
+        launcher == "pytorch" ? distributed_options_from_env() : distributed_options_from_slurm();
+    dist.timeout = std::chrono::milliseconds(static_cast<int64_t>(dist_timeout * 1000));
+    group = std::make_unique<ProcessGroup>(dist);
+    as_default = std::make_unique<DefaultProcessGroup>(*group);
+  }
   TrainResult result;
   try {
     result = train_detector(config, train);
@@ -69,6 +98,7 @@ int run_train(const std::vector<std::string>& args) {
       std::cerr << "  continue with: --resume-from " << stop.last_checkpoint() << "\n";
     return stop.exit_status();
   }
+  if (group && group->rank() != 0) return 0;  // rank 0 reports the run
   std::cout << fmt::format("\ntraining finished: work dir {}\n  log: {}\n", result.work_dir,
                            result.log_file);
   if (!result.last_checkpoint.empty())

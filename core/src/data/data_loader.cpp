@@ -147,7 +147,8 @@ struct DataLoader::Pass {
   /// Seeds this thread's random engine and prepares the sample at `position`.
   std::vector<PipelineSample> load(int64_t position) const {
     try {
-      random_engine().seed(sample_seed(options.seed(), epoch, position));
+      random_engine().seed(
+          sample_seed(options.seed() + options.transform_seed_offset(), epoch, position));
       return dataset->prepare(static_cast<size_t>(order[static_cast<size_t>(position)]));
     } catch (const ConfigError& e) {
       throw ConfigError(describe(position) + ": " + e.what());

@@ -6,7 +6,9 @@
 #include <torch/nn/module.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "detkit/error.h"
@@ -69,6 +71,41 @@ DistributedOptions distributed_options_from_env() {
   return options;
 }
 
+std::string first_slurm_host(const std::string& node_list) {
+  // The first entry: up to the first comma outside brackets.
+  size_t end = 0;
+  for (int depth = 0; end < node_list.size(); ++end) {
+    if (node_list[end] == '[') ++depth;
+    if (node_list[end] == ']') --depth;
+    if (node_list[end] == ',' && depth == 0) break;
+  }
+  const std::string entry = node_list.substr(0, end);
+  const size_t open = entry.find('[');
+  if (open == std::string::npos) return entry;
+  const size_t close = entry.find(']', open);
+  if (close == std::string::npos)
+    throw Error("distributed launch: SLURM_NODELIST='" + node_list + "' has an unclosed '['");
+  const std::string ranges = entry.substr(open + 1, close - open - 1);
+  const size_t first_end = ranges.find_first_of("-,");
+  return entry.substr(0, open) + ranges.substr(0, first_end) + entry.substr(close + 1);
+}
+
+DistributedOptions distributed_options_from_slurm() {
+  DistributedOptions options;
+  options.world_size = env_integer("SLURM_NTASKS", 1, 1 << 20);
+  options.rank = env_integer("SLURM_PROCID", 0, options.world_size - 1);
+  const char* addr = std::getenv("MASTER_ADDR");
+  options.master_addr = addr != nullptr && *addr != '\0'
+                            ? std::string(addr)
+                            : first_slurm_host(required_env("SLURM_NODELIST"));
+  if (options.master_addr.empty()) throw Error("distributed launch: SLURM_NODELIST names no host");
+  const char* port = std::getenv("MASTER_PORT");
+  options.master_port = port != nullptr && *port != '\0'
+                            ? static_cast<int>(env_integer("MASTER_PORT", 1, 65535))
+                            : 29500;
+  return options;
+}
+
 #if defined(DETKIT_WITH_GLOO)
 
 bool distributed_available() {
@@ -124,21 +161,80 @@ ProcessGroup::ProcessGroup(const DistributedOptions& options) : impl_(std::make_
   }
 }
 
-void ProcessGroup::all_reduce_mean(std::vector<torch::Tensor>& tensors) {
-  if (tensors.empty()) return;
-  // One flat buffer, one collective (c10d's list form means copies of one tensor).
+namespace {
+
+/// The tensors as one float32 buffer (c10d's list form means copies of one tensor).
+torch::Tensor flatten(const std::vector<torch::Tensor>& tensors) {
   std::vector<torch::Tensor> flat;
   for (const auto& tensor : tensors)
-    flat.push_back(tensor.reshape({-1}).to(torch::kFloat));
-  std::vector<torch::Tensor> buffer = {torch::cat(flat)};
-  impl_->run("all-reduce", [&] { return impl_->group->allreduce(buffer); });
-  buffer[0].div_(static_cast<double>(impl_->options.world_size));
+    flat.push_back(tensor.detach().reshape({-1}).to(torch::kFloat));
+  return torch::cat(flat);
+}
+
+/// Copies `buffer`'s consecutive slices back into `tensors`.
+void unflatten(const torch::Tensor& buffer, std::vector<torch::Tensor>& tensors) {
+  torch::NoGradGuard no_grad;
   int64_t offset = 0;
   for (auto& tensor : tensors) {
     const int64_t n = tensor.numel();
-    tensor.copy_(buffer[0].slice(0, offset, offset + n).view_as(tensor));
+    tensor.copy_(buffer.slice(0, offset, offset + n).view_as(tensor));
     offset += n;
   }
+}
+
+}  // namespace
+
+void ProcessGroup::all_reduce_sum(std::vector<torch::Tensor>& tensors) {
+  if (tensors.empty()) return;
+  std::vector<torch::Tensor> buffer = {flatten(tensors)};
+  impl_->run("all-reduce", [&] { return impl_->group->allreduce(buffer); });
+  unflatten(buffer[0], tensors);
+}
+
+void ProcessGroup::all_reduce_mean(std::vector<torch::Tensor>& tensors) {
+  if (tensors.empty()) return;
+  std::vector<torch::Tensor> buffer = {flatten(tensors)};
+  impl_->run("all-reduce", [&] { return impl_->group->allreduce(buffer); });
+  buffer[0].div_(static_cast<double>(impl_->options.world_size));
+  unflatten(buffer[0], tensors);
+}
+
+std::vector<std::string> ProcessGroup::all_gather_bytes(const std::string& bytes) {
+  const int64_t n = impl_->options.world_size;
+  // The sizes first, then every rank's bytes padded to the largest (MMDetection's
+  // collect_results_gpu).
+  std::vector<torch::Tensor> size = {torch::tensor({static_cast<int64_t>(bytes.size())})};
+  std::vector<std::vector<torch::Tensor>> sizes(1);
+  for (int64_t r = 0; r < n; ++r)
+    sizes[0].push_back(torch::zeros({1}, torch::kLong));
+  impl_->run("all-gather", [&] { return impl_->group->allgather(sizes, size); });
+  int64_t largest = 0;
+  for (const auto& s : sizes[0])
+    largest = std::max(largest, s.item<int64_t>());
+  torch::Tensor padded = torch::zeros({std::max<int64_t>(largest, 1)}, torch::kUInt8);
+  std::memcpy(padded.data_ptr(), bytes.data(), bytes.size());
+  std::vector<torch::Tensor> mine = {padded};
+  std::vector<std::vector<torch::Tensor>> all(1);
+  for (int64_t r = 0; r < n; ++r)
+    all[0].push_back(torch::empty_like(padded));
+  impl_->run("all-gather", [&] { return impl_->group->allgather(all, mine); });
+  std::vector<std::string> result;
+  for (int64_t r = 0; r < n; ++r) {
+    const auto* data = static_cast<const char*>(all[0][static_cast<size_t>(r)].data_ptr());
+    result.emplace_back(data,
+                        static_cast<size_t>(sizes[0][static_cast<size_t>(r)].item<int64_t>()));
+  }
+  return result;
+}
+
+std::string ProcessGroup::broadcast_bytes(const std::string& bytes, int64_t root) {
+  std::vector<torch::Tensor> size = {torch::tensor({static_cast<int64_t>(bytes.size())})};
+  broadcast(size, root);
+  const int64_t n = size[0].item<int64_t>();
+  std::vector<torch::Tensor> data = {torch::zeros({std::max<int64_t>(n, 1)}, torch::kUInt8)};
+  if (rank() == root) std::memcpy(data[0].data_ptr(), bytes.data(), bytes.size());
+  broadcast(data, root);
+  return std::string(static_cast<const char*>(data[0].data_ptr()), static_cast<size_t>(n));
 }
 
 void ProcessGroup::broadcast(std::vector<torch::Tensor>& tensors, int64_t root) {
@@ -173,6 +269,13 @@ ProcessGroup::ProcessGroup(const DistributedOptions& options) : impl_(std::make_
 }
 
 void ProcessGroup::all_reduce_mean(std::vector<torch::Tensor>&) {}
+void ProcessGroup::all_reduce_sum(std::vector<torch::Tensor>&) {}
+std::vector<std::string> ProcessGroup::all_gather_bytes(const std::string& bytes) {
+  return {bytes};
+}
+std::string ProcessGroup::broadcast_bytes(const std::string& bytes, int64_t) {
+  return bytes;
+}
 void ProcessGroup::broadcast(std::vector<torch::Tensor>&, int64_t) {}
 void ProcessGroup::barrier() {}
 

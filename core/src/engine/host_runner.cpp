@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <csignal>
 #include <ctime>
 #include <filesystem>
 #include <iomanip>
@@ -21,6 +22,7 @@
 #include "detkit/core/checkpoint_io.h"
 #include "detkit/core/interrupt.h"
 #include "detkit/core/optimizers.h"
+#include "detkit/engine/dist_utils.h"
 #include "detkit/error.h"
 #include "detkit/modeling/detector.h"
 #include "detkit/version.h"
@@ -241,11 +243,33 @@ void HostRunner::run_step(const ImageBatch& batch, bool train) {
   }
   if (!total.defined()) throw Error("the model returned no loss (no entry named '*loss*')");
   log_vars.emplace_back("loss", total.item<double>());
+  if (dist_world_size() > 1) reduce_log_vars(log_vars);
   step_loss_ = train ? total : total.detach();
   step_log_vars_ = log_vars;
   step_num_samples_ = batch.size();
   for (const auto& [key, value] : log_vars)
     log_buffer_.update(key, value, step_num_samples_);
+}
+
+void HostRunner::reduce_log_vars(NamedValues& log_vars) const {
+  // MMDetection's _parse_losses: every rank must log the same variables (checked first, as
+  // its "loss log variables are different across GPUs!"), each the mean over the ranks.
+  const auto count = static_cast<double>(log_vars.size());
+  std::vector<torch::Tensor> lengths = {torch::tensor({count, count * count})};
+  all_reduce_mean(lengths);
+  if (lengths[0][0].item<double>() != count || lengths[0][1].item<double>() != count * count) {
+    throw Error(fmt::format(
+        "rank {}: the ranks' models return different loss entries in this step ({} here); "
+        "every rank must log the same losses",
+        dist_rank(), log_vars.size()));
+  }
+  torch::Tensor values = torch::empty({static_cast<int64_t>(log_vars.size())}, torch::kDouble);
+  for (size_t i = 0; i < log_vars.size(); ++i)
+    values[static_cast<int64_t>(i)] = log_vars[i].second;
+  std::vector<torch::Tensor> buffer = {values};
+  all_reduce_mean(buffer);
+  for (size_t i = 0; i < log_vars.size(); ++i)
+    log_vars[i].second = buffer[0][static_cast<int64_t>(i)].item<double>();
 }
 
 void HostRunner::train_epoch() {
@@ -303,7 +327,14 @@ ImageBatch HostRunner::next_train_batch() {
 }
 
 void HostRunner::stop_if_requested() const {
-  const int signal = interrupt_signal();
+  int signal = interrupt_signal();
+  if (dist_world_size() > 1) {
+    // Every rank stops at the same iteration: the highest signal any rank received (a rank
+    // that stopped alone would leave the others waiting in the next collective).
+    std::vector<torch::Tensor> flag = {torch::tensor({static_cast<double>(signal)})};
+    all_reduce_sum(flag);
+    if (flag[0].item<double>() > 0 && signal == 0) signal = SIGTERM;
+  }
   if (signal == 0) return;
   std::string last;
   if (const ConfigNode* msgs = meta_.find("hook_msgs"); msgs != nullptr && msgs->is_map()) {
@@ -403,6 +434,7 @@ void HostRunner::log_clear() {
 }
 
 void HostRunner::log_info(const std::string& line) {
+  if (!is_main_process()) return;  // rank 0 logs for the run (MMCV's master_only logger)
   const std::string stamped = log_time() + " - detkit - INFO - " + line;
   if (console_) std::cout << stamped << std::endl;
   if (log_file_.is_open()) log_file_ << stamped << '\n' << std::flush;
@@ -415,9 +447,11 @@ std::string HostRunner::save_checkpoint(const std::string& out_dir,
   const auto slot = filename.find("{}");
   if (slot != std::string::npos)
     filename.replace(slot, 2, std::to_string(by_epoch_ ? epoch_ + 1 : iter_ + 1));
+  const fs::path path = fs::path(out_dir) / filename;
+  // Rank 0 writes (MMCV's master_only _save_checkpoint); every rank knows the path.
+  if (!is_main_process()) return path.string();
   std::error_code ec;
   fs::create_directories(out_dir, ec);
-  const fs::path path = fs::path(out_dir) / filename;
   ConfigNode meta = meta_;
   if (extra_meta.is_map()) {
     for (const auto& entry : extra_meta.entries())

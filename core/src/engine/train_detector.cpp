@@ -18,11 +18,13 @@
 #include "detkit/core/config.h"
 #include "detkit/core/data_loader.h"
 #include "detkit/core/dataset_evaluation.h"
+#include "detkit/core/distributed.h"
 #include "detkit/core/host_runner.h"
 #include "detkit/core/inference.h"
 #include "detkit/core/optimizers.h"
 #include "detkit/core/text.h"
 #include "detkit/data/dataset.h"
+#include "detkit/engine/dist_utils.h"
 #include "detkit/engine/scheduler.h"
 #include "detkit/error.h"
 #include "detkit/evaluation/metric.h"
@@ -167,13 +169,32 @@ ConfigNode with_default(ConfigNode cfg, const char* key, ConfigNode value) {
 NamedValues evaluate_on(DetectorBase& model, const std::shared_ptr<const DatasetBase>& dataset,
                         const DataLoaderOptions& loader_options, const ConfigNode& options,
                         HostRunner& runner) {
+  auto log = [&](const std::string& line) { runner.log_info(line); };
+  if (ProcessGroup* group = default_process_group(); group && group->world_size() > 1) {
+    // MMDetection's DistEvalHook: rank 0's BatchNorm statistics on every rank
+    // (broadcast_bn_buffer), each rank predicts its share, rank 0 evaluates once and every
+    // rank learns the metrics (so save_best and the logs agree).
+    std::vector<torch::Tensor> buffers;
+    for (const auto& buffer : model.buffers())
+      buffers.push_back(buffer);
+    group->broadcast(buffers, 0);
+    const int64_t per_rank =
+        (static_cast<int64_t>(dataset->size()) + group->world_size() - 1) / group->world_size();
+    runner.log_put_output("eval_iter_num",
+                          static_cast<double>((per_rank + loader_options.samples_per_gpu() - 1) /
+                                              loader_options.samples_per_gpu()));
+    const std::vector<Instances> predictions =
+        predict_dataset_distributed(model, dataset, loader_options, *group);
+    NamedValues metrics;
+    if (group->rank() == 0) metrics = evaluate_predictions(*dataset, predictions, options, log);
+    return broadcast_named_values(metrics, *group);
+  }
   DataLoader loader(dataset, loader_options);
   // MMCV's EvalHook: the number of evaluation batches, which the logger shows as the
   // iteration of its `Epoch(val) [e][N]` line.
   runner.log_put_output("eval_iter_num", static_cast<double>(loader.num_batches()));
   const std::vector<Instances> predictions = predict_dataset(model, loader);
-  return evaluate_predictions(*dataset, predictions, options,
-                              [&](const std::string& line) { runner.log_info(line); });
+  return evaluate_predictions(*dataset, predictions, options, log);
 }
 
 }  // namespace
@@ -189,13 +210,20 @@ TrainResult train_detector(const ConfigNode& config, const TrainOptions& options
   }
   if (work_dir.empty())
     work_dir = (fs::path("work_dirs") / fs::path(options.config_path).stem()).string();
+  // A distributed run: rank 0 owns the work dir and names the run; the others learn the name.
+  ProcessGroup* group = default_process_group();
+  const bool main_process = is_main_process();
   std::error_code ec;
-  fs::create_directories(work_dir, ec);
-  if (ec || !fs::is_directory(work_dir)) {
-    throw Error("cannot create the work dir '" + work_dir + "'" + (ec ? ": " + ec.message() : ""));
+  if (main_process) {
+    fs::create_directories(work_dir, ec);
+    if (ec || !fs::is_directory(work_dir)) {
+      throw Error("cannot create the work dir '" + work_dir + "'" +
+                  (ec ? ": " + ec.message() : ""));
+    }
   }
   result.work_dir = work_dir;
-  const std::string timestamp = unique_timestamp(work_dir);
+  std::string timestamp = main_process ? unique_timestamp(work_dir) : std::string();
+  if (group != nullptr) timestamp = group->broadcast_bytes(timestamp, 0);
 
   // ---- seed
   uint64_t seed = 0;
@@ -205,6 +233,10 @@ TrainResult train_detector(const ConfigNode& config, const TrainOptions& options
     seed = static_cast<uint64_t>(s->as_int());
   } else {
     seed = std::random_device{}() & 0x7fffffff;
+  }
+  if (group != nullptr) {
+    // MMDetection's init_random_seed: rank 0's seed on every rank.
+    seed = std::stoull(group->broadcast_bytes(std::to_string(seed), 0));
   }
   torch::manual_seed(seed);
   bool deterministic = options.deterministic;
@@ -265,12 +297,19 @@ TrainResult train_detector(const ConfigNode& config, const TrainOptions& options
   auto runner = std::dynamic_pointer_cast<HostRunner>(built);
   if (!runner)
     throw ConfigError("runner: only detkit's EpochBasedRunner and IterBasedRunner can train");
-  runner->open_log(timestamp, options.console);
+  if (main_process) runner->open_log(timestamp, options.console);
   result.log_file = (fs::path(work_dir) / (timestamp + ".log")).string();
 
-  const std::string dumped = dump_config(config, options.config_path, work_dir, timestamp);
-  runner->log_info("Config:\n" + format_config(config, false));
-  runner->log_info("merged config written to " + dumped);
+  if (main_process) {
+    const std::string dumped = dump_config(config, options.config_path, work_dir, timestamp);
+    runner->log_info("Config:\n" + format_config(config, false));
+    runner->log_info("merged config written to " + dumped);
+  }
+  if (group != nullptr) {
+    runner->log_info(fmt::format(
+        "Distributed training: {} processes (c10d, Gloo); rank 0 logs and writes the work dir",
+        group->world_size()));
+  }
   runner->log_info(fmt::format("Set random seed to {}, deterministic: {}", seed,
                                deterministic ? "True" : "False"));
   ConfigNode& meta = runner->meta();
@@ -278,24 +317,46 @@ TrainResult train_detector(const ConfigNode& config, const TrainOptions& options
   meta.set("seed", ConfigNode(static_cast<int64_t>(seed)));
   meta.set("config", ConfigNode(format_config(config, false)));
 
-  // ---- loaders
-  const uint64_t loader_seed = seed;
+  // ---- loaders (samples_per_gpu per process; in a distributed run each rank its share of
+  // every epoch, as MMDetection's build_dataloader with dist=True)
+  const int64_t rank = dist_rank(), world_size = dist_world_size();
+  // The samplers share `seed`; each rank's random transforms differ (MMDetection's
+  // worker_init_fn seeds num_workers * rank + worker_id + seed); rank 0's are a single
+  // process's.
+  const uint64_t transform_offset = static_cast<uint64_t>(rank) * 1000003u;
   auto make_loader = [&](bool shuffle, const char* phase_loader, int64_t default_batch) {
     DataLoaderOptions o;
     o.samples_per_gpu(loader_setting(config, phase_loader, "samples_per_gpu", default_batch))
         .workers_per_gpu(loader_setting(config, phase_loader, "workers_per_gpu", 2))
         .shuffle(shuffle)
-        .seed(loader_seed);
+        .seed(seed)
+        .transform_seed_offset(transform_offset);
     return o;
   };
+  auto make_train_loader = [&](const std::shared_ptr<const DatasetBase>& dataset, bool shuffle,
+                               int64_t default_batch) {
+    DataLoaderOptions o = make_loader(shuffle, "train_dataloader", default_batch);
+    if (world_size == 1) return std::make_shared<DataLoader>(dataset, o);
+    std::shared_ptr<const Sampler> sampler;
+    if (shuffle) {
+      sampler = std::make_shared<DistributedGroupSampler>(dataset->group_flags(),
+                                                          o.samples_per_gpu(), world_size, rank);
+    } else {
+      sampler = std::make_shared<DistributedSampler>(dataset->size(), world_size, rank, false);
+    }
+    return std::make_shared<DataLoader>(dataset, sampler, o);
+  };
+  bool train_shuffle = true;
+  if (const ConfigNode* s = find_path(config, {"data", "train_dataloader", "shuffle"})) {
+    if (!s->is_bool())
+      throw ConfigError(
+          located_message(s->mark(), "data.train_dataloader.shuffle", "must be true or false"));
+    train_shuffle = s->as_bool();
+  }
   const int64_t train_batch = loader_setting(config, "train_dataloader", "samples_per_gpu", 2);
-  runner->set_loader(
-      "train", std::make_shared<DataLoader>(train_set, make_loader(true, "train_dataloader", 2)),
-      train_set->classes());
+  runner->set_loader("train", make_train_loader(train_set, train_shuffle, 2), train_set->classes());
   if (val_loss_set) {
-    runner->set_loader("val",
-                       std::make_shared<DataLoader>(
-                           val_loss_set, make_loader(false, "train_dataloader", train_batch)),
+    runner->set_loader("val", make_train_loader(val_loss_set, false, train_batch),
                        val_loss_set->classes());
   }
   runner->set_workflow(workflow);
@@ -389,6 +450,10 @@ TrainResult train_detector(const ConfigNode& config, const TrainOptions& options
     if (!report.clean()) runner->log_info(report.message());
   }
 
+  if (group != nullptr) {
+    // DDP's start: every rank begins from rank 0's weights and buffers.
+    broadcast_parameters(*model, *group);
+  }
   runner->run();
   if (const ConfigNode* last = find_path(runner->meta(), {"hook_msgs", "last_ckpt"});
       last && last->is_string())

@@ -24,7 +24,8 @@
 /// SDK ABI minor: bumped on backward-compatible additions (new functions, kinds, non-inline
 /// members), never on a layout change. A plugin's minor must be <= the host's.
 /// 2: detkit/modeling/detector_parts.h, ConfigNode::typed().
-#define DETKIT_SDK_ABI_MINOR 2
+/// 3: detkit/engine/dist_utils.h (rank, world size, collectives for hooks and SyncBN).
+#define DETKIT_SDK_ABI_MINOR 3
 
 #if defined(_GLIBCXX_USE_CXX11_ABI)
 #define DETKIT_CXX11_ABI _GLIBCXX_USE_CXX11_ABI

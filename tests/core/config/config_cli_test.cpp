@@ -87,7 +87,7 @@ TEST(ConfigCli, CheckReportsEveryProblem) {
 TEST(Cli, VersionNamesTheBinaryContract) {
   const auto r = run_detkit({"--version"});
   EXPECT_EQ(r.exit_code, 0);
-  EXPECT_NE(r.out.find("SDK ABI 1.2, LibTorch 1.13"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("SDK ABI 1.3, LibTorch 1.13"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("detkit_abi_1_torch_1_13_cxx11abi_1"), std::string::npos) << r.out;
 }
 

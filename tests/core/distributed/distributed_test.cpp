@@ -3,10 +3,6 @@
 // within its timeout; torchrun's variables are read and checked.
 #include <gtest/gtest.h>
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdlib>
 #include <sstream>
@@ -22,21 +18,7 @@
 namespace detkit {
 namespace {
 
-/// A TCP port nobody listens on now (bound to port 0, then released).
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = 0;
-  socklen_t size = sizeof(address);
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&address), size) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size) != 0) {
-    throw std::runtime_error("no free port");
-  }
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
+using testing::free_port;
 
 /// Runs the worker as `rank` of `world` on `port` (in `mode`, when given).
 testing::ProcessResult run_rank(int rank, int world, int port, int timeout_ms,

@@ -60,6 +60,9 @@ struct DETKIT_API DataLoaderOptions {
   TORCH_ARG(bool, shuffle) = true;
   /// Seed of the sampler and of every sample's random transforms.
   TORCH_ARG(uint64_t, seed) = 0;
+  /// Added to `seed` for the random transforms only (a distributed run's ranks share the
+  /// sampler's seed and differ here, as MMDetection's worker_init_fn seeds by rank).
+  TORCH_ARG(uint64_t, transform_seed_offset) = 0;
   /// Batch images are padded to multiples of this (after the largest image); 0 or 1 = none.
   TORCH_ARG(int64_t, size_divisor) = 32;
   /// Batches each worker may prepare ahead of the consumer (PyTorch's prefetch_factor); the

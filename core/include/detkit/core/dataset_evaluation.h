@@ -33,6 +33,19 @@ DETKIT_API std::vector<Instances> predict_dataset(DetectorBase& model, DataLoade
                                                   const torch::Device& device = torch::kCPU,
                                                   const PredictCallback& on_batch = {});
 
+class ProcessGroup;
+
+/// MMDetection's multi_gpu_test + collect_results_gpu: each rank of `group` predicts the samples
+/// of `dataset` that DistributedSampler (no shuffling) gives it, with a loader of `options`;
+/// every rank's predictions travel to every rank, and rank 0 gets all of them in dataset order
+/// (the padding's repeats dropped). The other ranks get an empty vector. Collective.
+DETKIT_API std::vector<Instances> predict_dataset_distributed(
+    DetectorBase& model, const std::shared_ptr<const DatasetBase>& dataset,
+    const DataLoaderOptions& options, ProcessGroup& group);
+
+/// `values` of rank 0 on every rank of `group` (metrics computed once, known to all). Collective.
+DETKIT_API NamedValues broadcast_named_values(const NamedValues& values, ProcessGroup& group);
+
 /// The metric names `options.metric` asks for (a string or a list: `bbox` is COCO's mAP,
 /// `mAP` VOC's), else the dataset's default (`bbox` for COCO-style datasets, `mAP` for VOC /
 /// XML ones). Throws ConfigError naming `where` for any other name.

@@ -40,6 +40,15 @@ DETKIT_API bool distributed_available();
 /// outside [0, WORLD_SIZE).
 DETKIT_API DistributedOptions distributed_options_from_env();
 
+/// Slurm's environment as DistributedOptions (MMCV's _init_dist_slurm): RANK = SLURM_PROCID,
+/// WORLD_SIZE = SLURM_NTASKS, MASTER_ADDR from the environment, else the first host of
+/// SLURM_NODELIST (`node[01-04],gpu7` gives `node01`), MASTER_PORT from the environment, else
+/// 29500. Throws Error naming a missing or malformed variable.
+DETKIT_API DistributedOptions distributed_options_from_slurm();
+
+/// The first host name of a Slurm node list ("a[3-5,9],b" gives "a3"; zero padding kept).
+DETKIT_API std::string first_slurm_host(const std::string& node_list);
+
 /// A c10d process group over Gloo. Every call is collective: all ranks make it, in the same
 /// order, or the others fail when the timeout passes.
 class DETKIT_API ProcessGroup {
@@ -56,6 +65,12 @@ class DETKIT_API ProcessGroup {
   /// Replaces each tensor (CPU) by its mean over the ranks (one collective for all of them,
   /// computed in float32).
   void all_reduce_mean(std::vector<torch::Tensor>& tensors);
+  /// Replaces each tensor by its sum over the ranks (one collective, float32).
+  void all_reduce_sum(std::vector<torch::Tensor>& tensors);
+  /// Every rank's `bytes`, in rank order, on every rank (sizes may differ).
+  std::vector<std::string> all_gather_bytes(const std::string& bytes);
+  /// Rank `root`'s `bytes` on every rank.
+  std::string broadcast_bytes(const std::string& bytes, int64_t root = 0);
   /// Replaces each tensor by rank `root`'s.
   void broadcast(std::vector<torch::Tensor>& tensors, int64_t root = 0);
   /// Returns when every rank has called it.
@@ -65,6 +80,22 @@ class DETKIT_API ProcessGroup {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+/// Makes `group` the one detkit/engine/dist_utils.h's functions use (the SDK's view of the run)
+/// for its lifetime; the previous one comes back when it ends.
+class DETKIT_API DefaultProcessGroup {
+ public:
+  explicit DefaultProcessGroup(ProcessGroup& group);
+  ~DefaultProcessGroup();
+  DefaultProcessGroup(const DefaultProcessGroup&) = delete;
+  DefaultProcessGroup& operator=(const DefaultProcessGroup&) = delete;
+
+ private:
+  ProcessGroup* previous_;
+};
+
+/// The group set by DefaultProcessGroup, or null (one process).
+DETKIT_API ProcessGroup* default_process_group();
 
 /// Copies rank 0's parameters and buffers into every rank's `module` (DDP's start).
 DETKIT_API void broadcast_parameters(torch::nn::Module& module, ProcessGroup& group);

@@ -110,6 +110,8 @@ class DETKIT_API HostRunner : public RunnerBase {
   void call_hook(HookPoint point);
   /// One train or val step on `batch` (MMCV's run_iter): losses, parsing, log buffer.
   void run_step(const ImageBatch& batch, bool train);
+  /// Replaces each logged value by its mean over the ranks of a distributed run.
+  void reduce_log_vars(NamedValues& log_vars) const;
   void train_epoch();
   void val_epoch();
   /// The next training batch, starting a new loader epoch when one ends (IterLoader).
