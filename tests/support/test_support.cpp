@@ -74,17 +74,19 @@ std::string drain(int fd) {
 }
 }  // namespace
 
-ProcessResult run_process(const std::vector<std::string>& argv,
-                          const std::vector<std::string>& env) {
+RunningProcess start_process(const std::vector<std::string>& argv,
+                             const std::vector<std::string>& env) {
   // Capture into temp files (simpler than multiplexing two pipes).
-  TempDir dir;
-  const std::string out_path = dir.file("stdout"), err_path = dir.file("stderr");
+  RunningProcess running;
+  running.dir = std::make_shared<TempDir>();
+  running.out_path = running.dir->file("stdout");
+  running.err_path = running.dir->file("stderr");
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0644);
-  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0644);
+  posix_spawn_file_actions_addopen(&actions, 1, running.out_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, running.err_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
   std::vector<std::string> environment;
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string item = *e;
@@ -103,20 +105,24 @@ ProcessResult run_process(const std::vector<std::string>& argv,
   for (const auto& e : environment)
     c_env.push_back(const_cast<char*>(e.c_str()));
   c_env.push_back(nullptr);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, argv[0].c_str(), &actions, nullptr, c_argv.data(), c_env.data());
+  const int rc =
+      posix_spawn(&running.pid, argv[0].c_str(), &actions, nullptr, c_argv.data(), c_env.data());
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) throw std::runtime_error("cannot run " + argv[0]);
+  return running;
+}
+
+ProcessResult wait_process(const RunningProcess& running) {
   int status = 0;
-  waitpid(pid, &status, 0);
+  waitpid(running.pid, &status, 0);
   ProcessResult result;
   if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) {
     result.signaled = true;
     result.exit_code = 128 + WTERMSIG(status);
   }
-  const int out_fd = ::open(out_path.c_str(), O_RDONLY),
-            err_fd = ::open(err_path.c_str(), O_RDONLY);
+  const int out_fd = ::open(running.out_path.c_str(), O_RDONLY),
+            err_fd = ::open(running.err_path.c_str(), O_RDONLY);
   result.out = drain(out_fd);
   result.err = drain(err_fd);
   ::close(out_fd);
@@ -124,16 +130,33 @@ ProcessResult run_process(const std::vector<std::string>& argv,
   return result;
 }
 
-ProcessResult run_detkit(const std::vector<std::string>& args,
-                         const std::vector<std::string>& env) {
-  std::vector<std::string> argv = {DETKIT_CLI};
-  argv.insert(argv.end(), args.begin(), args.end());
+ProcessResult run_process(const std::vector<std::string>& argv,
+                          const std::vector<std::string>& env) {
+  return wait_process(start_process(argv, env));
+}
+
+namespace {
+/// The environment run_detkit gives: DETKIT_PLUGIN_PATH cleared unless `env` sets it.
+std::vector<std::string> detkit_environment(const std::vector<std::string>& env) {
   std::vector<std::string> environment = {"DETKIT_PLUGIN_PATH="};
   for (const auto& e : env) {
     if (e.rfind("DETKIT_PLUGIN_PATH=", 0) == 0) environment.clear();
   }
   environment.insert(environment.end(), env.begin(), env.end());
-  return run_process(argv, environment);
+  return environment;
+}
+}  // namespace
+
+RunningProcess start_detkit(const std::vector<std::string>& args,
+                            const std::vector<std::string>& env) {
+  std::vector<std::string> argv = {DETKIT_CLI};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return start_process(argv, detkit_environment(env));
+}
+
+ProcessResult run_detkit(const std::vector<std::string>& args,
+                         const std::vector<std::string>& env) {
+  return wait_process(start_detkit(args, env));
 }
 
 std::string data_path(const std::string& relative) {

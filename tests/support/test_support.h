@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <sys/types.h>
+
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -52,6 +55,22 @@ struct ProcessResult {
   std::string out;
   std::string err;
 };
+
+/// A child process that runs while the caller goes on; its output goes to files.
+struct RunningProcess {
+  pid_t pid = -1;
+  std::string out_path, err_path;
+  std::shared_ptr<TempDir> dir;
+};
+
+/// Starts `argv` as run_process does, without waiting for it.
+RunningProcess start_process(const std::vector<std::string>& argv,
+                             const std::vector<std::string>& env = {});
+/// Waits for a started process and collects its exit status and output.
+ProcessResult wait_process(const RunningProcess& running);
+/// Starts the detkit CLI as run_detkit does, without waiting for it.
+RunningProcess start_detkit(const std::vector<std::string>& args,
+                            const std::vector<std::string>& env = {});
 
 /// Runs `argv` (argv[0] is the program) as a child process with extra environment variables
 /// ("NAME=value"), capturing stdout and stderr.

@@ -157,7 +157,10 @@ ProcessGroup::ProcessGroup(const DistributedOptions& options) : impl_(std::make_
     throw Error("distributed: rank " + std::to_string(options.rank) + " of " +
                 std::to_string(options.world_size) + " could not join the group at " +
                 options.master_addr + ":" + std::to_string(options.master_port) + " within " +
-                std::to_string(options.timeout.count() / 1000) + " s: " + message_of(e));
+                std::to_string(options.timeout.count() / 1000) + " s: " + message_of(e) +
+                " (are all " + std::to_string(options.world_size) +
+                " processes started, with the same MASTER_ADDR and MASTER_PORT, and can they "
+                "reach it?)");
   }
 }
 

@@ -152,4 +152,13 @@ TEST(ProcessGroup, TorchrunsVariablesAreReadAndChecked) {
 }
 
 }  // namespace
+TEST(Launch, FirstSlurmHostOfANodeList) {
+  EXPECT_EQ(first_slurm_host("node7"), "node7");
+  EXPECT_EQ(first_slurm_host("gpu[01-04]"), "gpu01");
+  EXPECT_EQ(first_slurm_host("gpu[3,5-9]-ib,cpu1"), "gpu3-ib");
+  EXPECT_EQ(first_slurm_host("a1,b[2-3]"), "a1");
+  EXPECT_NE(testing::error_of([] { first_slurm_host("gpu[01-04"); }).find("unclosed"),
+            std::string::npos);
+}
+
 }  // namespace detkit

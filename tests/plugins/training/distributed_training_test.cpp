@@ -154,7 +154,7 @@ void expect_same_weights(const std::string& a, const std::string& b, double tole
   }
 }
 
-class DistributedTrainingTest : public ::testing::TestWithParam<std::string> {
+class DistributedTrainingTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     root_ = new TempDir();
@@ -187,7 +187,11 @@ class DistributedTrainingTest : public ::testing::TestWithParam<std::string> {
 TempDir* DistributedTrainingTest::root_ = nullptr;
 detkit::SyntheticDatasetSummary* DistributedTrainingTest::data_ = nullptr;
 
-TEST_P(DistributedTrainingTest, TwoProcessesOfBatchOneEqualOneProcessOfBatchTwo) {
+/// The equivalence tests, for each norm layer.
+class DistributedEquivalenceTest : public DistributedTrainingTest,
+                                   public ::testing::WithParamInterface<std::string> {};
+
+TEST_P(DistributedEquivalenceTest, TwoProcessesOfBatchOneEqualOneProcessOfBatchTwo) {
   ASSERT_TRUE(detkit::distributed_available()) << "detkit was built without libgloo-dev";
   const std::string norm = GetParam();
   const std::string cfg = config(norm);
@@ -226,7 +230,126 @@ TEST_P(DistributedTrainingTest, TwoProcessesOfBatchOneEqualOneProcessOfBatchTwo)
   EXPECT_EQ(logs, 1);
 }
 
-INSTANTIATE_TEST_SUITE_P(Norm, DistributedTrainingTest, ::testing::Values("", "SyncBN"),
+INSTANTIATE_TEST_SUITE_P(Norm, DistributedEquivalenceTest, ::testing::Values("", "SyncBN"),
                          [](const auto& info) { return info.param.empty() ? "NoNorm" : "SyncBN"; });
+
+/// torchrun's variables for `rank` of `world` on `port`.
+std::vector<std::string> rank_env(int rank, int world, int port) {
+  return {"RANK=" + std::to_string(rank), "WORLD_SIZE=" + std::to_string(world),
+          "LOCAL_RANK=" + std::to_string(rank), "MASTER_ADDR=127.0.0.1",
+          "MASTER_PORT=" + std::to_string(port)};
+}
+
+/// `detkit train --launcher pytorch` arguments of a long run (evaluation and checkpoints off).
+std::vector<std::string> long_run(const std::string& config, const std::string& work_dir,
+                                  const std::string& timeout_s) {
+  std::vector<std::string> args = {"train"};
+  for (const auto& a : common_args(config, work_dir))
+    args.push_back(a);
+  for (const std::string a : {"--launcher", "pytorch", "--dist-timeout"})
+    args.push_back(a);
+  args.push_back(timeout_s);
+  for (const char* a :
+       {"--threads", "1", "--cfg-options", "data.samples_per_gpu=1", "runner.max_iters=100000000",
+        "evaluation.interval=100000000", "checkpoint_config.interval=100000000"})
+    args.push_back(a);
+  return args;
+}
+
+TEST_F(DistributedTrainingTest, KillingOneRankMakesTheOtherExitWithAClearMessage) {
+  const int port = free_port();
+  const std::string dir = work("killed");
+  auto rank0 = detkit::testing::start_detkit(long_run(config(""), dir, "60"), rank_env(0, 2, port));
+  auto rank1 = detkit::testing::start_detkit(long_run(config(""), dir, "60"), rank_env(1, 2, port));
+  // Mid-training: rank 0's JSON log has 20 training lines.
+  const auto start = std::chrono::steady_clock::now();
+  bool training = false;
+  while (!training && std::chrono::steady_clock::now() - start < std::chrono::seconds(60)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (!fs::exists(dir)) continue;
+    for (const auto& entry : fs::directory_iterator(dir)) {
+      if (entry.path().string().find(".log.json") == std::string::npos) continue;
+      const std::string log = detkit::testing::read_file(entry.path().string());
+      size_t lines = 0;
+      for (size_t at = log.find("\"mode\": \"train\""); at != std::string::npos;
+           at = log.find("\"mode\": \"train\"", at + 1))
+        ++lines;
+      training = lines >= 20;
+    }
+  }
+  ::kill(rank1.pid, SIGKILL);
+  const auto killed = std::chrono::steady_clock::now();
+  const ProcessResult survivor = detkit::testing::wait_process(rank0);
+  const double waited =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
+  detkit::testing::wait_process(rank1);
+  ASSERT_TRUE(training) << "rank 0 never logged its 20th iteration";
+  EXPECT_EQ(survivor.exit_code, 1) << survivor.err;
+  EXPECT_LT(waited, 60.0);
+  EXPECT_NE(survivor.err.find("failed on rank 0 of 2"), std::string::npos) << survivor.err;
+  EXPECT_NE(survivor.err.find("a peer died or did not answer within 60 s"), std::string::npos)
+      << survivor.err;
+}
+
+TEST_F(DistributedTrainingTest, APeerThatNeverComesTimesOutAndNothingIsWritten) {
+  const std::string dir = work("lonely");
+  const std::vector<std::string> args = long_run(config(""), dir, "2");
+  const auto start = std::chrono::steady_clock::now();
+  const ProcessResult alone = run_detkit(args, rank_env(0, 2, free_port()));
+  const double took =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(alone.exit_code, 1) << alone.err;
+  EXPECT_LT(took, 30.0);
+  EXPECT_NE(alone.err.find("rank 0 of 2 could not join the group at 127.0.0.1:"), std::string::npos)
+      << alone.err;
+  EXPECT_FALSE(fs::exists(dir));
+}
+
+TEST_F(DistributedTrainingTest, BadLauncherSettingsAreRefused) {
+  const std::string cfg = config("");
+  const std::vector<std::string> base = {"train", cfg, "--plugin", MEANLOSS_PLUGIN_FILE};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = base;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  };
+  const ProcessResult launcher = run_detkit(with({"--launcher", "mpi"}));
+  EXPECT_EQ(launcher.exit_code, 2);
+  EXPECT_NE(launcher.err.find("--launcher must be none, pytorch or slurm"), std::string::npos);
+  const ProcessResult timeout = run_detkit(with({"--launcher", "pytorch", "--dist-timeout", "0"}));
+  EXPECT_EQ(timeout.exit_code, 2);
+  EXPECT_NE(timeout.err.find("--dist-timeout"), std::string::npos) << timeout.err;
+  // torchrun's variables missing or wrong: named.
+  const ProcessResult no_env = run_detkit(with({"--launcher", "pytorch"}),
+                                          {"RANK=", "WORLD_SIZE=", "MASTER_ADDR=", "MASTER_PORT="});
+  EXPECT_EQ(no_env.exit_code, 1);
+  EXPECT_NE(no_env.err.find("WORLD_SIZE is not set"), std::string::npos) << no_env.err;
+  const ProcessResult bad_rank =
+      run_detkit(with({"--launcher", "pytorch"}),
+                 {"RANK=2", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=29500"});
+  EXPECT_EQ(bad_rank.exit_code, 1);
+  EXPECT_NE(bad_rank.err.find("RANK='2' is not an integer in [0, 1]"), std::string::npos)
+      << bad_rank.err;
+  const ProcessResult no_slurm = run_detkit(with({"--launcher", "slurm"}), {"SLURM_NTASKS="});
+  EXPECT_EQ(no_slurm.exit_code, 1);
+  EXPECT_NE(no_slurm.err.find("SLURM_NTASKS is not set"), std::string::npos) << no_slurm.err;
+}
+
+TEST_F(DistributedTrainingTest, SlurmLauncherReadsSlurmsVariables) {
+  // One task of a Slurm job: its node list names the master; MASTER_PORT from the environment.
+  const std::string dir = work("slurm");
+  std::vector<std::string> args = {"train"};
+  for (const auto& a : common_args(config(""), dir))
+    args.push_back(a);
+  for (const char* a : {"--threads", "1", "--launcher", "slurm", "--cfg-options",
+                        "runner.max_iters=2", "evaluation.interval=2"})
+    args.push_back(a);
+  const ProcessResult run =
+      run_detkit(args, {"SLURM_PROCID=0", "SLURM_NTASKS=1", "SLURM_NODELIST=localhost",
+                        "MASTER_ADDR=", "MASTER_PORT=" + std::to_string(free_port())});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_NE(run.out.find("Distributed training: 1 processes"), std::string::npos) << run.out;
+  EXPECT_TRUE(fs::exists(dir + "/iter_2.pth"));
+}
 
 }  // namespace
