@@ -1,16 +1,20 @@
 // Batch normalisation, registered as the norm layers BN, BN1d, BN2d, BN3d and SyncBN (MMCV's
-// NORM_LAYERS: nn.BatchNorm1d/2d/3d and nn.SyncBatchNorm, which on one process is plain batch
-// norm). Parameters and buffers are registered directly — weight, bias, running_mean,
-// running_var, num_batches_tracked — so `bn1.running_mean` is named as in MMDetection, and the
-// arithmetic is PyTorch's _BatchNorm.forward (momentum null: cumulative moving average).
+// NORM_LAYERS: nn.BatchNorm1d/2d/3d and nn.SyncBatchNorm). Parameters and buffers are registered
+// directly — weight, bias, running_mean, running_var, num_batches_tracked — so
+// `bn1.running_mean` is named as in MMDetection, and the arithmetic is PyTorch's
+// _BatchNorm.forward (momentum null: cumulative moving average). SyncBN training in a
+// distributed run normalises with the statistics of all ranks' batches together
+// (sync_batch_norm.cpp); in eval mode, or in one process, it is plain batch norm.
 #include <torch/torch.h>
 
 #include <optional>
 #include <string>
 
+#include "detkit/engine/dist_utils.h"
 #include "detkit/modeling/layers.h"
 #include "detkit/registry.h"
 #include "layer_utils.h"
+#include "sync_batch_norm.h"
 
 namespace detkit::layers {
 
@@ -19,9 +23,9 @@ class BatchNormLayer : public NormLayerBase {
  public:
   static Schema schema() {
     Schema s(
-        "Batch normalisation (MMCV BN = nn.BatchNorm2d; BN1d/BN3d; SyncBN, on one process plain "
-        "batch norm). Parameters weight, bias; buffers running_mean, running_var, "
-        "num_batches_tracked.");
+        "Batch normalisation (MMCV BN = nn.BatchNorm2d; BN1d/BN3d; SyncBN = nn.SyncBatchNorm: all "
+        "ranks' batch statistics when training distributed, else plain batch norm). Parameters "
+        "weight, bias; buffers running_mean, running_var, num_batches_tracked.");
     s.add<bool>("requires_grad", true, "train weight and bias");
     s.add<double>("eps", 1e-5, "added to the variance").greater_than(0);
     s.add<std::optional<double>>("momentum", 0.1,
@@ -75,6 +79,13 @@ class BatchNormLayer : public NormLayerBase {
     if (is_training() && track_running_stats_) {
       num_batches_tracked.add_(1);
       factor = momentum_ ? *momentum_ : 1.0 / num_batches_tracked.item<double>();
+    }
+    if (type_ == "SyncBN" && is_training() && dist_world_size() > 1) {
+      if (input.size(1) != num_features_) {
+        throw Error(mmcv_class_name() + ": expected " + std::to_string(num_features_) +
+                    " channels, got " + std::to_string(input.size(1)));
+      }
+      return sync_batch_norm(input, weight, bias, running_mean, running_var, factor, eps_);
     }
     const bool use_batch_stats = is_training() || !track_running_stats_;
     const bool pass_stats = !is_training() || track_running_stats_;

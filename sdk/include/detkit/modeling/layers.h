@@ -11,9 +11,10 @@
 // (MmcvNamed: "BatchNorm2d" with base "_BatchNorm", "Conv2d", ...) so that `layer` matching in
 // init_cfg selects them as it selects PyTorch's layers.
 //
-// Built-ins (libdetkit): norm BN, BN1d, BN2d, BN3d, SyncBN (plain BN on one process), GN, LN,
-// IN, IN1d, IN2d, IN3d; conv Conv2d, Conv; activation ReLU, LeakyReLU, PReLU, ReLU6, ELU,
-// Sigmoid, Tanh, GELU, SiLU, Clamp (also "Clip"); upsample nearest, bilinear, deconv.
+// Built-ins (libdetkit): norm BN, BN1d, BN2d, BN3d, SyncBN (training in a distributed run:
+// batch statistics over all ranks, detkit/engine/dist_utils.h; plain BN in eval mode or on one
+// process), GN, LN, IN, IN1d, IN2d, IN3d; conv Conv2d, Conv; activation ReLU, LeakyReLU, PReLU,
+// ReLU6, ELU, Sigmoid, Tanh, GELU, SiLU, Clamp (also "Clip"); upsample nearest, bilinear, deconv.
 #pragma once
 
 #include <torch/nn/module.h>
