@@ -41,7 +41,7 @@ class GradientCumulativeOptimizerHook : public OptimizerHook {
     if (options_.detect_anomalous_params) detect_anomalous_parameters(loss, runner);
     (loss / static_cast<double>(loss_factor(runner))).backward();
     if (every_n_iters(runner, options_.cumulative_iters) || is_last_iter(runner)) {
-      allreduce_grads(runner.model());  // the accumulated gradients' mean over the ranks
+      average_gradients(runner);  // the accumulated gradients' mean over the ranks
       clip_grads(runner);
       optimizer.step();
       optimizer.zero_grad();

@@ -5,6 +5,7 @@
 #include <torch/csrc/autograd/functions/accumulate_grad.h>
 #include <torch/torch.h>
 
+#include <chrono>
 #include <unordered_set>
 #include <vector>
 
@@ -95,10 +96,17 @@ void OptimizerHook::after_train_iter(RunnerBase& runner) {
   torch::Tensor loss = trainable_loss(runner, "OptimizerHook");
   if (options_.detect_anomalous_params) detect_anomalous_parameters(loss, runner);
   loss.backward();
-  // A distributed run: every rank's gradients become their mean before clipping (DDP).
-  allreduce_grads(runner.model());
+  average_gradients(runner);
   clip_grads(runner);
   optimizer.step();
+}
+
+void OptimizerHook::average_gradients(RunnerBase& runner) const {
+  if (dist_world_size() == 1) return;
+  const auto start = std::chrono::steady_clock::now();
+  allreduce_grads(runner.model());
+  const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  runner.log_update("allreduce_time", took.count(), 1);
 }
 
 void OptimizerHook::clip_grads(RunnerBase& runner) const {

@@ -62,6 +62,9 @@ class OptimizerHook : public HookBase {
   /// clip_grad_norm_ over the model's parameters that require a gradient and have one; logs
   /// the total norm as `grad_norm` (count = the step's samples). Nothing without grad_clip.
   void clip_grads(RunnerBase& runner) const;
+  /// In a distributed run: replaces the gradients by their mean over the ranks (DDP), and logs
+  /// the seconds it took as `allreduce_time`.
+  void average_gradients(RunnerBase& runner) const;
   /// MMCV's detect_anomalous_parameters: logs every trainable parameter the loss's autograd
   /// graph does not reach.
   void detect_anomalous_parameters(const torch::Tensor& loss, RunnerBase& runner) const;
