@@ -53,6 +53,8 @@ const std::vector<Command>& commands() {
        nullptr,
        "benchmark"},
       {"train", "train a detector from a config (MMDetection's tools/train.py)", &run_train},
+      {"dist-train", "run train in N processes, one per rank (tools/dist_train.sh, torchrun)",
+       &run_dist_train},
       {"test", "test a checkpoint on data.test: metrics, COCO results, drawings (tools/test.py)",
        &run_test},
       {"infer", "run a detector on images: per image a JSON of detections and a drawing",

@@ -94,6 +94,8 @@ int run_infer(const std::vector<std::string>& args);
 int run_model(const std::vector<std::string>& args);
 int run_schedule(const std::vector<std::string>& args);
 int run_train(const std::vector<std::string>& args);
+/// `detkit dist-train --nproc N ... CONFIG [train options...]`.
+int run_dist_train(const std::vector<std::string>& args);
 int run_test(const std::vector<std::string>& args);
 /// `detkit analyze-logs plot_curve LOG.json... --keys K...`.
 int run_analyze_logs_plot_curve(const std::vector<std::string>& args);

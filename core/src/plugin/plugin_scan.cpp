@@ -21,6 +21,7 @@
 #include <memory>
 #include <vector>
 
+#include "detkit/core/process_util.h"
 #include "detkit/error.h"
 
 namespace detkit::plugin_detail {
@@ -44,26 +45,6 @@ void write_all(int fd, const std::string& text) {
   }
 }
 
-/// Reads what `fd` has now into `out` (keeping at most `limit` bytes: the first ones for
-/// `keep_head`, else the last ones); returns false at end of file or on an error.
-bool read_available(int fd, std::string& out, size_t limit, bool keep_head) {
-  char buffer[4096];
-  while (true) {
-    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK;
-    if (n == 0) return false;
-    out.append(buffer, static_cast<size_t>(n));
-    if (out.size() > limit) {
-      if (keep_head) {
-        out.resize(limit);
-      } else {
-        out.erase(0, out.size() - limit);
-      }
-    }
-  }
-}
-
 /// The last lines the child wrote to stderr, as "; it printed: a / b" (one line), or "".
 std::string stderr_tail(const std::string& text) {
   std::vector<std::string> lines;
@@ -84,15 +65,6 @@ std::string stderr_tail(const std::string& text) {
     out += (out.empty() ? "" : " / ") + lines[i];
   if (out.size() > 300) out = "..." + out.substr(out.size() - 297);
   return "; it printed: " + out;
-}
-
-std::string signal_text(int signal_number) {
-  std::string out = "signal " + std::to_string(signal_number);
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
-  if (const char* abbrev = ::sigabbrev_np(signal_number)) out += std::string(", SIG") + abbrev;
-#endif
-  if (const char* description = ::strsignal(signal_number)) out += std::string(": ") + description;
-  return out;
 }
 
 /// "0.5" or "20": seconds as the user wrote them.

@@ -68,7 +68,7 @@ Syntax syntax_of(const std::vector<std::string>& words) {
   std::istringstream lines(help.out);
   std::string section;
   for (std::string line; std::getline(lines, line);) {
-    if (line == "arguments:" || line == "options:") {
+    if (!line.empty() && line[0] != ' ') {  // "arguments:", "options:", "examples:", prose
       section = line;
       continue;
     }
