@@ -2,9 +2,7 @@
 #include "test_support.h"
 
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <spawn.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +13,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "detkit/core/distributed.h"
 #include "detkit/core/plugin_manager.h"
 #include "detkit/core/runtime.h"
 
@@ -176,17 +175,7 @@ void load_in_tree_plugins() {
 }
 
 int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = 0;
-  socklen_t size = sizeof(address);
-  const bool bound = fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&address), size) == 0 &&
-                     ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size) == 0;
-  if (fd >= 0) ::close(fd);
-  if (!bound) throw std::runtime_error("no free TCP port on 127.0.0.1");
-  return ntohs(address.sin_port);
+  return free_local_port();
 }
 
 }  // namespace detkit::testing

@@ -15,14 +15,29 @@ namespace detkit::cli {
 
 namespace fs = std::filesystem;
 
-namespace {
 std::string shell_quote(const std::string& text) {
   std::string out = "'";
   for (const char c : text)
     out += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return out + "'";
 }
-}  // namespace
+
+CommandOutput run_command(const std::vector<std::string>& argv) {
+  std::string command;
+  for (const auto& arg : argv)
+    command += (command.empty() ? "" : " ") + shell_quote(arg);
+  command += " 2>&1";
+  CommandOutput out;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return out;
+  char buffer[4096];
+  size_t n;
+  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0)
+    out.output.append(buffer, n);
+  const int status = ::pclose(pipe);
+  if (status != -1 && WIFEXITED(status)) out.status = WEXITSTATUS(status);
+  return out;
+}
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -47,19 +62,12 @@ ReferenceOutput run_python_reference(const std::string& script,
   ScopedTempDir dir("detkit-reference");
   const std::string script_path = dir.path() + "/reference.py";
   std::ofstream(script_path) << script;
-  std::string command = std::string(kReferencePython) + " " + shell_quote(script_path);
-  for (const auto& arg : args)
-    command += " " + shell_quote(arg);
-  command += " 2>&1";
+  std::vector<std::string> argv = {kReferencePython, script_path};
+  argv.insert(argv.end(), args.begin(), args.end());
+  const CommandOutput run = run_command(argv);
   ReferenceOutput out;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return out;
-  char buffer[4096];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0)
-    out.output.append(buffer, n);
-  const int status = ::pclose(pipe);
-  out.ok = status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  out.output = run.output;
+  out.ok = run.status == 0;
   std::istringstream lines(out.output);
   const std::string marker = "DETKIT_REFERENCE ";
   for (std::string line; std::getline(lines, line);) {

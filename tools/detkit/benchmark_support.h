@@ -28,6 +28,20 @@ class ScopedTempDir {
   std::string path_;
 };
 
+/// `text` quoted for the shell ('...').
+std::string shell_quote(const std::string& text);
+
+/// What a child command printed and how it ended.
+struct CommandOutput {
+  /// The exit status; -1 when it could not run or was killed by a signal.
+  int status = -1;
+  /// stdout and stderr together.
+  std::string output;
+};
+
+/// Runs `argv` (the program first; each argument quoted for the shell) and waits for it.
+CommandOutput run_command(const std::vector<std::string>& argv);
+
 /// The result of a reference run.
 struct ReferenceOutput {
   /// Whether the interpreter ran and exited with 0.

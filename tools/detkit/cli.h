@@ -109,6 +109,8 @@ int run_model_benchmark(const std::vector<std::string>& args);
 int run_loader_benchmark(const std::vector<std::string>& args);
 /// `detkit benchmark losses`.
 int run_losses_benchmark(const std::vector<std::string>& args);
+/// `detkit benchmark dist`.
+int run_dist_benchmark(const std::vector<std::string>& args);
 /// `detkit benchmark dataset`.
 int run_dataset_benchmark(const std::vector<std::string>& args);
 /// `detkit checkpoint info FILE`.

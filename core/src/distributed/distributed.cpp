@@ -6,7 +6,12 @@
 #include <torch/nn/module.h>
 #include <torch/torch.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -69,6 +74,20 @@ DistributedOptions distributed_options_from_env() {
   options.master_addr = required_env("MASTER_ADDR");
   options.master_port = static_cast<int>(env_integer("MASTER_PORT", 1, 65535));
   return options;
+}
+
+int free_local_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = 0;
+  socklen_t size = sizeof(address);
+  const bool bound = fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&address), size) == 0 &&
+                     ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size) == 0;
+  if (fd >= 0) ::close(fd);
+  if (!bound) throw Error("no free TCP port on 127.0.0.1: " + std::string(std::strerror(errno)));
+  return ntohs(address.sin_port);
 }
 
 std::string first_slurm_host(const std::string& node_list) {

@@ -400,4 +400,22 @@ TEST_F(DistributedTrainingTest, ResumingInDistributedModeEqualsTheStraightRun) {
   expect_same_weights(alone + "/iter_10.pth", dir + "/iter_10.pth", 1e-5);
 }
 
+TEST_F(DistributedTrainingTest, BenchmarkDistTimesOneProcessBesideTwo) {
+  // A smoke run of `detkit benchmark dist` on the demo RetinaNet (3 iterations of 2 images):
+  // both rows, the all-reduce share and the ratio, measured in the same run.
+  const ProcessResult run =
+      run_detkit({"benchmark", "dist",
+                  std::string(DETKIT_SOURCE_DIR) + "/configs/demo/retinanet_r18_fpn_synth.yaml",
+                  "--iters", "3", "--warmup", "1", "--batch", "2", "--threads", "2"});
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_NE(run.out.find("1 process x 2 threads"), std::string::npos) << run.out;
+  const std::regex row(
+      "2 processes x 1 thread\\(s\\) +[0-9.]+ +[0-9.]+ +[0-9.]+ +0\\.[0-9]+ +[0-9.]+%");
+  EXPECT_TRUE(std::regex_search(run.out, row)) << run.out;
+  EXPECT_NE(run.out.find("throughput, 2 processes / 1 process: "), std::string::npos);
+  const ProcessResult odd = run_detkit({"benchmark", "dist", "--batch", "3"});
+  EXPECT_EQ(odd.exit_code, 2);
+  EXPECT_NE(odd.err.find("--batch must be a positive multiple of --nproc"), std::string::npos);
+}
+
 }  // namespace

@@ -32,6 +32,10 @@ struct DETKIT_API DistributedOptions {
   std::chrono::milliseconds timeout{std::chrono::minutes(30)};
 };
 
+/// A TCP port on 127.0.0.1 that nobody listens on now (bound to port 0, then released): a
+/// MASTER_PORT for processes started on this machine. Throws Error when none can be had.
+DETKIT_API int free_local_port();
+
 /// Whether this build of detkit has c10d's Gloo backend.
 DETKIT_API bool distributed_available();
 
