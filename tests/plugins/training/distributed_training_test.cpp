@@ -82,7 +82,9 @@ std::string config_text(const detkit::SyntheticDatasetSummary& data, const std::
          "runner: {type: IterBasedRunner, max_iters: 10}\n"
          "checkpoint_config: {interval: 4, by_epoch: false}\n"
          "evaluation: {interval: 5, metric: bbox, iou_thrs: [0.1], by_epoch: false}\n"
-         "log_config: {interval: 1, hooks: [{type: TextLoggerHook}]}\n";
+         "log_config: {interval: 1, hooks: [{type: TextLoggerHook}]}\n"
+         "custom_hooks: [{type: ExpMomentumEMAHook, momentum: 0.01, priority: 49}, "
+         "{type: CheckInvalidLossHook, interval: 1}]\n";
 }
 
 /// The options every run shares.
@@ -416,6 +418,23 @@ TEST_F(DistributedTrainingTest, BenchmarkDistTimesOneProcessBesideTwo) {
   const ProcessResult odd = run_detkit({"benchmark", "dist", "--batch", "3"});
   EXPECT_EQ(odd.exit_code, 2);
   EXPECT_NE(odd.err.find("--batch must be a positive multiple of --nproc"), std::string::npos);
+}
+
+TEST_F(DistributedTrainingTest, ANanLossOnOneRankStopsEveryRankAtTheSameIteration) {
+  // Rank 1's loss becomes NaN at its 3rd step: the logged loss is the mean over the ranks, so
+  // CheckInvalidLossHook stops both ranks at iteration 3, neither waiting for the other.
+  const ProcessResult run =
+      dist_train({"--nproc", "2", "--master-port", std::to_string(free_port())}, config(""),
+                 work("nan"), {"model.nan_on_rank=1", "model.nan_at_step=3"});
+  EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
+  for (const char* rank : {"[rank 0] ", "[rank 1] "}) {
+    EXPECT_NE(run.err.find(std::string(rank) +
+                           "detkit train: error: loss became infinite or NaN: loss_box = nan"),
+              std::string::npos)
+        << run.err;
+  }
+  EXPECT_EQ(run.err.find("failed on rank"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("(3 in all)"), std::string::npos) << run.err;
 }
 
 }  // namespace
