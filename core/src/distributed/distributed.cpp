@@ -160,7 +160,9 @@ ProcessGroup::ProcessGroup(const DistributedOptions& options) : impl_(std::make_
     store_options.port = static_cast<uint16_t>(options.master_port);
     store_options.isServer = options.rank == 0;
     store_options.numWorkers = static_cast<size_t>(options.world_size);
-    store_options.waitWorkers = true;
+    // The peers are awaited once, by Gloo's rendezvous through the store (waiting for them here as
+    // well would make a missing peer cost twice the timeout).
+    store_options.waitWorkers = false;
     store_options.timeout = options.timeout;
     auto store = c10::make_intrusive<c10d::TCPStore>(options.master_addr, store_options);
     auto gloo = c10d::ProcessGroupGloo::Options::create();

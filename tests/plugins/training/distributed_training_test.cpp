@@ -313,7 +313,7 @@ TEST_F(DistributedTrainingTest, APeerThatNeverComesTimesOutAndNothingIsWritten) 
   const double took =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_EQ(alone.exit_code, 1) << alone.err;
-  EXPECT_LT(took, 30.0);
+  EXPECT_LT(took, 15.0);  // the 2 s timeout once, plus start-up (measured: 3.6 s for 3 s)
   EXPECT_NE(alone.err.find("rank 0 of 2 could not join the group at 127.0.0.1:"), std::string::npos)
       << alone.err;
   EXPECT_FALSE(fs::exists(dir));
