@@ -36,6 +36,11 @@ const torch::Tensor& ReferenceTensors::operator()(const std::string& key) const 
   return *found;
 }
 
+c10::IValue reference_object(const std::string& path) {
+  const std::string bytes = read_file(path);
+  return torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
+}
+
 double relative_error(const torch::Tensor& a, const torch::Tensor& b) {
   const double scale = std::max(b.abs().max().item<double>(), 1e-6);
   return (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>() / scale;

@@ -31,10 +31,16 @@ class ReferenceTensors {
   explicit ReferenceTensors(const std::string& path);
   /// The tensor saved as `key`; throws naming the key when there is none.
   const torch::Tensor& operator()(const std::string& key) const;
+  /// Whether a tensor was saved as `key`.
+  bool contains(const std::string& key) const { return tensors_.find(key) != nullptr; }
 
  private:
   StateDict tensors_;
 };
+
+/// What a reference script saved with torch.save when it is no flat dict of tensors (nested
+/// dicts, lists, strings), as torch::pickle_load reads it; throws when `path` is no such file.
+c10::IValue reference_object(const std::string& path);
 
 /// max |a - b| / max(max |b|, 1e-6): closeness relative to the reference's scale.
 double relative_error(const torch::Tensor& a, const torch::Tensor& b);

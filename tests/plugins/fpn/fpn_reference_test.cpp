@@ -15,6 +15,7 @@
 
 #include "detkit/modeling/neck.h"
 #include "detkit/testing.h"
+#include "reference_support.h"
 #include "test_support.h"
 
 namespace {
@@ -38,18 +39,11 @@ void load_fpn_plugin() {
 
 /// The cases the reference script writes, generated once per process into a temp folder.
 const std::vector<GenericDict>& reference_cases() {
-  static detkit::testing::TempDir dir;
   static const std::vector<GenericDict> cases = [] {
-    const auto result = detkit::testing::run_process(
-        {"/usr/bin/python3", std::string(DETKIT_SOURCE_DIR) + "/tests/reference/gen_fpn.py",
-         dir.path()});
-    if (result.exit_code != 0) {
-      throw std::runtime_error("gen_fpn.py failed (" + std::to_string(result.exit_code) + "):\n" +
-                               result.out + result.err);
-    }
-    const std::string bytes = detkit::testing::read_file(dir.file("fpn_reference.pt"));
-    const auto data =
-        torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end())).toGenericDict();
+    const detkit::testing::TempDir dir;
+    detkit::testing::run_reference_script("gen_fpn.py", {dir.path()});
+    const GenericDict data =
+        detkit::testing::reference_object(dir.file("fpn_reference.pt")).toGenericDict();
     std::vector<GenericDict> out;
     for (const auto& item : data.at("cases").toListRef())
       out.push_back(item.toGenericDict());

@@ -11,9 +11,6 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include <fstream>
-#include <iterator>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,6 +20,7 @@
 #include "detkit/modeling/dense_head.h"
 #include "detkit/registry.h"
 #include "detkit/testing.h"
+#include "reference_support.h"
 #include "test_support.h"
 
 namespace {
@@ -30,27 +28,7 @@ namespace {
 using detkit::AnchorHead;
 using detkit::DenseHeadBase;
 
-/// The reference tensors the script wrote (a dict saved by torch.save).
-using Reference = std::map<std::string, torch::Tensor>;
-
-/// Runs gen_retina_head.py with /usr/bin/python3 into `dir` and reads what it wrote.
-Reference generate_reference(const detkit::testing::TempDir& dir) {
-  const std::string out = dir.file("retina_head_reference.pt");
-  const auto result = detkit::testing::run_process(
-      {"/usr/bin/python3", std::string(DETKIT_SOURCE_DIR) + "/tests/reference/gen_retina_head.py",
-       out});
-  if (result.exit_code != 0) {
-    throw std::runtime_error("gen_retina_head.py failed:\n" + result.out + result.err);
-  }
-  std::ifstream in(out, std::ios::binary);
-  const std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
-                                std::istreambuf_iterator<char>());
-  Reference reference;
-  for (const auto& item : torch::pickle_load(bytes).toGenericDict()) {
-    reference[item.key().toStringRef()] = item.value().toTensor();
-  }
-  return reference;
-}
+using Reference = detkit::testing::ReferenceTensors;
 
 /// The head as the test config builds it: 8 channels, 3 classes, torchvision's anchors of the
 /// first three retinanet_resnet50_fpn levels, torchvision's postprocessing settings.
@@ -69,13 +47,12 @@ class RetinaHeadReference : public ::testing::Test {
   static void SetUpTestSuite() {
     const auto report = detkit::testing::load_plugins({LOSSES_PLUGIN_FILE, RETINANET_PLUGIN_FILE});
     ASSERT_TRUE(report.ok()) << report.str();
-    dir_ = new detkit::testing::TempDir();
-    reference_ = new Reference(generate_reference(*dir_));
+    const detkit::testing::TempDir dir;
+    detkit::testing::run_reference_script("gen_retina_head.py",
+                                          {dir.file("retina_head_reference.pt")});
+    reference_ = new Reference(dir.file("retina_head_reference.pt"));
   }
-  static void TearDownTestSuite() {
-    delete reference_;
-    delete dir_;
-  }
+  static void TearDownTestSuite() { delete reference_; }
 
   void SetUp() override {
     detkit::HeadContext context;
@@ -87,19 +64,18 @@ class RetinaHeadReference : public ::testing::Test {
     ASSERT_NE(head, nullptr);
     torch::NoGradGuard no_grad;
     for (auto& parameter : head->named_parameters()) {
-      const auto found = reference().find("weight." + parameter.key());
-      ASSERT_NE(found, reference().end()) << "no reference weight for " << parameter.key();
-      ASSERT_EQ(parameter.value().sizes(), found->second.sizes()) << parameter.key();
-      parameter.value().copy_(found->second);
+      const std::string key = "weight." + parameter.key();
+      ASSERT_TRUE(reference().contains(key)) << "no reference weight for " << parameter.key();
+      ASSERT_EQ(parameter.value().sizes(), reference()(key).sizes()) << parameter.key();
+      parameter.value().copy_(reference()(key));
     }
     for (int level = 0; level < 3; ++level)
-      features.push_back(reference().at("feat." + std::to_string(level)));
+      features.push_back(reference()("feat." + std::to_string(level)));
     detkit::DetSample sample;
     sample.meta.ori_shape = {72, 56, 3};
     sample.meta.img_shape = {72, 56, 3};
     sample.meta.pad_shape = {72, 56, 3};
-    sample.gt =
-        detkit::Instances(detkit::Boxes(reference().at("gt_boxes")), reference().at("gt_labels"));
+    sample.gt = detkit::Instances(detkit::Boxes(reference()("gt_boxes")), reference()("gt_labels"));
     samples = {sample};
   }
 
@@ -110,10 +86,8 @@ class RetinaHeadReference : public ::testing::Test {
   std::vector<detkit::DetSample> samples;
 
  private:
-  static detkit::testing::TempDir* dir_;
   static Reference* reference_;
 };
-detkit::testing::TempDir* RetinaHeadReference::dir_ = nullptr;
 Reference* RetinaHeadReference::reference_ = nullptr;
 
 TEST_F(RetinaHeadReference, RawOutputsMatchTorchvision) {
@@ -122,8 +96,8 @@ TEST_F(RetinaHeadReference, RawOutputsMatchTorchvision) {
   ASSERT_EQ(outputs.size(), 2u);
   ASSERT_EQ(outputs[0].size(), 3u);
   for (int level = 0; level < 3; ++level) {
-    const torch::Tensor& cls = reference().at("cls." + std::to_string(level));
-    const torch::Tensor& reg = reference().at("reg." + std::to_string(level));
+    const torch::Tensor& cls = reference()("cls." + std::to_string(level));
+    const torch::Tensor& reg = reference()("reg." + std::to_string(level));
     ASSERT_EQ(outputs[0][level].sizes(), cls.sizes()) << "level " << level;
     ASSERT_EQ(outputs[1][level].sizes(), reg.sizes()) << "level " << level;
     EXPECT_LT((outputs[0][level] - cls).abs().max().item<double>(), 1e-4) << "level " << level;
@@ -136,7 +110,7 @@ TEST_F(RetinaHeadReference, AnchorsMatchTorchvision) {
       head->get_anchors({{9, 7}, {5, 4}, {3, 2}}, samples, torch::TensorOptions());
   ASSERT_EQ(anchors.multi_level.size(), 3u);
   for (int level = 0; level < 3; ++level) {
-    const torch::Tensor& expected = reference().at("anchors." + std::to_string(level));
+    const torch::Tensor& expected = reference()("anchors." + std::to_string(level));
     ASSERT_EQ(anchors.multi_level[level].sizes(), expected.sizes());
     EXPECT_TRUE(torch::allclose(anchors.multi_level[level], expected)) << "level " << level;
   }
@@ -148,14 +122,14 @@ TEST_F(RetinaHeadReference, LossesMatchTorchvisionComputeLoss) {
   const detkit::LossDict losses = head->loss(head->forward(features), samples);
   const double loss_cls = losses["loss_cls"].item<double>();
   const double loss_bbox = losses["loss_bbox"].item<double>();
-  EXPECT_NEAR(loss_cls, reference().at("loss_cls").item<double>(), 1e-4);
-  EXPECT_NEAR(loss_bbox, reference().at("loss_bbox").item<double>(), 1e-4);
+  EXPECT_NEAR(loss_cls, reference()("loss_cls").item<double>(), 1e-4);
+  EXPECT_NEAR(loss_bbox, reference()("loss_bbox").item<double>(), 1e-4);
   // The same number of positives as torchvision's Matcher found.
   const detkit::BatchAnchors anchors =
       head->get_anchors({{9, 7}, {5, 4}, {3, 2}}, samples, torch::TensorOptions());
   const detkit::AnchorTargets targets = head->get_targets(anchors, samples);
-  EXPECT_EQ(targets.pos_inds[0].numel(), reference().at("num_pos").item<int64_t>());
-  EXPECT_DOUBLE_EQ(targets.avg_factor, reference().at("num_pos").item<double>());
+  EXPECT_EQ(targets.pos_inds[0].numel(), reference()("num_pos").item<int64_t>());
+  EXPECT_DOUBLE_EQ(targets.avg_factor, reference()("num_pos").item<double>());
   // Both losses have gradients.
   (losses["loss_cls"] + losses["loss_bbox"]).backward();
   EXPECT_GT(head->named_parameters()["retina_cls.weight"].grad().abs().sum().item<double>(), 0);
@@ -167,12 +141,12 @@ TEST_F(RetinaHeadReference, PredictionsMatchTorchvisionPostprocess) {
   const std::vector<detkit::Instances> results = head->predict(head->forward(features), samples);
   ASSERT_EQ(results.size(), 1u);
   const detkit::Instances& result = results[0];
-  const torch::Tensor& boxes = reference().at("det_boxes");
+  const torch::Tensor& boxes = reference()("det_boxes");
   ASSERT_GT(boxes.size(0), 0);
   ASSERT_EQ(result.size(), boxes.size(0));
   EXPECT_LT((result.boxes().tensor() - boxes).abs().max().item<double>(), 1e-3);
-  EXPECT_LT((result.scores() - reference().at("det_scores")).abs().max().item<double>(), 1e-3);
-  EXPECT_TRUE(torch::equal(result.labels(), reference().at("det_labels")));
+  EXPECT_LT((result.scores() - reference()("det_scores")).abs().max().item<double>(), 1e-3);
+  EXPECT_TRUE(torch::equal(result.labels(), reference()("det_labels")));
 }
 
 }  // namespace

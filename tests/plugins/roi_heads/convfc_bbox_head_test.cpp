@@ -18,9 +18,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
-#include <iterator>
-#include <map>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -33,6 +30,7 @@
 #include "detkit/modeling/bbox_head.h"
 #include "detkit/registry.h"
 #include "detkit/testing.h"
+#include "reference_support.h"
 #include "test_support.h"
 
 namespace {
@@ -265,17 +263,8 @@ TEST_F(ConvFCBBoxHeadTest, RejectsRoIFeaturesOfAnotherShape) {
 
 TEST_F(ConvFCBBoxHeadTest, EqualsTorchvisionFastRCNNBoxHeadWithWeightsMapped) {
   detkit::testing::TempDir dir;
-  const std::string out = dir.file("bbox_head_reference.pt");
-  const auto result = detkit::testing::run_process(
-      {"/usr/bin/python3", std::string(DETKIT_SOURCE_DIR) + "/tests/reference/gen_bbox_head.py",
-       out});
-  ASSERT_EQ(result.exit_code, 0) << result.out << result.err;
-  std::ifstream in(out, std::ios::binary);
-  const std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
-                                std::istreambuf_iterator<char>());
-  std::map<std::string, torch::Tensor> ref;
-  for (const auto& item : torch::pickle_load(bytes).toGenericDict())
-    ref[item.key().toStringRef()] = item.value().toTensor();
+  detkit::testing::run_reference_script("gen_bbox_head.py", {dir.file("bbox_head_reference.pt")});
+  const detkit::testing::ReferenceTensors ref(dir.file("bbox_head_reference.pt"));
 
   roi_heads_plugin::Shared2FCBBoxHeadOptions options;
   options.in_channels(4).roi_feat_size(3).num_classes(3).fc_out_channels(16);
@@ -286,24 +275,23 @@ TEST_F(ConvFCBBoxHeadTest, EqualsTorchvisionFastRCNNBoxHeadWithWeightsMapped) {
   {
     torch::NoGradGuard no_grad;
     auto params = head->named_parameters();
-    params["shared_fcs.0.weight"].copy_(ref.at("fc6.weight"));
-    params["shared_fcs.0.bias"].copy_(ref.at("fc6.bias"));
-    params["shared_fcs.1.weight"].copy_(ref.at("fc7.weight"));
-    params["shared_fcs.1.bias"].copy_(ref.at("fc7.bias"));
-    params["fc_cls.weight"].copy_(ref.at("cls_score.weight").index_select(0, order));
-    params["fc_cls.bias"].copy_(ref.at("cls_score.bias").index_select(0, order));
-    params["fc_reg.weight"].copy_(ref.at("bbox_pred.weight").slice(0, 4));
-    params["fc_reg.bias"].copy_(ref.at("bbox_pred.bias").slice(0, 4));
+    params["shared_fcs.0.weight"].copy_(ref("fc6.weight"));
+    params["shared_fcs.0.bias"].copy_(ref("fc6.bias"));
+    params["shared_fcs.1.weight"].copy_(ref("fc7.weight"));
+    params["shared_fcs.1.bias"].copy_(ref("fc7.bias"));
+    params["fc_cls.weight"].copy_(ref("cls_score.weight").index_select(0, order));
+    params["fc_cls.bias"].copy_(ref("cls_score.bias").index_select(0, order));
+    params["fc_reg.weight"].copy_(ref("bbox_pred.weight").slice(0, 4));
+    params["fc_reg.bias"].copy_(ref("bbox_pred.bias").slice(0, 4));
   }
-  const auto [scores, deltas] = head->forward(ref.at("x"));
-  EXPECT_LT((scores - ref.at("cls_logits").index_select(1, order)).abs().max().item<double>(),
-            1e-5);
-  EXPECT_LT((deltas - ref.at("bbox_deltas").slice(1, 4)).abs().max().item<double>(), 1e-5);
+  const auto [scores, deltas] = head->forward(ref("x"));
+  EXPECT_LT((scores - ref("cls_logits").index_select(1, order)).abs().max().item<double>(), 1e-5);
+  EXPECT_LT((deltas - ref("bbox_deltas").slice(1, 4)).abs().max().item<double>(), 1e-5);
 
   // target_stds 0.1, 0.1, 0.2, 0.2 are torchvision's BoxCoder weights 10, 10, 5, 5.
-  const torch::Tensor priors = ref.at("proposals").repeat_interleave(3, 0);
+  const torch::Tensor priors = ref("proposals").repeat_interleave(3, 0);
   const torch::Tensor boxes = head->bbox_coder->decode(priors, deltas.reshape({-1, 4}), {60, 80});
-  const torch::Tensor expected = ref.at("decoded").slice(1, 1).reshape({-1, 4});
+  const torch::Tensor expected = ref("decoded").slice(1, 1).reshape({-1, 4});
   EXPECT_LT((boxes - expected).abs().max().item<double>(), 1e-4);
 }
 

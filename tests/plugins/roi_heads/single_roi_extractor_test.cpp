@@ -11,9 +11,6 @@
 #include <torch/torch.h>
 
 #include <cmath>
-#include <fstream>
-#include <iterator>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,6 +22,7 @@
 #include "detkit/ops/roi_pool.h"
 #include "detkit/registry.h"
 #include "detkit/testing.h"
+#include "reference_support.h"
 #include "test_support.h"
 
 namespace {
@@ -169,26 +167,18 @@ TEST_F(SingleRoIExtractorTest, HasNoParameters) {
 
 TEST_F(SingleRoIExtractorTest, EqualsTorchvisionMultiScaleRoIAlign) {
   detkit::testing::TempDir dir;
-  const std::string out = dir.file("roi_extractor_reference.pt");
-  const auto result = detkit::testing::run_process(
-      {"/usr/bin/python3", std::string(DETKIT_SOURCE_DIR) + "/tests/reference/gen_roi_extractor.py",
-       out});
-  ASSERT_EQ(result.exit_code, 0) << result.out << result.err;
-  std::ifstream in(out, std::ios::binary);
-  const std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
-                                std::istreambuf_iterator<char>());
-  std::map<std::string, torch::Tensor> reference;
-  for (const auto& item : torch::pickle_load(bytes).toGenericDict())
-    reference[item.key().toStringRef()] = item.value().toTensor();
+  detkit::testing::run_reference_script("gen_roi_extractor.py",
+                                        {dir.file("roi_extractor_reference.pt")});
+  const detkit::testing::ReferenceTensors reference(dir.file("roi_extractor_reference.pt"));
   std::vector<torch::Tensor> features;
   for (int i = 0; i < 4; ++i)
-    features.push_back(reference.at("f" + std::to_string(i)));
+    features.push_back(reference("f" + std::to_string(i)));
   auto roi_extractor = extractor(
       "{type: SingleRoIExtractor, out_channels: 8, level_mapping: torchvision,"
       " roi_layer: {type: RoIAlign, output_size: 7, sampling_ratio: 2, aligned: false}}",
       neck({4, 8, 16, 32, 64}, 8));
-  const torch::Tensor actual = roi_extractor->forward(features, reference.at("rois"));
-  const torch::Tensor& expected = reference.at("expected");
+  const torch::Tensor actual = roi_extractor->forward(features, reference("rois"));
+  const torch::Tensor& expected = reference("expected");
   ASSERT_EQ(actual.sizes(), expected.sizes());
   EXPECT_LT((actual - expected).abs().max().item<double>(), 1e-5);
 }

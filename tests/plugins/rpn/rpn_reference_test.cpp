@@ -11,9 +11,6 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include <fstream>
-#include <iterator>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,6 +20,7 @@
 #include "detkit/modeling/dense_head.h"
 #include "detkit/registry.h"
 #include "detkit/testing.h"
+#include "reference_support.h"
 #include "test_support.h"
 
 namespace {
@@ -30,26 +28,7 @@ namespace {
 using detkit::AnchorHead;
 using detkit::DenseHeadBase;
 
-/// The reference tensors the script wrote (a dict saved by torch.save).
-using Reference = std::map<std::string, torch::Tensor>;
-
-/// Runs gen_rpn.py with /usr/bin/python3 into `dir` and reads what it wrote.
-Reference generate_reference(const detkit::testing::TempDir& dir) {
-  const std::string out = dir.file("rpn_reference.pt");
-  const auto result = detkit::testing::run_process(
-      {"/usr/bin/python3", std::string(DETKIT_SOURCE_DIR) + "/tests/reference/gen_rpn.py", out});
-  if (result.exit_code != 0) {
-    throw std::runtime_error("gen_rpn.py failed:\n" + result.out + result.err);
-  }
-  std::ifstream in(out, std::ios::binary);
-  const std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
-                                std::istreambuf_iterator<char>());
-  Reference reference;
-  for (const auto& item : torch::pickle_load(bytes).toGenericDict()) {
-    reference[item.key().toStringRef()] = item.value().toTensor();
-  }
-  return reference;
-}
+using Reference = detkit::testing::ReferenceTensors;
 
 /// The head as torchvision's RPN is set up in the script: 64 channels, fasterrcnn_resnet50_fpn's
 /// anchors, its test-time filtering.
@@ -70,13 +49,11 @@ class RPNReference : public ::testing::Test {
   static void SetUpTestSuite() {
     const auto report = detkit::testing::load_plugins({LOSSES_PLUGIN_FILE, RPN_PLUGIN_FILE});
     ASSERT_TRUE(report.ok()) << report.str();
-    dir_ = new detkit::testing::TempDir();
-    reference_ = new Reference(generate_reference(*dir_));
+    const detkit::testing::TempDir dir;
+    detkit::testing::run_reference_script("gen_rpn.py", {dir.file("rpn_reference.pt")});
+    reference_ = new Reference(dir.file("rpn_reference.pt"));
   }
-  static void TearDownTestSuite() {
-    delete reference_;
-    delete dir_;
-  }
+  static void TearDownTestSuite() { delete reference_; }
 
   void SetUp() override {
     detkit::HeadContext context;
@@ -90,13 +67,13 @@ class RPNReference : public ::testing::Test {
     torch::NoGradGuard no_grad;
     ASSERT_EQ(head->named_parameters().size(), 6u);
     for (auto& parameter : head->named_parameters()) {
-      const auto found = reference().find("weight." + parameter.key());
-      ASSERT_NE(found, reference().end()) << "no reference weight for " << parameter.key();
-      ASSERT_EQ(parameter.value().sizes(), found->second.sizes()) << parameter.key();
-      parameter.value().copy_(found->second);
+      const std::string key = "weight." + parameter.key();
+      ASSERT_TRUE(reference().contains(key)) << "no reference weight for " << parameter.key();
+      ASSERT_EQ(parameter.value().sizes(), reference()(key).sizes()) << parameter.key();
+      parameter.value().copy_(reference()(key));
     }
     for (size_t level = 0; level < kLevels.size(); ++level)
-      features.push_back(reference().at("feat." + std::to_string(level)));
+      features.push_back(reference()("feat." + std::to_string(level)));
     for (const auto& [h, w] : std::vector<std::pair<int64_t, int64_t>>{{64, 128}, {50, 100}}) {
       detkit::DetSample sample;
       sample.meta.ori_shape = {h, w, 3};
@@ -113,10 +90,8 @@ class RPNReference : public ::testing::Test {
   std::vector<detkit::DetSample> samples;
 
  private:
-  static detkit::testing::TempDir* dir_;
   static Reference* reference_;
 };
-detkit::testing::TempDir* RPNReference::dir_ = nullptr;
 Reference* RPNReference::reference_ = nullptr;
 
 TEST_F(RPNReference, ObjectnessAndDeltasMatchTorchvision) {
@@ -125,8 +100,8 @@ TEST_F(RPNReference, ObjectnessAndDeltasMatchTorchvision) {
   ASSERT_EQ(outputs.size(), 2u);
   ASSERT_EQ(outputs[0].size(), kLevels.size());
   for (size_t level = 0; level < kLevels.size(); ++level) {
-    const torch::Tensor& cls = reference().at("cls." + std::to_string(level));
-    const torch::Tensor& reg = reference().at("reg." + std::to_string(level));
+    const torch::Tensor& cls = reference()("cls." + std::to_string(level));
+    const torch::Tensor& reg = reference()("reg." + std::to_string(level));
     ASSERT_EQ(outputs[0][level].sizes(), cls.sizes()) << "level " << level;
     ASSERT_EQ(outputs[1][level].sizes(), reg.sizes()) << "level " << level;
     EXPECT_LT((outputs[0][level] - cls).abs().max().item<double>(), 1e-4) << "level " << level;
@@ -138,7 +113,7 @@ TEST_F(RPNReference, AnchorsMatchTorchvision) {
   const detkit::BatchAnchors anchors = head->get_anchors(kLevels, samples, torch::TensorOptions());
   ASSERT_EQ(anchors.multi_level.size(), kLevels.size());
   for (size_t level = 0; level < kLevels.size(); ++level) {
-    const torch::Tensor& expected = reference().at("anchors." + std::to_string(level));
+    const torch::Tensor& expected = reference()("anchors." + std::to_string(level));
     ASSERT_EQ(anchors.multi_level[level].sizes(), expected.sizes());
     EXPECT_TRUE(torch::allclose(anchors.multi_level[level], expected)) << "level " << level;
   }
@@ -150,8 +125,8 @@ TEST_F(RPNReference, ProposalsMatchTorchvisionRegionProposalNetwork) {
   const std::vector<detkit::Instances> results = head->predict(head->forward(features), samples);
   ASSERT_EQ(results.size(), 2u);
   for (int i = 0; i < 2; ++i) {
-    const torch::Tensor& boxes = reference().at("boxes." + std::to_string(i));
-    const torch::Tensor& scores = reference().at("scores." + std::to_string(i));
+    const torch::Tensor& boxes = reference()("boxes." + std::to_string(i));
+    const torch::Tensor& scores = reference()("scores." + std::to_string(i));
     ASSERT_EQ(boxes.size(0), 60) << "image " << i;
     ASSERT_EQ(results[i].size(), boxes.size(0)) << "image " << i;
     EXPECT_LT((results[i].boxes().tensor() - boxes).abs().max().item<double>(), 1e-3)
