@@ -253,6 +253,26 @@ TEST_F(TrainingTest, LoadFromReportsTheReinitialisedHead) {
   EXPECT_NE(run.out.find("load checkpoint from local path"), std::string::npos);
 }
 
+TEST_F(TrainingTest, MisspeltKeysAreRefusedBeforeAnythingRuns) {
+  // MMDetection would train with the defaults of what it cannot read; detkit names each key,
+  // its line and the key it probably means, and writes nothing.
+  std::string text =
+      config_text(data(), "{type: EpochBasedRunner, max_epochs: 1}", "log_confg: {interval: 1}\n");
+  text.replace(text.find("samples_per_gpu"), 15, "sample_per_gpu");
+  const std::string cfg = write_config("misspelt.yaml", text);
+  const std::string work = root_->file("misspelt_work");
+  const auto run = train(cfg, work);
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_NE(run.err.find("2 error(s) in the config"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("log_confg: unknown key 'log_confg' in the config; did you mean "
+                         "'log_config'?"),
+            std::string::npos)
+      << run.err;
+  EXPECT_NE(run.err.find("did you mean 'samples_per_gpu'?"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("misspelt.yaml:"), std::string::npos) << run.err;
+  EXPECT_FALSE(fs::exists(work));
+}
+
 TEST_F(TrainingTest, BadInputGivesClearErrorsAndExitCodes) {
   const std::string cfg =
       write_config("bad.yaml", config_text(data(), "{type: EpochBasedRunner, max_epochs: 1}"));
