@@ -81,8 +81,8 @@ ProcessResult run_process(const std::vector<std::string>& argv,
 ProcessResult run_detkit(const std::vector<std::string>& args,
                          const std::vector<std::string>& env = {});
 
-/// A TCP port on 127.0.0.1 that nobody listens on now (bound to port 0, then released): for
-/// the process groups of distributed tests.
+/// free_local_port() (detkit/core/distributed.h): a MASTER_PORT for the process groups of
+/// distributed tests.
 int free_port();
 
 /// Path of a file under tests/data.

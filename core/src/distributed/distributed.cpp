@@ -14,6 +14,8 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <random>
 #include <string>
 
 #include "detkit/error.h"
@@ -76,18 +78,42 @@ DistributedOptions distributed_options_from_env() {
   return options;
 }
 
-int free_local_port() {
+namespace {
+
+/// Binds a TCP socket to 127.0.0.1:`port` (0: a port the kernel picks) and releases it; the
+/// port bound, or 0 when it could not be bound.
+int try_bind(int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = 0;
+  address.sin_port = htons(static_cast<uint16_t>(port));
   socklen_t size = sizeof(address);
   const bool bound = fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&address), size) == 0 &&
                      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size) == 0;
   if (fd >= 0) ::close(fd);
-  if (!bound) throw Error("no free TCP port on 127.0.0.1: " + std::string(std::strerror(errno)));
-  return ntohs(address.sin_port);
+  return bound ? ntohs(address.sin_port) : 0;
+}
+
+}  // namespace
+
+int free_local_port() {
+  // A port below the kernel's ephemeral range: the local end of a connection (a Gloo pair, a
+  // store client) is never given one there, so nothing but another explicit bind can take it
+  // between now and the moment the store binds it.
+  int ephemeral_low = 32768;
+  if (std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range"); range) {
+    int low = 0;
+    if (range >> low && low > 2048) ephemeral_low = low;
+  }
+  const int first = std::max(1024, ephemeral_low - 12000);
+  std::mt19937 engine(std::random_device{}());
+  std::uniform_int_distribution<int> pick(first, ephemeral_low - 1);
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    if (const int port = try_bind(pick(engine))) return port;
+  }
+  if (const int port = try_bind(0)) return port;
+  throw Error("no free TCP port on 127.0.0.1: " + std::string(std::strerror(errno)));
 }
 
 std::string first_slurm_host(const std::string& node_list) {

@@ -32,8 +32,9 @@ struct DETKIT_API DistributedOptions {
   std::chrono::milliseconds timeout{std::chrono::minutes(30)};
 };
 
-/// A TCP port on 127.0.0.1 that nobody listens on now (bound to port 0, then released): a
-/// MASTER_PORT for processes started on this machine. Throws Error when none can be had.
+/// A TCP port on 127.0.0.1 that nobody uses now, picked at random below the kernel's ephemeral
+/// range (where no connection's local end can take it before it is bound): a MASTER_PORT for
+/// processes started on this machine. Throws Error when none can be had.
 DETKIT_API int free_local_port();
 
 /// Whether this build of detkit has c10d's Gloo backend.
