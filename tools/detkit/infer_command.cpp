@@ -18,6 +18,7 @@
 #include "benchmark_support.h"
 #include "cli.h"
 #include "detkit/core/coco_json.h"
+#include "detkit/core/config_check.h"
 #include "detkit/core/file_io.h"
 #include "detkit/core/inference.h"
 #include "detkit/core/progress.h"
@@ -156,6 +157,7 @@ int run_infer(const std::vector<std::string>& args) {
 
   const ConfigNode config = load_config_from(vm);
   load_plugins(vm, &config, /*strict=*/true);
+  require_valid_config(config);  // every key, before any file is read or written
   const Inferencer inferencer(config, vm["checkpoint"].as<std::string>(), device);
   if (!inferencer.load_report().unexpected_keys.empty())
     std::cerr << "warning: the checkpoint has " << inferencer.load_report().unexpected_keys.size()

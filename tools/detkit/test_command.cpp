@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "detkit/checkpoint.h"
 #include "detkit/core/coco_json.h"
+#include "detkit/core/config_check.h"
 #include "detkit/core/dataset_evaluation.h"
 #include "detkit/core/inference.h"
 #include "detkit/core/metrics.h"
@@ -148,6 +149,7 @@ int run_test(const std::vector<std::string>& args) {
 
   const ConfigNode config = load_config_from(vm);
   load_plugins(vm, &config, /*strict=*/true);
+  require_valid_config(config);  // every key, before any file is read or written
   const ConfigNode* data = config.find("data");
   const ConfigNode* test_cfg = data && data->is_map() ? data->find("test") : nullptr;
   if (test_cfg == nullptr || test_cfg->is_null())

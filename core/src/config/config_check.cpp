@@ -229,4 +229,13 @@ ConfigCheckResult check_config(const ConfigNode& root, bool build) {
   return result;
 }
 
+void require_valid_config(const ConfigNode& root) {
+  const ConfigCheckResult check = check_config(root, /*build=*/false);
+  if (check.errors.empty()) return;
+  std::string message = std::to_string(check.errors.size()) + " error(s) in the config:";
+  for (const auto& error : check.errors)
+    message += "\n  " + error;
+  throw ConfigError(message);
+}
+
 }  // namespace detkit

@@ -204,13 +204,7 @@ TrainResult train_detector(const ConfigNode& config, const TrainOptions& options
   // Every key is checked before anything runs (`detkit config check` without building): a
   // misspelt runtime key (`log_confg`, `data.sample_per_gpu`) is an error naming its line, not
   // a default silently used, as MMDetection would.
-  if (const ConfigCheckResult check = check_config(config, /*build=*/false);
-      !check.errors.empty()) {
-    std::string message = std::to_string(check.errors.size()) + " error(s) in the config:";
-    for (const auto& error : check.errors)
-      message += "\n  " + error;
-    throw ConfigError(message);
-  }
+  require_valid_config(config);
   TrainResult result;
   std::shared_ptr<NamedValues> last_metrics_;
   // ---- work dir, timestamp, merged config (tools/train.py)

@@ -271,6 +271,18 @@ TEST_F(TrainingTest, MisspeltKeysAreRefusedBeforeAnythingRuns) {
   EXPECT_NE(run.err.find("did you mean 'samples_per_gpu'?"), std::string::npos) << run.err;
   EXPECT_NE(run.err.find("misspelt.yaml:"), std::string::npos) << run.err;
   EXPECT_FALSE(fs::exists(work));
+  // `test` and `infer` check the config the same way, before reading the checkpoint.
+  for (const std::vector<std::string>& command :
+       {std::vector<std::string>{"test", cfg, root_->file("none.pth"), "--eval", "bbox", "--plugin",
+                                 TEMPLATE_PLUGIN_FILE},
+        std::vector<std::string>{"infer", cfg, root_->file("none.pth"), data().val_dir, "--out-dir",
+                                 root_->file("misspelt_infer"), "--plugin",
+                                 TEMPLATE_PLUGIN_FILE}}) {
+    const auto refused = run_detkit(command);
+    EXPECT_EQ(refused.exit_code, 1) << command[0] << ": " << refused.err;
+    EXPECT_NE(refused.err.find("did you mean 'log_config'?"), std::string::npos)
+        << command[0] << ": " << refused.err;
+  }
 }
 
 TEST_F(TrainingTest, BadInputGivesClearErrorsAndExitCodes) {

@@ -33,4 +33,9 @@ struct DETKIT_API ConfigCheckResult {
 /// (no weights, no data) so that the checks their factories make run too.
 DETKIT_API ConfigCheckResult check_config(const ConfigNode& root, bool build = true);
 
+/// check_config without building, as `train`, `test` and `infer` run it before doing anything:
+/// throws ConfigError listing every error (a misspelt key is an error naming its file:line and
+/// the key it probably means, never a default silently used).
+DETKIT_API void require_valid_config(const ConfigNode& root);
+
 }  // namespace detkit
