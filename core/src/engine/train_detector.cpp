@@ -178,7 +178,7 @@ NamedValues evaluate_on(DetectorBase& model, const std::shared_ptr<const Dataset
     std::vector<torch::Tensor> buffers;
     for (const auto& buffer : model.buffers())
       buffers.push_back(buffer);
-    group->broadcast(buffers, 0);
+    broadcast_from_main(buffers);
     const int64_t per_rank =
         (static_cast<int64_t>(dataset->size()) + group->world_size() - 1) / group->world_size();
     runner.log_put_output("eval_iter_num",

@@ -169,12 +169,12 @@ TEST(DistTrain, AFailingRankStopsTheOthersAndGivesItsStatus) {
       << r.err;
 
   // A rank that ignores SIGTERM is killed after the grace period.
-  RankScript stubborn(
+  RankScript ignores_term(
       "if [ \"$RANK\" = 1 ]; then while [ ! -e \"$DIR/ready\" ]; do sleep 0.05; done; exit 4; fi\n"
       "trap '' TERM; touch \"$DIR/ready\"; while :; do sleep 0.1; done");
-  stubborn.env.push_back("DETKIT_DIST_TRAIN_GRACE=0.5");
+  ignores_term.env.push_back("DETKIT_DIST_TRAIN_GRACE=0.5");
   const ProcessResult k =
-      testing::run_detkit({"dist-train", "--nproc", "2", stubborn.config}, stubborn.env);
+      testing::run_detkit({"dist-train", "--nproc", "2", ignores_term.config}, ignores_term.env);
   EXPECT_EQ(k.exit_code, 4) << k.err;
   EXPECT_NE(k.err.find("rank 0 was killed by signal 9"), std::string::npos) << k.err;
 }
