@@ -213,11 +213,16 @@ ProcessGroup::ProcessGroup(const DistributedOptions& options) : impl_(std::make_
 
 namespace {
 
-/// The tensors as one float32 buffer (c10d's list form means copies of one tensor).
+/// The tensors as one buffer (c10d's list form means copies of one tensor): float64 when any
+/// of them is, else float32.
 torch::Tensor flatten(const std::vector<torch::Tensor>& tensors) {
+  const bool any_double = std::any_of(tensors.begin(), tensors.end(), [](const auto& t) {
+    return t.scalar_type() == torch::kDouble;
+  });
+  const torch::ScalarType type = any_double ? torch::kDouble : torch::kFloat;
   std::vector<torch::Tensor> flat;
   for (const auto& tensor : tensors)
-    flat.push_back(tensor.detach().reshape({-1}).to(torch::kFloat));
+    flat.push_back(tensor.detach().reshape({-1}).to(type));
   return torch::cat(flat);
 }
 

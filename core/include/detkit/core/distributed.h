@@ -68,9 +68,9 @@ class DETKIT_API ProcessGroup {
   int64_t rank() const;
   int64_t world_size() const;
   /// Replaces each tensor (CPU) by its mean over the ranks (one collective for all of them,
-  /// computed in float32).
+  /// computed in float64 when any tensor is float64, else in float32).
   void all_reduce_mean(std::vector<torch::Tensor>& tensors);
-  /// Replaces each tensor by its sum over the ranks (one collective, float32).
+  /// Replaces each tensor by its sum over the ranks (one collective, types as all_reduce_mean).
   void all_reduce_sum(std::vector<torch::Tensor>& tensors);
   /// Every rank's `bytes`, in rank order, on every rank (sizes may differ).
   std::vector<std::string> all_gather_bytes(const std::string& bytes);

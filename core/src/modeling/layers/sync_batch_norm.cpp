@@ -6,9 +6,8 @@
 // it combines in float64 with Chan et al.'s pairwise update, in rank order, so all ranks hold
 // the same mean and variance. No E[x^2] - mean^2: that loses the variance to cancellation when
 // the mean is large against the spread (float32 at mean 1e4, spread 1: no digit left). The
-// collective sums in float32, so the gather is an all_reduce_sum over a buffer of one slot
-// per rank, which only its rank fills (the others add exact zeros), each float64 carried as a
-// float32 pair (high part, remainder): the statistics reach every rank to ~1e-14.
+// gather is a float64 all_reduce_sum over a buffer of one row per rank, which only its rank
+// fills (the others add exact zeros), so every rank gets the exact values.
 // Backward (one collective): the per-channel sum(dy) and sum(dy * xhat) summed over the ranks
 // (float32, as PyTorch's all_reduce in the input's dtype); weight and bias gradients stay
 // local, as in PyTorch (DDP's gradient averaging then averages them).
@@ -51,19 +50,14 @@ torch::ScalarType compute_dtype(const torch::Tensor& input) {
 }
 
 /// Every rank's `local` (a 1-D float64 tensor of the same size on each rank), as the rows of a
-/// (world size, size) float64 tensor in rank order, through one all_reduce_sum: each rank
-/// writes its values, split into float32 high parts and remainders, into its own slot of a zero
-/// buffer, so the float32 sums only add zeros to them.
+/// (world size, size) float64 tensor in rank order, through one all_reduce_sum (in float64):
+/// each rank writes its values into its own row of a zero buffer, the others add exact zeros.
 torch::Tensor gather_exact(const torch::Tensor& local) {
-  const torch::Tensor values = local.to(torch::kCPU, torch::kDouble);
-  const torch::Tensor high = values.to(torch::kFloat);
-  const torch::Tensor low = (values - high.to(torch::kDouble)).to(torch::kFloat);
   std::vector<torch::Tensor> buffer = {
-      torch::zeros({dist_world_size(), 2, values.numel()}, torch::kFloat)};
-  buffer[0][dist_rank()][0].copy_(high);
-  buffer[0][dist_rank()][1].copy_(low);
+      torch::zeros({dist_world_size(), local.numel()}, torch::kDouble)};
+  buffer[0][dist_rank()].copy_(local.to(torch::kCPU, torch::kDouble));
   all_reduce_sum(buffer);
-  return buffer[0].select(1, 0).to(torch::kDouble) + buffer[0].select(1, 1).to(torch::kDouble);
+  return buffer[0];
 }
 
 /// Per-channel moments of a set of values: how many, their mean, and the sum of their squared

@@ -32,8 +32,8 @@ DETKIT_API int64_t dist_world_size();
 /// (MMCV's master_only).
 DETKIT_API bool is_main_process();
 
-/// Replaces each tensor by its sum over the ranks, in one collective (computed in float32;
-/// CPU tensors, or the backend's device).
+/// Replaces each tensor by its sum over the ranks, in one collective (computed in float64 when
+/// any tensor is float64, else in float32; CPU tensors, or the backend's device).
 DETKIT_API void all_reduce_sum(std::vector<torch::Tensor>& tensors);
 
 /// Replaces each tensor by its mean over the ranks (MMDetection's reduce_mean), in one collective.
